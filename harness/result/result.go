@@ -1,0 +1,296 @@
+// Package result defines the result records a streambench run writes, one
+// JSON object per line, and their encoder and decoder.
+//
+// The field names are a stable contract (snake_case): the reports package,
+// regression CI and people's scripts read them. Add fields; do not rename or
+// remove them. A run file starts with one Header record and continues with
+// one Trial record per finished trial, written as each trial ends, so an
+// interrupted run keeps every trial it finished.
+//
+// The harness package writes these records; the reports package reads them.
+package result
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+)
+
+// Kinds of record, in the "kind" field.
+const (
+	KindHeader = "header"
+	KindTrial  = "trial"
+)
+
+// Modes of measurement, in the "mode" field of a Trial.
+const (
+	ModeInProcess = "inprocess" // trial ran in the parent process (tests)
+	ModeChild     = "child"     // trial ran in a fresh child process
+	ModeHTTP      = "http"      // trial ran through the HTTP gateways
+)
+
+// Header describes the machine and the command of a run.
+type Header struct {
+	Kind       string    `json:"kind"` // KindHeader
+	Time       time.Time `json:"time"`
+	CPUModel   string    `json:"cpu_model"`
+	Cores      int       `json:"cores"`      // runtime.NumCPU of the parent
+	GOMAXPROCS int       `json:"gomaxprocs"` // of the parent; each trial says its own
+	GoVersion  string    `json:"go_version"`
+	GOOS       string    `json:"goos"`
+	GOARCH     string    `json:"goarch"`
+	Commit     string    `json:"commit"` // vcs revision, "+dirty" when modified
+	Hostname   string    `json:"hostname"`
+	Command    []string  `json:"command"` // os.Args of the parent
+	// Plan is what the run was asked to do, for the report header.
+	Scenarios []string `json:"scenarios"`
+	Variants  []string `json:"variants"`
+	Trials    int      `json:"trials"`
+	Seed      uint64   `json:"seed"`
+	Isolation string   `json:"isolation"` // ModeChild or ModeInProcess
+}
+
+// Load is the load model of one trial.
+type Load struct {
+	Model       string  `json:"model"`                 // "closed" or "open"
+	Concurrency int     `json:"concurrency,omitempty"` // closed: streams in flight
+	Rate        float64 `json:"rate,omitempty"`        // open: arrivals per second
+	Arrival     string  `json:"arrival,omitempty"`     // open: "constant" or "poisson"
+}
+
+// Percentiles summarises one latency histogram, in nanoseconds.
+type Percentiles struct {
+	Count int64   `json:"count"`
+	Mean  float64 `json:"mean"`
+	P50   int64   `json:"p50"`
+	P90   int64   `json:"p90"`
+	P99   int64   `json:"p99"`
+	P999  int64   `json:"p999"`
+	Max   int64   `json:"max"`
+}
+
+// Quantile is one point of a latency distribution: the value (ns) at or
+// below which fraction Q of the samples lie.
+type Quantile struct {
+	Q  float64 `json:"q"`
+	NS int64   `json:"ns"`
+}
+
+// Sample is one point of a trial's time series.
+type Sample struct {
+	T          float64 `json:"t_s"` // seconds since the measured window began
+	HeapBytes  uint64  `json:"heap_bytes"`
+	Goroutines int64   `json:"goroutines"`
+}
+
+// Accounting is the per-trial bookkeeping the harness checks. Every chunk
+// the provider produced is delivered, dropped, rejected or discarded;
+// ChunksAfterDisconnect counts those of them the provider produced after its
+// client had gone (wasted provider work), so it overlaps the last three.
+type Accounting struct {
+	ChunksProduced        int64 `json:"chunks_produced"`
+	ChunksDelivered       int64 `json:"chunks_delivered"`
+	ChunksDropped         int64 `json:"chunks_dropped"`
+	ChunksRejected        int64 `json:"chunks_rejected"`
+	ChunksDiscarded       int64 `json:"chunks_discarded"`
+	ChunksAfterDisconnect int64 `json:"chunks_after_disconnect"`
+	TokensDelivered       int64 `json:"tokens_delivered"`
+	TokensBilled          int64 `json:"tokens_billed"`
+	RecordsExpected       int64 `json:"records_expected"`
+	RecordsPersisted      int64 `json:"records_persisted"`
+	RecordsPending        int64 `json:"records_pending"` // expected, not persisted when the trial ended
+	RecordsDuplicated     int64 `json:"records_duplicated"`
+	// Violations names each broken invariant with its numbers; a trial with
+	// any is a failed trial.
+	Violations []string `json:"violations,omitempty"`
+}
+
+// Trial is the measurement of one trial: one variant, one scenario, one
+// load level, one GOMAXPROCS, one repetition.
+type Trial struct {
+	Kind        string  `json:"kind"` // KindTrial
+	Mode        string  `json:"mode"`
+	Variant     string  `json:"variant"`      // as named on the command line
+	VariantSpec string  `json:"variant_spec"` // canonical, every knob spelled out
+	Scenario    string  `json:"scenario"`
+	Load        Load    `json:"load"`
+	GOMAXPROCS  int     `json:"gomaxprocs"`
+	Cores       int     `json:"cores"`
+	Trial       int     `json:"trial"` // repetition index from 0
+	Seed        uint64  `json:"seed"`
+	Order       int     `json:"order"` // position in the run's interleaved schedule
+	DurationS   float64 `json:"duration_s"`
+	WarmupS     float64 `json:"warmup_s"`
+
+	RequestsStarted     int64 `json:"requests_started"`
+	RequestsLate        int64 `json:"requests_late"` // open model: could not start on time
+	StreamsCompleted    int64 `json:"streams_completed"`
+	StreamsDisconnected int64 `json:"streams_disconnected"`
+	StreamsFailed       int64 `json:"streams_failed"`
+
+	ChunksPerS  float64 `json:"chunks_per_s"`
+	BytesPerS   float64 `json:"bytes_per_s"`
+	StreamsPerS float64 `json:"streams_per_s"`
+
+	// Client-side latencies from each request's actual start; in the open
+	// model the *_intended_ns ones are from its intended start.
+	TTFT         Percentiles `json:"ttft_ns"`
+	ITL          Percentiles `json:"itl_ns"`
+	E2E          Percentiles `json:"e2e_ns"`
+	TTFTIntended Percentiles `json:"ttft_intended_ns"`
+	E2EIntended  Percentiles `json:"e2e_intended_ns"`
+	// Relay is provider-produced to client-received, per chunk.
+	Relay Percentiles `json:"relay_ns"`
+	// Cancel is client-gone to provider-closed, per disconnected stream.
+	Cancel Percentiles `json:"cancel_ns"`
+	// Dist holds fuller percentile distributions ("ttft", "itl", "e2e")
+	// for percentile plots.
+	Dist map[string][]Quantile `json:"dist,omitempty"`
+
+	HeapPeakBytes       uint64   `json:"heap_peak_bytes"`
+	HeapSeries          []Sample `json:"heap_series,omitempty"`
+	AllocBytesPerChunk  float64  `json:"alloc_bytes_per_chunk"`
+	AllocsPerChunk      float64  `json:"allocs_per_chunk"`
+	GCCycles            int64    `json:"gc_cycles"`
+	GCCPUFraction       float64  `json:"gc_cpu_fraction"`
+	GoroutinesPeak      int64    `json:"goroutines_peak"`
+	GoroutinesLeaked    int64    `json:"goroutines_leaked"`
+	MutexWaitNSPerChunk float64  `json:"mutex_wait_ns_per_chunk"`
+	CPUNSPerChunk       float64  `json:"cpu_ns_per_chunk"`
+	// HarnessNSPerChunk is the pass-through variant's CPU per chunk on the
+	// same scenario and load: the harness's own cost, included in every
+	// variant's CPUNSPerChunk.
+	HarnessNSPerChunk float64 `json:"harness_ns_per_chunk"`
+	QueuePeak         int64   `json:"queue_peak"`
+
+	Accounting Accounting `json:"accounting"`
+
+	// DeliveredDigest hashes every request's delivered stream in request
+	// order; RequestDigests holds the per-request hashes (request-count
+	// runs only) so a mismatch can name the first differing request.
+	DeliveredDigest string   `json:"delivered_digest"`
+	RequestDigests  []string `json:"request_digests,omitempty"`
+
+	// Error is set when the trial failed (crash, accounting violation).
+	Error    string   `json:"error,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Failed reports whether the trial failed.
+func (t *Trial) Failed() bool { return t.Error != "" || len(t.Accounting.Violations) > 0 }
+
+// Writer writes records as JSON lines.
+type Writer struct {
+	w io.Writer
+}
+
+// NewWriter returns a Writer on w. Each Write is one line and one call to
+// w.Write, so a file written through it holds whole records only.
+func NewWriter(w io.Writer) *Writer { return &Writer{w: w} }
+
+// Write encodes one *Header or *Trial as a line.
+func (w *Writer) Write(rec any) error {
+	switch r := rec.(type) {
+	case *Header:
+		r.Kind = KindHeader
+	case *Trial:
+		r.Kind = KindTrial
+	default:
+		return fmt.Errorf("result: cannot write %T", rec)
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	_, err = w.w.Write(append(b, '\n'))
+	return err
+}
+
+// Reader reads records written by Writer, like bufio.Scanner:
+//
+//	for r.Scan() { switch rec := r.Record().(type) { ... } }
+//	if err := r.Err(); err != nil { ... }
+//
+// Blank lines are skipped; unknown fields are ignored so that older readers
+// can read newer files. A line that is not a record stops the scan with an
+// error naming the file and line.
+type Reader struct {
+	name string
+	s    *bufio.Scanner
+	line int
+	rec  any
+	err  error
+}
+
+// NewReader reads records from r; name is used in errors.
+func NewReader(r io.Reader, name string) *Reader {
+	s := bufio.NewScanner(r)
+	s.Buffer(make([]byte, 0, 64<<10), 64<<20)
+	return &Reader{name: name, s: s}
+}
+
+// Scan advances to the next record.
+func (r *Reader) Scan() bool {
+	if r.err != nil {
+		return false
+	}
+	for r.s.Scan() {
+		r.line++
+		line := bytes.TrimSpace(r.s.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		var probe struct {
+			Kind string `json:"kind"`
+		}
+		if err := json.Unmarshal(line, &probe); err != nil {
+			r.err = fmt.Errorf("%s:%d: not a result record: %v", r.name, r.line, err)
+			return false
+		}
+		var rec any
+		switch probe.Kind {
+		case KindHeader:
+			rec = new(Header)
+		case KindTrial:
+			rec = new(Trial)
+		default:
+			r.err = fmt.Errorf("%s:%d: unknown record kind %q", r.name, r.line, probe.Kind)
+			return false
+		}
+		if err := json.Unmarshal(line, rec); err != nil {
+			r.err = fmt.Errorf("%s:%d: %v", r.name, r.line, err)
+			return false
+		}
+		r.rec = rec
+		return true
+	}
+	if err := r.s.Err(); err != nil {
+		r.err = fmt.Errorf("%s: %v", r.name, err)
+	}
+	return false
+}
+
+// Record returns the record Scan read: a *Header or a *Trial.
+func (r *Reader) Record() any { return r.rec }
+
+// Err returns the first error Scan met, if any.
+func (r *Reader) Err() error { return r.err }
+
+// ReadAll reads every record of r, splitting headers from trials.
+func ReadAll(rd io.Reader, name string) ([]*Header, []*Trial, error) {
+	r := NewReader(rd, name)
+	var hs []*Header
+	var ts []*Trial
+	for r.Scan() {
+		switch rec := r.Record().(type) {
+		case *Header:
+			hs = append(hs, rec)
+		case *Trial:
+			ts = append(ts, rec)
+		}
+	}
+	return hs, ts, r.Err()
+}
