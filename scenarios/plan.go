@@ -1,0 +1,202 @@
+package scenarios
+
+import (
+	"sync"
+	"time"
+
+	"github.com/streambench/streambench/impls"
+)
+
+// Plan is everything drawn for one request: what the provider will stream,
+// when, and how the client will read it. It is a pure function of the
+// scenario seed and the request index (see Scenario.Request); its methods are
+// pure too, so the provider and client sides may call them concurrently and
+// in any order.
+type Plan struct {
+	// Index is the request index the plan was drawn for.
+	Index uint64
+	// TTFT is the provider's delay before chunk 0, scaled.
+	TTFT time.Duration
+	// Chunks is the number of chunks of the full response.
+	Chunks int
+	// Tokens and Bytes are the completion tokens and content bytes of the
+	// full response.
+	Tokens int64
+	Bytes  int64
+	// FailAtChunk is the chunk at which the provider fails: after that
+	// chunk's gap it returns an error instead of the chunk. -1 for none.
+	FailAtChunk int
+	// StallAtChunk is the chunk before which the provider stalls for
+	// StallFor (scaled, included in that chunk's Gap). -1 for none.
+	StallAtChunk int
+	StallFor     time.Duration
+	// DisconnectAfterChunks is the number of chunks the client reads before
+	// it disconnects; -1 for none (including draws of Chunks or more).
+	DisconnectAfterChunks int
+	// DisconnectAfter is how long after its start the client disconnects,
+	// scaled; 0 for none (a drawn zero is raised to 1 ns).
+	DisconnectAfter time.Duration
+	// Usage is what the last chunk reports: CompletionTokens = Tokens.
+	Usage impls.Usage
+	// FinishReason is what the last chunk carries.
+	FinishReason string
+
+	s          *Scenario
+	lastTokens int64 // The last chunk holds what the others left.
+}
+
+// Chunk is one chunk of a plan, as the provider will send it.
+type Chunk struct {
+	// Seq is the chunk's index in the response, from 0.
+	Seq int
+	// Content is a window into a text slab shared by every chunk of every
+	// plan: it must never be modified. Its capacity ends at its length, so
+	// an append copies rather than writing into the slab.
+	Content []byte
+	// Tokens is the number of completion tokens Content holds.
+	Tokens int64
+	// Gap is the provider's delay before sending the chunk, scaled: the
+	// TTFT for chunk 0, an inter-chunk delay otherwise, plus StallFor at
+	// StallAtChunk.
+	Gap time.Duration
+	// Last is true for the final chunk, which carries the plan's
+	// FinishReason and Usage.
+	Last bool
+}
+
+// Request draws the plan of request i. It allocates nothing beyond the
+// returned Plan and takes time proportional to the number of chunks.
+func (s *Scenario) Request(i uint64) Plan {
+	p := &s.Provider
+	plan := Plan{
+		Index:                 i,
+		FailAtChunk:           -1,
+		StallAtChunk:          -1,
+		DisconnectAfterChunks: -1,
+		FinishReason:          p.FinishReason,
+		s:                     s,
+	}
+
+	r := newRNG(s.Seed, saltLength, i, 0)
+	total := min(max(p.ResponseTokens.sample(&r), 1), MaxResponseTokens)
+	prompt := p.PromptTokens.sample(&r)
+	plan.TTFT = s.Scaled(p.TTFT.sample(&r))
+
+	// Split the response into chunks with the same per-chunk draws that
+	// Chunk makes, so both agree on every chunk but the last.
+	var sum int64
+	for k := 0; sum < total; k++ {
+		c := newRNG(s.Seed, saltChunk, i, uint64(k))
+		t := max(p.TokensPerChunk.sample(&c), 1)
+		if sum+t >= total {
+			t = total - sum
+			plan.lastTokens = t
+		}
+		sum += t
+		plan.Bytes += chunkBytes(t, p.BytesPerToken.sample(&c))
+		plan.Chunks++
+	}
+	plan.Tokens = total
+	plan.Usage = impls.Usage{PromptTokens: prompt, CompletionTokens: total, TotalTokens: prompt + total}
+
+	// A failure or stall lands mid-stream: after at least one chunk when
+	// there is more than one.
+	n := plan.Chunks
+	if r := newRNG(s.Seed, saltFail, i, 0); r.chance(p.FailProbability) {
+		plan.FailAtChunk = r.intn(min(1, n-1), n-1)
+	}
+	if r := newRNG(s.Seed, saltStall, i, 0); r.chance(p.StallProbability) {
+		plan.StallAtChunk = r.intn(min(1, n-1), n-1)
+		plan.StallFor = s.Scaled(p.Stall.sample(&r))
+	}
+	c := &s.Client
+	if r := newRNG(s.Seed, saltDisconnect, i, 0); r.chance(c.DisconnectProbability) {
+		switch {
+		case c.DisconnectAfterChunks != nil:
+			if k := c.DisconnectAfterChunks.sample(&r); k < int64(n) {
+				plan.DisconnectAfterChunks = int(k)
+			}
+		case c.DisconnectAfter != nil:
+			plan.DisconnectAfter = max(s.Scaled(c.DisconnectAfter.sample(&r)), 1)
+		}
+	}
+	return plan
+}
+
+// Chunk returns chunk k of the plan, 0 <= k < p.Chunks. It does not allocate.
+func (p *Plan) Chunk(k int) Chunk {
+	pr := &p.s.Provider
+	r := newRNG(p.s.Seed, saltChunk, p.Index, uint64(k))
+	// Note: the draw order (tokens, bytes per token, offset, gap) is part of
+	// the format's determinism: Request repeats the first two.
+	tokens := max(pr.TokensPerChunk.sample(&r), 1)
+	last := k == p.Chunks-1
+	if last {
+		tokens = p.lastTokens
+	}
+	size := chunkBytes(tokens, pr.BytesPerToken.sample(&r))
+	text := slab()
+	off := r.uint64n(uint64(len(text)) - uint64(size) + 1)
+	c := Chunk{
+		Seq:     k,
+		Content: text[off : off+uint64(size) : off+uint64(size)],
+		Tokens:  tokens,
+		Last:    last,
+	}
+	if k == 0 {
+		c.Gap = p.TTFT
+	} else {
+		c.Gap = p.s.Scaled(pr.InterChunk.sample(&r))
+	}
+	if k == p.StallAtChunk {
+		c.Gap += p.StallFor
+	}
+	return c
+}
+
+// ReadDelay returns how long the client takes to read chunk k, scaled. It
+// does not allocate.
+func (p *Plan) ReadDelay(k int) time.Duration {
+	d := &p.s.Client.ReadDelay
+	if d.IsZero() {
+		return 0
+	}
+	r := newRNG(p.s.Seed, saltRead, p.Index, uint64(k))
+	return p.s.Scaled(d.sample(&r))
+}
+
+// chunkBytes is the content size of a chunk of the given tokens.
+func chunkBytes(tokens, bytesPerToken int64) int64 {
+	bpt := max(bytesPerToken, 1)
+	if tokens > MaxChunkBytes/bpt {
+		return MaxChunkBytes
+	}
+	return max(tokens*bpt, 1)
+}
+
+// slabSize is the size of the shared text every chunk's content is cut from.
+const slabSize = 1 << 20
+
+// slab returns the shared text: deterministic lowercase pseudo-words and
+// punctuation, built once on first use.
+var slab = sync.OnceValue(func() []byte {
+	const letters = "etaoinshrdlucmfwypvbgkjqxz"
+	r := newRNG(0x736c6162, 0, 0, 0)
+	b := make([]byte, 0, slabSize+16)
+	for len(b) < slabSize {
+		n := 1 + r.intn(0, 7)
+		for range n {
+			// Squaring a uniform index favours the frequent letters.
+			f := r.float64()
+			b = append(b, letters[int(f*f*float64(len(letters)))])
+		}
+		switch r.intn(0, 15) {
+		case 0:
+			b = append(b, ',')
+		case 1:
+			b = append(b, '.')
+		}
+		b = append(b, ' ')
+	}
+	return b[:slabSize:slabSize]
+})
