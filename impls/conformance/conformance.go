@@ -1,0 +1,614 @@
+// Package conformance is the one test suite every variant of the streaming
+// relay must pass, and the deterministic in-memory fakes it is built from: a
+// provider (Source), a client (Sink) and a Ledger that other packages' tests
+// may reuse.
+//
+// A variant's own test calls Run with a constructor and the Traits the
+// variant promises; the suite then checks what every variant must do (relay
+// in order, stop at the content cap, report provider failures, never persist
+// a request twice, account for every chunk) and, for the legacy design, that
+// its flaws are there and measurable: a finalizer that lingers until its
+// timeout, late billing, overbilling, a provider that keeps producing after
+// the client left, and an unbounded queue. Traits are derived from a
+// variant's knobs by the caller (impls/variant); this package imports no
+// design.
+//
+// Every sub-test runs inside a testing/synctest bubble, so gaps, read delays
+// and the finalizer's ten-minute timeout pass in fake time and the whole suite
+// takes well under a second per variant.
+package conformance
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/streambench/streambench/impls"
+)
+
+// BufferKind says what sits between the provider and the client.
+type BufferKind int
+
+const (
+	// None: no queue; the relay reads the provider in the client's goroutine
+	// (the pass-through). QueuePeak must stay 0.
+	None BufferKind = iota
+	// Unbounded: a queue with no limit (the legacy design). The suite
+	// asserts the flaw: QueuePeak grows to nearly the whole response.
+	Unbounded
+	// Bounded: a limited queue that slows the provider (Adaptive, Block).
+	// QueuePeak <= BufferLimit and a slow client still gets everything.
+	Bounded
+	// Dropping: a limited queue that drops the oldest chunk when full.
+	Dropping
+	// Rejecting: a limited queue that refuses a chunk when full.
+	Rejecting
+)
+
+var bufferKindNames = [...]string{None: "none", Unbounded: "unbounded", Bounded: "bounded", Dropping: "dropping", Rejecting: "rejecting"}
+
+// String returns the kind's lower-case name.
+func (k BufferKind) String() string {
+	if k >= 0 && int(k) < len(bufferKindNames) {
+		return bufferKindNames[k]
+	}
+	return fmt.Sprintf("BufferKind(%d)", int(k))
+}
+
+// Traits declares what a variant promises; Run checks exactly that.
+type Traits struct {
+	// Persists: the variant writes a record and charges the account (false
+	// for the pass-through).
+	Persists bool
+	// Cancels: a client disconnect stops the provider promptly. Unless the
+	// finalizer is detached, Relay then returns with nothing of the request
+	// left running and, if Persists, the partial record and bill written.
+	Cancels bool
+	// DetachedFinalizer (legacy): after a disconnect the finalizer lingers
+	// until Limits.FinalizerTimeout and only then persists and charges.
+	DetachedFinalizer bool
+	// OverbillsOnDisconnect (legacy): the chunk whose write failed was
+	// accumulated first, so it is recorded and billed although the client
+	// never got it.
+	OverbillsOnDisconnect bool
+	// Buffer is the kind of queue between provider and client.
+	Buffer BufferKind
+	// BufferLimit is the queue's capacity in chunks (Bounded, Dropping,
+	// Rejecting).
+	BufferLimit int
+}
+
+// FinalizerTimeout is the Limits.FinalizerTimeout of every request the suite
+// makes. It is fake time, so its length costs nothing; it only has to be far
+// longer than any response in the suite takes to play.
+const FinalizerTimeout = 10 * time.Minute
+
+// horizon is longer than any response in the suite takes to play.
+const horizon = 10 * time.Second
+
+// Run runs the suite against the Pipelines newPipeline builds (one per
+// sub-test, given the sub-test's Ledger), as a sub-test of t called name.
+//
+// Every request the suite makes has its own account (AccountFor its ID) and
+// a Limits.FinalizerTimeout of FinalizerTimeout. The content-cap sub-test is
+// skipped for a variant that does not persist: it accumulates nothing, so it
+// has nothing to cap.
+//
+// A variant that leaves a goroutine blocked for good fails the sub-test with
+// the goroutine's traceback; testing/synctest then panics as the bubble ends,
+// which stops the test binary.
+func Run(t *testing.T, name string, newPipeline func(impls.Ledger) impls.Pipeline, tr Traits) {
+	t.Helper()
+	tests := []struct {
+		name string
+		run  func(*testing.T, *env)
+	}{
+		{"in-order", testInOrder},
+		{"in-order-concurrent", testConcurrent},
+		{"disconnect", testDisconnect},
+		{"content-cap", testContentCap},
+		{"slow-client", testSlowClient},
+		{"provider-failure", testProviderFailure},
+	}
+	t.Run(name, func(t *testing.T) {
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					ledger := NewLedger()
+					e := &env{tr: tr, ledger: ledger, p: newPipeline(ledger), baseline: bubbleGoroutines()}
+					tc.run(t, e)
+					e.finish(t)
+				})
+			})
+		}
+	})
+}
+
+// env is one sub-test's world: the Pipeline, its Ledger and every stream
+// relayed through it.
+type env struct {
+	tr       Traits
+	ledger   *Ledger
+	p        impls.Pipeline
+	baseline map[string]string // the bubble's goroutines before the sub-test, by ID
+
+	mu       sync.Mutex
+	streams  []*stream
+	finished bool
+}
+
+// stream is one request: what the provider will send, the fakes, and the
+// Outcome once Relay returned.
+type stream struct {
+	req    impls.Request
+	chunks []impls.Chunk
+	src    *Source
+	sink   *Sink
+	out    impls.Outcome
+}
+
+func (e *env) newStream(id uint64, chunks []impls.Chunk, src []SourceOption, sink []SinkOption) *stream {
+	s := &stream{
+		req: impls.Request{
+			ID:      id,
+			Account: AccountFor(id),
+			Limits:  impls.Limits{FinalizerTimeout: FinalizerTimeout},
+		},
+		chunks: chunks,
+		sink:   NewSink(sink...),
+	}
+	s.src = NewSource(chunks, append(slices.Clone(src), WatchClient(s.sink.Gone()))...)
+	e.mu.Lock()
+	e.streams = append(e.streams, s)
+	e.mu.Unlock()
+	return s
+}
+
+// joined reports whether Relay has stopped using the Source by the time it
+// returns, which is when the accounting identity must hold at return.
+func (e *env) joined() bool { return e.tr.Cancels || e.tr.Buffer == None }
+
+// lossless reports whether the queue never loses a chunk, so what the client
+// gets is a prefix of the response.
+func (e *env) lossless() bool {
+	return e.tr.Buffer == None || e.tr.Buffer == Unbounded || e.tr.Buffer == Bounded
+}
+
+// relay runs one request through the Pipeline and checks what must hold the
+// moment Relay returns. It is safe to call from several goroutines.
+func (e *env) relay(t *testing.T, ctx context.Context, s *stream) {
+	s.out = e.p.Relay(ctx, s.req, s.src, s.sink)
+	o := s.out
+	id := s.req.ID
+	got := s.sink.Received()
+	if o.Delivered != int64(len(got)) {
+		t.Errorf("request %d: Outcome.Delivered = %d, but the client got %d chunks", id, o.Delivered, len(got))
+	}
+	if o.Delivered < 0 || o.Dropped < 0 || o.Rejected < 0 || o.Discarded < 0 || o.QueuePeak < 0 {
+		t.Errorf("request %d: negative count in %+v", id, o)
+	}
+	checkSubsequence(t, id, s.chunks, got)
+	if e.lossless() {
+		if diff := diffChunks(s.chunks[:min(len(got), len(s.chunks))], got); diff != "" {
+			t.Errorf("request %d: the %v queue lost or reordered chunks: the client's chunks are not a prefix of the response (-want +got):\n%s", id, e.tr.Buffer, diff)
+		}
+		if o.Dropped != 0 || o.Rejected != 0 {
+			t.Errorf("request %d: a %v queue dropped %d and rejected %d chunks", id, e.tr.Buffer, o.Dropped, o.Rejected)
+		}
+	}
+	switch e.tr.Buffer {
+	case None:
+		if o.QueuePeak != 0 {
+			t.Errorf("request %d: QueuePeak = %d without a queue", id, o.QueuePeak)
+		}
+	case Bounded, Dropping, Rejecting:
+		if o.QueuePeak > int64(e.tr.BufferLimit) {
+			t.Errorf("request %d: QueuePeak = %d exceeds the %v queue's limit %d", id, o.QueuePeak, e.tr.Buffer, e.tr.BufferLimit)
+		}
+	}
+	if e.joined() {
+		produced := s.src.Produced()
+		if sum := o.Delivered + o.Dropped + o.Rejected + o.Discarded; sum != produced {
+			t.Errorf("request %d: accounting: delivered %d + dropped %d + rejected %d + discarded %d = %d, but the provider produced %d",
+				id, o.Delivered, o.Dropped, o.Rejected, o.Discarded, sum, produced)
+		}
+		if n := s.src.Closes(); n != 1 {
+			t.Errorf("request %d: Source.Close called %d times by the time Relay returned, want 1", id, n)
+		}
+	}
+	if e.tr.Persists && !e.tr.DetachedFinalizer {
+		if n := len(e.ledger.Records(id)); n != 1 {
+			t.Errorf("request %d: %d records when Relay returned, want 1 (the finalizer is awaited)", id, n)
+		}
+	}
+}
+
+// checkSubsequence checks that got holds chunks of the response, unchanged
+// and in order, each at most once.
+func checkSubsequence(t *testing.T, id uint64, chunks, got []impls.Chunk) {
+	t.Helper()
+	last := int64(-1)
+	for i, c := range got {
+		if c.Seq <= last || c.Seq >= int64(len(chunks)) {
+			t.Errorf("request %d: client chunk %d has Seq %d after Seq %d (response has %d chunks): lost order or duplicated", id, i, c.Seq, last, len(chunks))
+			return
+		}
+		if !sameChunk(chunks[c.Seq], c) {
+			t.Errorf("request %d: client chunk %d differs from what the provider sent (-want +got):\n%s", id, i, cmp.Diff(chunks[c.Seq], c))
+			return
+		}
+		last = c.Seq
+	}
+}
+
+// sameChunk reports whether a and b are equal, as cmp.Diff would, without
+// its cost (the race detector makes cmp slow on thousands of chunks).
+func sameChunk(a, b impls.Chunk) bool {
+	return a.Seq == b.Seq && bytes.Equal(a.Content, b.Content) && a.Tokens == b.Tokens &&
+		a.FinishReason == b.FinishReason && (a.Usage == nil) == (b.Usage == nil) &&
+		(a.Usage == nil || *a.Usage == *b.Usage)
+}
+
+// diffChunks returns cmp.Diff(want, got), or "" quickly when they are equal.
+func diffChunks(want, got []impls.Chunk) string {
+	if slices.EqualFunc(want, got, sameChunk) {
+		return ""
+	}
+	return cmp.Diff(want, got)
+}
+
+// sameRecord reports whether a and b are equal but for FirstChunk and Err.
+func sameRecord(a, b impls.Record) bool {
+	return a.RequestID == b.RequestID && a.Account == b.Account && bytes.Equal(a.Content, b.Content) &&
+		a.FinishReason == b.FinishReason && (a.Usage == nil) == (b.Usage == nil) &&
+		(a.Usage == nil || *a.Usage == *b.Usage) &&
+		a.Chunks == b.Chunks && a.Tokens == b.Tokens && a.Partial == b.Partial
+}
+
+// checkRecord checks the one record of s against the chunks the pipeline
+// should have accumulated, and the bill against the record.
+func (e *env) checkRecord(t *testing.T, s *stream, accumulated []impls.Chunk, when string) {
+	t.Helper()
+	if !e.tr.Persists {
+		return
+	}
+	id := s.req.ID
+	recs := e.ledger.Records(id)
+	if len(recs) != 1 {
+		t.Errorf("request %d %s: %d records, want 1", id, when, len(recs))
+		return
+	}
+	want := impls.Record{
+		RequestID: id,
+		Account:   s.req.Account,
+		Content:   Content(accumulated),
+		Chunks:    int64(len(accumulated)),
+		Tokens:    Tokens(accumulated),
+		Partial:   s.out.Err != nil,
+	}
+	for _, c := range accumulated {
+		if c.FinishReason != "" {
+			want.FinishReason = c.FinishReason
+		}
+		if c.Usage != nil {
+			want.Usage = c.Usage
+		}
+	}
+	got := recs[0]
+	if !sameRecord(want, got) {
+		diff := cmp.Diff(want, got, cmpopts.IgnoreFields(impls.Record{}, "FirstChunk", "Err"), cmpopts.EquateEmpty())
+		t.Errorf("request %d %s: record (-want +got):\n%s", id, when, diff)
+	}
+	if (s.out.Err != nil) != (got.Err != "") {
+		t.Errorf("request %d %s: record Err = %q, but Relay returned %v", id, when, got.Err, s.out.Err)
+	}
+	if billed := e.ledger.Billed(s.req.Account); billed != want.Tokens {
+		t.Errorf("request %d %s: billed %d tokens, want %d (charges %v)", id, when, billed, want.Tokens, e.ledger.Charges(s.req.Account))
+	}
+}
+
+// noneLeft waits until the bubble is idle and checks that only the goroutines
+// the sub-test started with are left.
+//
+// Note: "nothing left running when Relay returns" is checked after
+// synctest.Wait, without letting fake time pass: a goroutine that is still
+// exiting (it closed a channel Relay waited on, then returns) is not a leak,
+// but any goroutine still blocked on a timer, a channel or a lock is.
+func (e *env) noneLeft(t *testing.T, when string) {
+	t.Helper()
+	if extra := e.extra(); len(extra) > 0 {
+		t.Errorf("%s: %d goroutines of the request still alive:\n%s", when, len(extra), strings.Join(extra, "\n\n"))
+	}
+}
+
+// extra waits until the bubble is idle and returns the tracebacks of the
+// goroutines that were not there when the sub-test started.
+func (e *env) extra() []string {
+	synctest.Wait()
+	var out []string
+	for id, g := range bubbleGoroutines() {
+		if _, ok := e.baseline[id]; !ok {
+			out = append(out, g)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// lingering counts the goroutines beyond the baseline once the bubble is idle.
+func (e *env) lingering() int { return len(e.extra()) }
+
+// finish lets fake time run past every timeout, then checks what must hold in
+// the end for every variant: nothing running, each Source closed exactly once
+// and never read after that, and exactly one record and at most one charge
+// per request (none without Persists).
+func (e *env) finish(t *testing.T) {
+	t.Helper()
+	if e.finished {
+		return
+	}
+	e.finished = true
+	time.Sleep(FinalizerTimeout + horizon)
+	e.noneLeft(t, "after the finalizer timeout")
+	for _, s := range e.streams {
+		id := s.req.ID
+		if n := s.src.Closes(); n != 1 {
+			t.Errorf("request %d: Source.Close called %d times, want exactly 1", id, n)
+		}
+		if n := s.src.NextAfterClose(); n != 0 {
+			t.Errorf("request %d: Source.Next called %d times after Close", id, n)
+		}
+		if n := s.src.ConcurrentNext(); n != 0 {
+			t.Errorf("request %d: Source.Next called concurrently %d times", id, n)
+		}
+		recs, charges := e.ledger.Records(id), e.ledger.Charges(s.req.Account)
+		switch {
+		case !e.tr.Persists && (len(recs) != 0 || len(charges) != 0):
+			t.Errorf("request %d: %d records and charges %v from a variant that does not persist", id, len(recs), charges)
+		case e.tr.Persists && len(recs) != 1:
+			t.Errorf("request %d: %d records in the end, want exactly 1", id, len(recs))
+		case e.tr.Persists && len(charges) > 1:
+			t.Errorf("request %d: charged %d times %v, want at most once", id, len(charges), charges)
+		}
+	}
+	if dupRecs, dupCharges := e.ledger.Duplicates(); len(dupRecs) != 0 || len(dupCharges) != 0 {
+		t.Errorf("ledger: requests with several records %v, accounts charged several times %v", dupRecs, dupCharges)
+	}
+	if recs, _ := e.ledger.Counts(); e.tr.Persists && recs != len(e.streams) {
+		t.Errorf("ledger: %d records for %d requests", recs, len(e.streams))
+	}
+}
+
+// testInOrder relays one response to a fast client: every chunk arrives in
+// order, unchanged, and the record holds all of it.
+func testInOrder(t *testing.T, e *env) {
+	const n, ttfc = 24, 50 * time.Millisecond
+	chunks := Response(1, n, 16)
+	gaps := make([]time.Duration, n)
+	for i := range gaps {
+		gaps[i] = 5 * time.Millisecond
+	}
+	gaps[0] = ttfc
+	s := e.newStream(1, chunks, []SourceOption{Gaps(gaps)}, nil)
+	e.relay(t, t.Context(), s)
+	if s.out.Err != nil {
+		t.Errorf("Relay: %v, want nil", s.out.Err)
+	}
+	if diff := diffChunks(chunks, s.sink.Received()); diff != "" {
+		t.Errorf("client got (-want +got):\n%s", diff)
+	}
+	if s.out.Delivered != n || s.out.Dropped != 0 || s.out.Rejected != 0 || s.out.Discarded != 0 {
+		t.Errorf("Outcome %+v, want all %d chunks delivered and nothing lost", s.out, n)
+	}
+	e.noneLeft(t, "after a complete stream")
+	e.checkRecord(t, s, chunks, "after a complete stream")
+	if recs := e.ledger.Records(1); e.tr.Persists && len(recs) == 1 && recs[0].FirstChunk != ttfc {
+		t.Errorf("record FirstChunk = %v, want %v (the provider's time to first chunk, in fake time)", recs[0].FirstChunk, ttfc)
+	}
+}
+
+// testConcurrent relays 50 responses of different lengths and pacing through
+// one Pipeline at once: none lost, none mixed up, none recorded twice.
+func testConcurrent(t *testing.T, e *env) {
+	const requests = 50
+	rng := rand.New(rand.NewPCG(2, 2))
+	var wg sync.WaitGroup
+	for id := uint64(1); id <= requests; id++ {
+		n, size := 1+rng.IntN(40), 8+rng.IntN(33)
+		gaps := make([]time.Duration, n)
+		for i := range gaps {
+			// Note: every gap is at least 1ms so that even a small dropping
+			// queue drains between chunks and the stream is lossless.
+			gaps[i] = time.Duration(1+rng.IntN(4)) * time.Millisecond
+		}
+		s := e.newStream(id, Response(id, n, size), []SourceOption{Gaps(gaps)}, nil)
+		wg.Go(func() { e.relay(t, t.Context(), s) })
+	}
+	wg.Wait()
+	e.noneLeft(t, "after all streams completed")
+	for _, s := range e.streams {
+		if s.out.Err != nil {
+			t.Errorf("request %d: Relay: %v, want nil", s.req.ID, s.out.Err)
+		}
+		if diff := diffChunks(s.chunks, s.sink.Received()); diff != "" {
+			t.Errorf("request %d: client got (-want +got):\n%s", s.req.ID, diff)
+		}
+		e.checkRecord(t, s, s.chunks, "after a complete stream")
+	}
+}
+
+// testDisconnect has the client leave after a few chunks of a long response.
+// A cancelling variant stops the provider and settles the request before
+// Relay returns; the legacy variant's flaws are asserted instead.
+func testDisconnect(t *testing.T, e *env) {
+	const n, leave = 40, 5
+	chunks := Response(3, n, 16)
+	s := e.newStream(1, chunks,
+		[]SourceOption{Gap(time.Millisecond)},
+		[]SinkOption{ReadDelay(2 * time.Millisecond), DisconnectAfter(leave)})
+	e.relay(t, t.Context(), s)
+	got := s.sink.Received()
+	if len(got) != leave {
+		t.Errorf("client got %d chunks, want %d (it left after %d)", len(got), leave, leave)
+	}
+	if !errors.Is(s.out.Err, impls.ErrCancelled) {
+		t.Errorf("Relay: %v, want errors.Is(err, impls.ErrCancelled)", s.out.Err)
+	}
+	// accumulated is what the record and the bill must cover: what the client
+	// got, plus, for a variant that accumulates before writing, the chunk
+	// whose write failed.
+	accumulated := got
+	if e.tr.OverbillsOnDisconnect {
+		next := int64(0)
+		if len(got) > 0 {
+			next = got[len(got)-1].Seq + 1
+		}
+		accumulated = append(slices.Clone(got), chunks[next])
+	}
+	limit := int64(e.tr.BufferLimit)
+	if e.tr.Cancels {
+		// A cancelling variant stops its provider promptly. An unbounded
+		// buffer lets the provider run ahead of the client before the
+		// disconnect, so only what it produced after is bounded there.
+		o := s.out
+		if p, bound := s.src.Produced(), int64(leave)+o.Dropped+o.Rejected+limit+2; e.tr.Buffer != Unbounded && p > bound {
+			t.Errorf("provider produced %d chunks, want at most %d (the client left after %d; buffer %d)", p, bound, leave, limit)
+		}
+		if after := s.src.ProducedAfterGone(); after > limit+2 {
+			t.Errorf("provider produced %d chunks after the client left, want at most %d", after, limit+2)
+		}
+	}
+	switch {
+	case e.tr.Cancels && !e.tr.DetachedFinalizer:
+		e.checkRecord(t, s, accumulated, "when Relay returned")
+		e.noneLeft(t, "when Relay returned after a disconnect")
+	case e.tr.DetachedFinalizer:
+		// The flaws: nothing is settled when Relay returns and a goroutine
+		// holds the request until the timeout; without cancellation the
+		// provider is not stopped either.
+		if recs, charges := e.ledger.Records(1), e.ledger.Charges(s.req.Account); len(recs) != 0 || len(charges) != 0 {
+			t.Errorf("detached finalizer: %d records and charges %v right after Relay returned, want none before the timeout", len(recs), charges)
+		}
+		if n := e.lingering(); n < 1 {
+			t.Errorf("detached finalizer: no goroutine lingers after Relay returned")
+		}
+		time.Sleep(horizon)
+		synctest.Wait()
+		if !e.tr.Cancels {
+			if p := s.src.Produced(); p != n {
+				t.Errorf("provider produced %d of %d chunks after the disconnect, want all: the legacy design cannot cancel it", p, n)
+			}
+			if s.src.ProducedAfterGone() == 0 {
+				t.Errorf("provider produced nothing after the client left; the legacy design should keep it running")
+			}
+		}
+		if recs, charges := e.ledger.Records(1), e.ledger.Charges(s.req.Account); len(recs) != 0 || len(charges) != 0 {
+			t.Errorf("detached finalizer: %d records and charges %v before the %v timeout, want none", len(recs), charges, FinalizerTimeout)
+		}
+		if n := e.lingering(); n < 1 {
+			t.Errorf("detached finalizer: no goroutine lingers before the timeout")
+		}
+	}
+	e.finish(t)
+	e.checkRecord(t, s, accumulated, "after the finalizer timeout")
+}
+
+// testContentCap gives a response larger than the cap: the stream ends with
+// ErrContentTooLarge after the chunks that fit, and the record holds them.
+// A variant that accumulates nothing has no cap to enforce.
+func testContentCap(t *testing.T, e *env) {
+	if !e.tr.Persists {
+		t.Skip("the variant accumulates nothing, so it enforces no content cap")
+	}
+	const n, size, fit = 20, 16, 10
+	chunks := Response(4, n, size)
+	s := e.newStream(1, chunks, []SourceOption{Gap(time.Millisecond)}, nil)
+	s.req.Limits.ContentCap = fit*size + size/2
+	e.relay(t, t.Context(), s)
+	if !errors.Is(s.out.Err, impls.ErrContentTooLarge) {
+		t.Errorf("Relay: %v, want errors.Is(err, impls.ErrContentTooLarge)", s.out.Err)
+	}
+	if diff := diffChunks(chunks[:fit], s.sink.Received()); diff != "" {
+		t.Errorf("client got (-want +got) with a cap of %d bytes:\n%s", s.req.Limits.ContentCap, diff)
+	}
+	e.finish(t)
+	e.checkRecord(t, s, chunks[:fit], "after a capped stream")
+}
+
+// testSlowClient pairs a provider with no gaps and a client that takes 1ms
+// per chunk, so the queue fills: what happens then is the BufferKind.
+func testSlowClient(t *testing.T, e *env) {
+	const n = 64
+	chunks := Response(5, n, 16)
+	s := e.newStream(1, chunks, nil, []SinkOption{ReadDelay(time.Millisecond)})
+	e.relay(t, t.Context(), s)
+	o := s.out
+	got := s.sink.Received()
+	switch e.tr.Buffer {
+	case None, Bounded:
+		if o.Err != nil {
+			t.Errorf("Relay: %v, want nil", o.Err)
+		}
+		if diff := diffChunks(chunks, got); diff != "" {
+			t.Errorf("a %v queue must deliver everything to a slow client (-want +got):\n%s", e.tr.Buffer, diff)
+		}
+	case Unbounded:
+		if diff := diffChunks(chunks, got); diff != "" {
+			t.Errorf("an unbounded queue must deliver everything (-want +got):\n%s", diff)
+		}
+		if o.QueuePeak < n-4 {
+			t.Errorf("unbounded queue: QueuePeak = %d, want nearly the whole response (%d): the legacy design has no backpressure", o.QueuePeak, n)
+		}
+	case Dropping, Rejecting:
+		if o.Err != nil {
+			t.Errorf("Relay: %v, want nil (a %v queue loses chunks, not the stream)", o.Err, e.tr.Buffer)
+		}
+		missed := int64(n - len(got))
+		if lost := o.Dropped + o.Rejected; lost != missed {
+			t.Errorf("dropped %d + rejected %d = %d, but the client missed %d of %d chunks", o.Dropped, o.Rejected, lost, missed, n)
+		}
+		if e.tr.BufferLimit < n-2 && o.Dropped+o.Rejected == 0 {
+			t.Errorf("a %v queue of %d lost nothing to a client 1ms per chunk behind a provider with no gaps", e.tr.Buffer, e.tr.BufferLimit)
+		}
+	}
+	e.finish(t)
+	if p := s.src.Produced(); p != n {
+		t.Errorf("provider produced %d of %d chunks", p, n)
+	} else if sum := o.Delivered + o.Dropped + o.Rejected + o.Discarded; sum != p {
+		t.Errorf("accounting: delivered %d + dropped %d + rejected %d + discarded %d = %d, but the provider produced %d",
+			o.Delivered, o.Dropped, o.Rejected, o.Discarded, sum, p)
+	}
+	e.checkRecord(t, s, got, "after a slow client")
+}
+
+// testProviderFailure has the provider fail after 7 of 20 chunks: the client
+// keeps those 7, Relay reports ErrProviderFailed, and a partial record holds
+// them.
+func testProviderFailure(t *testing.T, e *env) {
+	const n, failAt = 20, 7
+	chunks := Response(6, n, 16)
+	s := e.newStream(1, chunks, []SourceOption{Gap(time.Millisecond), FailAt(failAt)}, nil)
+	e.relay(t, t.Context(), s)
+	if !errors.Is(s.out.Err, impls.ErrProviderFailed) {
+		t.Errorf("Relay: %v, want errors.Is(err, impls.ErrProviderFailed)", s.out.Err)
+	}
+	if diff := diffChunks(chunks[:failAt], s.sink.Received()); diff != "" {
+		t.Errorf("client got (-want +got):\n%s", diff)
+	}
+	if !e.tr.DetachedFinalizer {
+		e.noneLeft(t, "after a provider failure")
+	}
+	e.finish(t)
+	e.checkRecord(t, s, chunks[:failAt], "after a provider failure")
+}

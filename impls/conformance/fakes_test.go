@@ -1,0 +1,141 @@
+package conformance_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/streambench/streambench/impls"
+	"github.com/streambench/streambench/impls/conformance"
+)
+
+func TestResponse(t *testing.T) {
+	a, b := conformance.Response(9, 5, 4), conformance.Response(9, 5, 4)
+	if diff := cmp.Diff(a, b); diff != "" {
+		t.Errorf("same seed, different responses (-a +b):\n%s", diff)
+	}
+	if c := conformance.Response(10, 5, 4); cmp.Equal(a, c) {
+		t.Errorf("seeds 9 and 10 gave the same response")
+	}
+	for i, c := range a {
+		if c.Seq != int64(i) || len(c.Content) != 4 || cap(c.Content) != 4 || c.Tokens < 1 {
+			t.Errorf("chunk %d = %+v (cap %d)", i, c, cap(c.Content))
+		}
+		if (c.FinishReason != "") != (i == len(a)-1) || (c.Usage != nil) != (i == len(a)-1) {
+			t.Errorf("chunk %d: FinishReason %q, Usage %v: want them on the last chunk only", i, c.FinishReason, c.Usage)
+		}
+	}
+	last := a[len(a)-1]
+	if u := *last.Usage; u.CompletionTokens != conformance.Tokens(a) || u.TotalTokens != u.PromptTokens+u.CompletionTokens {
+		t.Errorf("Usage %+v does not add up to %d completion tokens", u, conformance.Tokens(a))
+	}
+}
+
+func TestSource(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		chunks := conformance.Response(1, 4, 8)
+		sink := conformance.NewSink(conformance.DisconnectAfter(1))
+		src := conformance.NewSource(chunks, conformance.Gap(time.Second), conformance.FailAt(3),
+			conformance.WatchClient(sink.Gone()))
+		ctx := context.Background()
+		start := time.Now()
+		for i := range 3 {
+			c, err := src.Next(ctx)
+			if err != nil || c.Seq != int64(i) {
+				t.Fatalf("Next %d = %+v, %v", i, c, err)
+			}
+			if i == 0 {
+				_ = sink.Write(c) // the client leaves after this one
+			}
+		}
+		if got := time.Since(start); got != 3*time.Second {
+			t.Errorf("3 chunks took %v of fake time, want 3s", got)
+		}
+		if _, err := src.Next(ctx); !errors.Is(err, conformance.ErrProvider) {
+			t.Errorf("Next at the failure point: %v, want ErrProvider", err)
+		}
+		if src.Produced() != 3 || src.ProducedAfterGone() != 2 {
+			t.Errorf("Produced %d, after gone %d; want 3 and 2", src.Produced(), src.ProducedAfterGone())
+		}
+		_ = src.Close()
+		_ = src.Close()
+		if _, err := src.Next(ctx); err == nil {
+			t.Errorf("Next after Close succeeded")
+		}
+		if src.Closes() != 2 || src.NextAfterClose() != 1 {
+			t.Errorf("Closes %d, NextAfterClose %d; want 2 and 1", src.Closes(), src.NextAfterClose())
+		}
+	})
+}
+
+func TestSourceEndsAndCancels(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := conformance.NewSource(conformance.Response(1, 1, 8), conformance.Gap(time.Hour))
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(time.Minute, cancel)
+		if _, err := src.Next(ctx); !errors.Is(err, context.Canceled) {
+			t.Errorf("Next cancelled in its gap: %v, want context.Canceled", err)
+		}
+		if _, err := src.Next(context.Background()); err != nil {
+			t.Errorf("Next: %v", err)
+		}
+		if _, err := src.Next(context.Background()); err != io.EOF {
+			t.Errorf("Next after the last chunk: %v, want io.EOF", err)
+		}
+	})
+}
+
+func TestSink(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		chunks := conformance.Response(2, 3, 8)
+		sink := conformance.NewSink(conformance.ReadDelay(time.Millisecond), conformance.DisconnectAfter(2))
+		start := time.Now()
+		for i, c := range chunks {
+			err := sink.Write(c)
+			if want := i >= 2; (err != nil) != want || (err != nil && !errors.Is(err, impls.ErrClientGone)) {
+				t.Errorf("Write %d: %v", i, err)
+			}
+		}
+		select {
+		case <-sink.Gone():
+		default:
+			t.Errorf("Gone not closed after the second Write")
+		}
+		if got := time.Since(start); got != 2*time.Millisecond {
+			t.Errorf("two reads took %v, want 2ms", got)
+		}
+		if diff := cmp.Diff(chunks[:2], sink.Received()); diff != "" || sink.Refused() != 1 {
+			t.Errorf("received (-want +got):\n%s\nrefused %d, want 1", diff, sink.Refused())
+		}
+	})
+}
+
+func TestLedger(t *testing.T) {
+	l := conformance.NewLedger()
+	ctx := context.Background()
+	content := []byte("abc")
+	_ = l.Persist(ctx, impls.Record{RequestID: 1, Content: content})
+	content[0] = 'x'
+	_ = l.Persist(ctx, impls.Record{RequestID: 1})
+	_ = l.Persist(ctx, impls.Record{RequestID: 2})
+	_ = l.Charge(ctx, conformance.AccountFor(2), 3)
+	_ = l.Charge(ctx, conformance.AccountFor(2), 4)
+	if got := string(l.Records(1)[0].Content); got != "abc" {
+		t.Errorf("the Ledger kept the caller's Content: %q", got)
+	}
+	recs, charges := l.Duplicates()
+	if diff := cmp.Diff([]uint64{1}, recs); diff != "" {
+		t.Errorf("duplicate records (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{conformance.AccountFor(2)}, charges); diff != "" {
+		t.Errorf("duplicate charges (-want +got):\n%s", diff)
+	}
+	if got := l.Billed(conformance.AccountFor(2)); got != 7 {
+		t.Errorf("Billed = %d, want 7", got)
+	}
+}

@@ -1,0 +1,120 @@
+package variant
+
+import (
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/streambench/streambench/impls"
+	"github.com/streambench/streambench/impls/conformance"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestConformance runs the one conformance suite over every built-in
+// variant and a few knob combinations the list does not name, each judged
+// by the traits its knobs imply.
+func TestConformance(t *testing.T) {
+	vs := Builtin()
+	for _, spec := range []string{
+		"mutex:lock=global,acc=zerocopy,cancel=on,finalizer=awaited",
+		"mutex:finalizer=awaited",
+		"lockfree:queue=ring,backpressure=drop-oldest,buffer=8",
+		"lockfree:queue=ring,backpressure=reject,buffer=8",
+		"lockfree:queue=ring,backpressure=block,block-timeout=10s",
+		"lockfree:buffer=4,high-water=1",
+	} {
+		v, err := Parse(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vs = append(vs, v)
+	}
+	for _, v := range vs {
+		conformance.Run(t, v.Name, v.New, v.Traits())
+	}
+}
+
+func TestParse(t *testing.T) {
+	for _, tc := range []struct {
+		in, spec, err string
+	}{
+		{in: "mutex", spec: "mutex:lock=stream,acc=copy,cancel=off,finalizer=detached,finalizer-timeout=10m0s"},
+		{in: "mutex-global", spec: "mutex:lock=global,acc=copy,cancel=off,finalizer=detached,finalizer-timeout=10m0s"},
+		{in: "mutex:lock=global,cancel=on", spec: "mutex:lock=global,acc=copy,cancel=on,finalizer=detached,finalizer-timeout=10m0s"},
+		{in: "lockfree:queue=ring,backpressure=reject,buffer=64", spec: "lockfree:queue=ring,backpressure=reject,buffer=64,high-water=48,initial-delay=1ms,max-delay=50ms,multiplier=2,block-timeout=100ms,cap=0"},
+		{in: "passthrough", spec: "passthrough"},
+		{in: "spinlock", err: `unknown implementation "spinlock" (allowed: mutex, lockfree, passthrough`},
+		{in: "mutex:lock=table", err: `"table" (want "stream" or "global")`},
+		{in: "mutex:locks=global", err: `unknown knob "locks" for mutex (allowed: acc, cancel, finalizer, finalizer-timeout, lock)`},
+		{in: "mutex:lock", err: `knob "lock" needs a value (stream|global)`},
+		{in: "mutex:lock=global,lock=stream", err: `knob "lock" given twice`},
+		{in: "lockfree:buffer=0", err: "BufferLimit"},
+		{in: "lockfree:buffer=x", err: `bad value "x"`},
+		{in: "lockfree:buffer=8,high-water=9", err: "HighWaterMark"},
+		{in: "lockfree:multiplier=0.5", err: "Multiplier"},
+		{in: "lockfree:initial-delay=-1s", err: "InitialDelay"},
+		{in: "passthrough:queue=ring", err: `unknown knob "queue" for passthrough (allowed: none)`},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			v, err := Parse(tc.in)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("Parse(%q) = %v, want an error containing %q", tc.in, err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := v.Spec(); got != tc.spec {
+				t.Fatalf("Spec() = %q, want %q", got, tc.spec)
+			}
+			// The canonical spec parses back to the same variant.
+			again, err := Parse(v.Spec())
+			if err != nil || again.Spec() != v.Spec() {
+				t.Fatalf("round trip: %v, %q", err, again.Spec())
+			}
+		})
+	}
+}
+
+func TestParseList(t *testing.T) {
+	vs, err := ParseList("mutex, lockfree:queue=ring,backpressure=reject,buffer=8 ,mutex-global")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, v := range vs {
+		names = append(names, v.Name)
+	}
+	if got, want := strings.Join(names, " | "), "mutex | lockfree:queue=ring,backpressure=reject,buffer=8 | mutex-global"; got != want {
+		t.Fatalf("names %q, want %q", got, want)
+	}
+	for _, bad := range []string{"", "mutex,mutex", "mutex,bogus"} {
+		if _, err := ParseList(bad); err == nil {
+			t.Errorf("ParseList(%q) accepted", bad)
+		}
+	}
+}
+
+// TestBuiltinTraits pins what each built-in promises, so a knob change
+// that alters a promise is a visible change.
+func TestBuiltinTraits(t *testing.T) {
+	want := map[string]conformance.Traits{
+		"mutex":       {Persists: true, DetachedFinalizer: true, OverbillsOnDisconnect: true, Buffer: conformance.Unbounded},
+		"lockfree":    {Persists: true, Cancels: true, Buffer: conformance.Bounded, BufferLimit: 128},
+		"passthrough": {Buffer: conformance.None},
+	}
+	for name, tr := range want {
+		v, err := Parse(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := v.Traits(); got != tr {
+			t.Errorf("%s traits %+v, want %+v", name, got, tr)
+		}
+	}
+	var _ impls.Pipeline = Builtin()[0].New(conformance.NewLedger())
+}
