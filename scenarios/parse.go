@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -72,7 +71,7 @@ func LoadFile(path string) (*Scenario, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Parse(filepath.Base(path), data)
+	return Parse(path, data)
 }
 
 // Parse decodes a scenario from YAML, strictly: unknown fields, wrong types

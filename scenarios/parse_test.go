@@ -380,7 +380,7 @@ func TestLookup(t *testing.T) {
 	if err := os.WriteFile(path, []byte(minimal+"bogus: 1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Lookup(path); err == nil || !strings.HasPrefix(err.Error(), "mine.yaml:8: bogus: unknown field") {
+	if _, err := Lookup(path); err == nil || !strings.HasPrefix(err.Error(), path+":8: bogus: unknown field") {
 		t.Errorf("Lookup(bad file) error = %v, want the file's problem", err)
 	}
 	_, err = Lookup("chatty")

@@ -165,6 +165,10 @@ type Trial struct {
 	// variant's CPUNSPerChunk.
 	HarnessNSPerChunk float64 `json:"harness_ns_per_chunk"`
 	QueuePeak         int64   `json:"queue_peak"`
+	// OtherCPUShare is the share of the machine's CPU that other processes
+	// used during the measured window (from /proc/stat): a busy machine is
+	// a noisy measurement, and the harness warns about it.
+	OtherCPUShare float64 `json:"other_cpu_share"`
 
 	Accounting Accounting `json:"accounting"`
 

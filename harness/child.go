@@ -1,0 +1,120 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/streambench/streambench/harness/result"
+)
+
+// childEnv carries a TrialSpec, as JSON, to a child process.
+const childEnv = "STREAMBENCH_TRIAL"
+
+// IsChild reports whether this process was started by Run to run one trial.
+// A command's main calls it first and, if true, hands over to ChildMain.
+func IsChild() bool { return os.Getenv(childEnv) != "" }
+
+// ChildMain runs the trial named in the environment and writes its record
+// as one JSON line on stdout. It returns the process exit code: 0 when a
+// record was written (even one with violations, which the parent judges),
+// 2 when the spec could not run.
+//
+// The child ignores interrupts: a Ctrl-C at the terminal reaches the whole
+// process group, and the parent decides whether the trial in flight
+// finishes (first Ctrl-C) or is killed (second).
+func ChildMain(stdout, stderr io.Writer) int {
+	signal.Ignore(os.Interrupt)
+	var spec TrialSpec
+	if err := json.Unmarshal([]byte(os.Getenv(childEnv)), &spec); err != nil {
+		fmt.Fprintf(stderr, "bench child: bad trial spec: %v\n", err)
+		return 2
+	}
+	rec, err := RunTrial(context.Background(), spec)
+	if err != nil {
+		fmt.Fprintf(stderr, "bench child: %v\n", err)
+		return 2
+	}
+	rec.Mode = result.ModeChild
+	if err := result.NewWriter(stdout).Write(rec); err != nil {
+		fmt.Fprintf(stderr, "bench child: %v\n", err)
+		return 2
+	}
+	return 0
+}
+
+// runChild runs spec in a fresh child process: the running binary
+// re-executed with the spec in its environment and GOMAXPROCS set before the
+// runtime starts. Killing ctx kills the child.
+func runChild(ctx context.Context, spec TrialSpec) (*result.Trial, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(spec)
+	if err != nil {
+		return nil, err
+	}
+	timeout := spec.Warmup + spec.Duration + 3*spec.Drain + spec.Grace + 30*time.Second
+	if spec.Requests > 0 {
+		timeout += 10 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, exe)
+	cmd.Env = append(os.Environ(), childEnv+"="+string(b))
+	if spec.GOMAXPROCS > 0 {
+		cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(spec.GOMAXPROCS))
+	}
+	var stdout bytes.Buffer
+	stderr := &tailBuffer{max: 4 << 10}
+	cmd.Stdout, cmd.Stderr = &stdout, stderr
+	err = cmd.Run()
+	if ctx.Err() == context.DeadlineExceeded {
+		return nil, fmt.Errorf("trial %s: child process timed out after %s; its stderr ended: %s", spec, timeout, stderr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("trial %s: child process failed (%v); its stderr ended: %s", spec, err, stderr)
+	}
+	_, trials, err := result.ReadAll(&stdout, "child stdout")
+	if err != nil {
+		return nil, fmt.Errorf("trial %s: %v", spec, err)
+	}
+	if len(trials) != 1 {
+		return nil, fmt.Errorf("trial %s: child wrote %d records, want 1", spec, len(trials))
+	}
+	return trials[0], nil
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = t.b[len(t.b)-t.max:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	s := strings.TrimSpace(string(t.b))
+	if s == "" {
+		return "(nothing)"
+	}
+	return s
+}
+
+var errStopped = errors.New("run stopped by interrupt")

@@ -1,0 +1,89 @@
+// Package harness runs trials: it plays provider and clients from a
+// scenario's seeded script, drives one variant's pipeline under a closed or
+// open load model, measures what the pipeline costs and how it behaves, and
+// checks the accounting of every chunk, token and record.
+//
+// One trial is one variant × one scenario × one load level × one GOMAXPROCS ×
+// one repetition. RunTrial runs it in the calling process (the precise mode
+// used by tests); Run runs a whole plan of trials, each in a fresh child
+// process (the bench binary re-executing itself, see ChildMain) so that one
+// design's leaked goroutines and heap never tax another's measurement, and
+// interleaves the variants A B A B so that machine drift hits all alike.
+//
+// The harness sits above scenarios and impls/variant and below cmd/bench;
+// its records are defined in harness/result.
+package harness
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/streambench/streambench/harness/result"
+)
+
+// TrialSpec says everything one trial needs; it travels to a child process
+// as JSON, so it holds names, not objects.
+type TrialSpec struct {
+	// Variant is a built-in variant name or a spec (see impls/variant).
+	Variant string `json:"variant"`
+	// Scenario is a built-in scenario name or a scenario file path.
+	Scenario string `json:"scenario"`
+	// Load overrides the scenario's load model and level.
+	Load result.Load `json:"load"`
+	// Duration or Requests ends the measured part of the trial; exactly one
+	// is set (Run fills it from the scenario when the command line did not).
+	Duration time.Duration `json:"duration"`
+	Requests int64         `json:"requests"`
+	// Warmup runs before the measured window and is not measured; a
+	// negative value means the scenario's own.
+	Warmup time.Duration `json:"warmup"`
+	// GOMAXPROCS for the trial; 0 leaves it as it is.
+	GOMAXPROCS int `json:"gomaxprocs"`
+	// Trial is the repetition index; Order the position in the run.
+	Trial int `json:"trial"`
+	Order int `json:"order"`
+	// Seed overrides the scenario's seed when non-zero.
+	Seed uint64 `json:"seed"`
+	// Grace is how long the harness waits after the trial's streams have
+	// ended before it counts goroutines still alive (leaks).
+	Grace time.Duration `json:"grace"`
+	// Drain bounds how long the harness waits for streams in flight at the
+	// end of the window, and for providers still producing after that,
+	// before it stops them.
+	Drain time.Duration `json:"drain"`
+	// SampleEvery is the period of the heap and goroutine time series.
+	SampleEvery time.Duration `json:"sample_every"`
+}
+
+// Defaults for a TrialSpec's zero fields.
+const (
+	DefaultGrace       = 250 * time.Millisecond
+	DefaultDrain       = 20 * time.Second
+	DefaultSampleEvery = 25 * time.Millisecond
+	// maxRequestDigests bounds the per-request digests a record keeps.
+	maxRequestDigests = 100_000
+	// maxOpenInFlight bounds the open model's requests in flight when the
+	// scenario sets no bound; arrivals past it are counted, not started.
+	maxOpenInFlight = 100_000
+)
+
+func (s *TrialSpec) withDefaults() {
+	if s.Grace == 0 {
+		s.Grace = DefaultGrace
+	}
+	if s.Drain == 0 {
+		s.Drain = DefaultDrain
+	}
+	if s.SampleEvery == 0 {
+		s.SampleEvery = DefaultSampleEvery
+	}
+}
+
+// String names the trial for progress lines and errors.
+func (s TrialSpec) String() string {
+	lvl := fmt.Sprintf("c=%d", s.Load.Concurrency)
+	if s.Load.Model == "open" {
+		lvl = fmt.Sprintf("rate=%g/s", s.Load.Rate)
+	}
+	return fmt.Sprintf("%s %s %s procs=%d #%d", s.Scenario, s.Variant, lvl, s.GOMAXPROCS, s.Trial)
+}

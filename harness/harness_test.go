@@ -1,0 +1,357 @@
+package harness
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"go.uber.org/goleak"
+
+	"github.com/streambench/streambench/harness/result"
+	"github.com/streambench/streambench/impls"
+	"github.com/streambench/streambench/impls/conformance"
+	"github.com/streambench/streambench/impls/variant"
+)
+
+func TestMain(m *testing.M) {
+	// The child-process tests re-execute this test binary as a trial child.
+	if IsChild() {
+		os.Exit(ChildMain(os.Stdout, os.Stderr))
+	}
+	// The legacy design's detached finalizers outlive their trials by
+	// design (the flaw under test); they end at their scaled timeout.
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/streambench/streambench/impls/mutex.(*Pipeline).finalize"))
+}
+
+// quick is a trial spec small enough for a unit test.
+func quick(v, scenario string) TrialSpec {
+	return TrialSpec{
+		Variant:  v,
+		Scenario: scenario,
+		Grace:    10 * time.Millisecond,
+		Drain:    5 * time.Second,
+	}
+}
+
+func mustRun(t *testing.T, spec TrialSpec) *result.Trial {
+	t.Helper()
+	rec, err := RunTrial(context.Background(), spec)
+	if err != nil {
+		t.Fatalf("RunTrial(%s): %v", spec, err)
+	}
+	return rec
+}
+
+// TestAccountingEveryVariant runs every built-in variant through providers
+// that fail, clients that leave at random points and clients that read
+// slowly, and requires the accounting to close exactly on every trial.
+func TestAccountingEveryVariant(t *testing.T) {
+	for _, sc := range []string{"testdata/disconnect-short.yaml", "testdata/slow-short.yaml"} {
+		for _, v := range variant.Builtin() {
+			t.Run(sc+"/"+v.Name, func(t *testing.T) {
+				rec := mustRun(t, quick(v.Name, sc))
+				a := rec.Accounting
+				if len(a.Violations) > 0 {
+					t.Fatalf("violations: %q", a.Violations)
+				}
+				if a.ChunksProduced == 0 || a.ChunksDelivered == 0 {
+					t.Fatalf("nothing relayed: %+v", a)
+				}
+				if got := a.ChunksDelivered + a.ChunksDropped + a.ChunksRejected + a.ChunksDiscarded; got != a.ChunksProduced {
+					t.Errorf("buckets sum to %d, produced %d", got, a.ChunksProduced)
+				}
+				if rec.RequestsStarted != 120 && strings.Contains(sc, "disconnect") {
+					t.Errorf("started %d requests, want 120", rec.RequestsStarted)
+				}
+				tr := v.Traits()
+				switch {
+				case !tr.Persists:
+					if a.RecordsPersisted != 0 || a.TokensBilled != 0 {
+						t.Errorf("pass-through reached the ledger: %+v", a)
+					}
+				case !tr.DetachedFinalizer:
+					if a.RecordsPersisted != a.RecordsExpected || a.RecordsPending != 0 {
+						t.Errorf("records persisted %d of %d", a.RecordsPersisted, a.RecordsExpected)
+					}
+					if v.Impl == variant.LockFree && a.TokensBilled != a.TokensDelivered {
+						t.Errorf("billed %d, delivered %d", a.TokensBilled, a.TokensDelivered)
+					}
+				}
+				if tr.Cancels && !tr.DetachedFinalizer && rec.GoroutinesLeaked != 0 {
+					t.Errorf("%s leaked %d goroutines", v.Name, rec.GoroutinesLeaked)
+				}
+				if strings.Contains(sc, "slow") && tr.Buffer == conformance.Bounded && rec.QueuePeak > int64(tr.BufferLimit) {
+					t.Errorf("queue peak %d over the limit %d", rec.QueuePeak, tr.BufferLimit)
+				}
+			})
+		}
+	}
+}
+
+// TestLegacyFlawsShow checks that the harness surfaces what the legacy
+// design does wrong on disconnects, and that the redesign does not.
+func TestLegacyFlawsShow(t *testing.T) {
+	legacy := mustRun(t, quick("mutex", "testdata/disconnect-short.yaml"))
+	redesign := mustRun(t, quick("lockfree", "testdata/disconnect-short.yaml"))
+	if legacy.StreamsDisconnected == 0 || legacy.StreamsDisconnected != redesign.StreamsDisconnected {
+		t.Fatalf("disconnected streams: legacy %d, redesign %d; the scenario should disconnect the same ones", legacy.StreamsDisconnected, redesign.StreamsDisconnected)
+	}
+	la, ra := legacy.Accounting, redesign.Accounting
+	if la.RecordsPending == 0 || legacy.GoroutinesLeaked == 0 {
+		t.Errorf("legacy: %d records pending and %d goroutines alive after the run; want both > 0 (the lingering finalizers)", la.RecordsPending, legacy.GoroutinesLeaked)
+	}
+	if la.ChunksAfterDisconnect <= ra.ChunksAfterDisconnect {
+		t.Errorf("chunks produced after disconnect: legacy %d, redesign %d; the legacy provider should keep producing", la.ChunksAfterDisconnect, ra.ChunksAfterDisconnect)
+	}
+	// The redesign stops each provider within a chunk or two.
+	if ra.ChunksAfterDisconnect > 2*redesign.StreamsDisconnected {
+		t.Errorf("redesign produced %d chunks after %d disconnects", ra.ChunksAfterDisconnect, redesign.StreamsDisconnected)
+	}
+	if redesign.Cancel.Count == 0 {
+		t.Errorf("no cancel latency recorded for the redesign")
+	}
+	if la.TokensBilled >= la.TokensDelivered {
+		t.Errorf("legacy billed %d of %d delivered tokens by the end of the trial; its pending records should leave it short", la.TokensBilled, la.TokensDelivered)
+	}
+}
+
+// TestDeterminism runs the same request-count trial twice in this process
+// and once in a child process: every request's delivered stream must hash
+// the same, and the two designs must deliver identical streams.
+func TestDeterminism(t *testing.T) {
+	spec := quick("lockfree", "testdata/disconnect-short.yaml")
+	a := mustRun(t, spec)
+	b := mustRun(t, spec)
+	if diff := cmp.Diff(a.RequestDigests, b.RequestDigests); diff != "" || a.DeliveredDigest != b.DeliveredDigest {
+		t.Fatalf("same spec, different streams (-first +second):\n%s", diff)
+	}
+	if len(a.RequestDigests) != 120 {
+		t.Fatalf("%d request digests, want 120", len(a.RequestDigests))
+	}
+	m := mustRun(t, quick("mutex", "testdata/disconnect-short.yaml"))
+	if diff := cmp.Diff(a.RequestDigests, m.RequestDigests); diff != "" {
+		t.Fatalf("lockfree and mutex delivered different streams (-lockfree +mutex):\n%s", diff)
+	}
+	c, err := runChild(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DeliveredDigest != a.DeliveredDigest {
+		t.Fatalf("child process digest %s, in-process %s", c.DeliveredDigest, a.DeliveredDigest)
+	}
+	if c.Mode != result.ModeChild {
+		t.Errorf("child record mode %q", c.Mode)
+	}
+	spec.Seed = 99
+	d := mustRun(t, spec)
+	if d.DeliveredDigest == a.DeliveredDigest {
+		t.Errorf("a different seed delivered the same streams")
+	}
+}
+
+// broken wraps a pipeline and breaks one promise.
+type broken struct {
+	impls.Pipeline
+	ledger impls.Ledger
+	mode   string
+}
+
+func (b *broken) Relay(ctx context.Context, req impls.Request, src impls.Source, dst impls.Sink) impls.Outcome {
+	out := b.Pipeline.Relay(ctx, req, src, dst)
+	switch b.mode {
+	case "persist-twice":
+		_ = b.ledger.Persist(ctx, impls.Record{RequestID: req.ID})
+	case "overclaim":
+		out.Delivered++
+	case "lose":
+		out.Dropped++ // claims a chunk the provider never produced
+	case "overbill":
+		_ = b.ledger.Charge(ctx, req.Account, 1)
+	}
+	return out
+}
+
+// TestAccountingCatchesBrokenPipelines shows that each check can fail.
+func TestAccountingCatchesBrokenPipelines(t *testing.T) {
+	v, err := variant.Parse("lockfree")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ mode, want string }{
+		{"persist-twice", "persisted more than once"},
+		{"overclaim", "the client received"},
+		{"lose", "produced"},
+		{"overbill", "billed"},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			rec, err := runTrial(context.Background(), quick("lockfree", "testdata/disconnect-short.yaml"), v,
+				func(l impls.Ledger) impls.Pipeline { return &broken{Pipeline: v.New(l), ledger: l, mode: tc.mode} })
+			if err != nil {
+				t.Fatal(err)
+			}
+			joined := strings.Join(rec.Accounting.Violations, "\n")
+			if !strings.Contains(joined, tc.want) {
+				t.Fatalf("violations %q do not mention %q", rec.Accounting.Violations, tc.want)
+			}
+			if Violations(rec) == nil || !rec.Failed() {
+				t.Fatalf("a record with violations must be a failed trial")
+			}
+		})
+	}
+}
+
+func TestPlanInterleaves(t *testing.T) {
+	specs, err := Plan(Config{
+		Scenarios: []string{"chat"}, Variants: []string{"mutex", "lockfree:queue=ring,buffer=64"}, Calibrate: true,
+		Concurrency: []int{1, 8}, Trials: 2, Duration: time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range specs {
+		got = append(got, s.Variant)
+	}
+	v := []string{"passthrough", "mutex", "lockfree:queue=ring,buffer=64"}
+	want := append(append(append(append([]string{}, v...), v...), v...), v...)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("schedule (-want +got):\n%s", diff)
+	}
+	if specs[0].Load.Concurrency != 1 || specs[6].Load.Concurrency != 8 {
+		t.Errorf("load levels not in order: %+v / %+v", specs[0].Load, specs[6].Load)
+	}
+	for i, s := range specs {
+		if s.Order != i {
+			t.Errorf("spec %d has order %d", i, s.Order)
+		}
+	}
+}
+
+func TestPlanRejectsBadConfig(t *testing.T) {
+	base := Config{Scenarios: []string{"chat"}, Variants: []string{"mutex"}, Trials: 1, Duration: time.Second}
+	for _, tc := range []struct {
+		name string
+		edit func(*Config)
+		want string
+	}{
+		{"no trials", func(c *Config) { c.Trials = 0 }, "trials must be at least 1"},
+		{"unknown scenario", func(c *Config) { c.Scenarios = []string{"nope"} }, "nope"},
+		{"unknown variant", func(c *Config) { c.Variants = []string{"spinlock"} }, `unknown implementation "spinlock"`},
+		{"bad knob", func(c *Config) { c.Variants = []string{"lockfree:queue=deque"} }, "deque"},
+		{"zero concurrency", func(c *Config) { c.Concurrency = []int{0} }, "concurrency must be at least 1"},
+		{"negative rate", func(c *Config) { c.Rates = []float64{-1} }, "rate must be positive"},
+		{"both lengths", func(c *Config) { c.Requests = 10 }, "not both"},
+		{"zero gomaxprocs", func(c *Config) { c.GOMAXPROCS = []int{0} }, "gomaxprocs"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := base
+			tc.edit(&c)
+			_, err := Plan(c)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Plan: %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestOpenModel runs a short open-model trial: requests start on their
+// schedule and latency from the intended start is never less than from
+// the actual start.
+func TestOpenModel(t *testing.T) {
+	spec := quick("lockfree", "chat")
+	spec.Load = result.Load{Model: "open", Rate: 400, Arrival: "poisson"}
+	spec.Duration = 500 * time.Millisecond
+	spec.Warmup = 100 * time.Millisecond
+	rec := mustRun(t, spec)
+	if len(rec.Accounting.Violations) > 0 {
+		t.Fatalf("violations: %q", rec.Accounting.Violations)
+	}
+	if rec.RequestsStarted < 50 {
+		t.Fatalf("only %d requests started at 400/s over 0.6 s", rec.RequestsStarted)
+	}
+	if rec.E2EIntended.Count > 0 && rec.E2EIntended.P50 < rec.E2E.P50 {
+		t.Errorf("e2e from intended start p50 %d < from actual start %d", rec.E2EIntended.P50, rec.E2E.P50)
+	}
+	if rec.Load.Model != "open" || rec.Load.Rate != 400 {
+		t.Errorf("record load %+v", rec.Load)
+	}
+}
+
+// TestRecordFields checks the measurements a duration trial fills in.
+func TestRecordFields(t *testing.T) {
+	spec := quick("mutex", "firehose")
+	spec.Load = result.Load{Model: "closed", Concurrency: 4}
+	spec.Duration = 300 * time.Millisecond
+	spec.Warmup = 50 * time.Millisecond
+	rec := mustRun(t, spec)
+	if len(rec.Accounting.Violations) > 0 {
+		t.Fatalf("violations: %q", rec.Accounting.Violations)
+	}
+	checks := map[string]bool{
+		"chunks_per_s":          rec.ChunksPerS > 0,
+		"bytes_per_s":           rec.BytesPerS > rec.ChunksPerS,
+		"streams_per_s":         rec.StreamsPerS > 0,
+		"ttft":                  rec.TTFT.Count > 0 && rec.TTFT.P50 <= rec.TTFT.P99 && rec.TTFT.P99 <= rec.TTFT.Max,
+		"itl":                   rec.ITL.Count > 0,
+		"e2e":                   rec.E2E.Count > 0,
+		"relay":                 rec.Relay.Count > 0,
+		"cpu_ns_per_chunk":      rec.CPUNSPerChunk > 0,
+		"allocs_per_chunk":      rec.AllocsPerChunk > 0,
+		"heap_series":           len(rec.HeapSeries) > 0,
+		"heap_peak_bytes":       rec.HeapPeakBytes > 0,
+		"duration_s":            rec.DurationS > 0.2 && rec.DurationS < 5,
+		"gomaxprocs":            rec.GOMAXPROCS > 0,
+		"variant_spec":          strings.HasPrefix(rec.VariantSpec, "mutex:lock=stream"),
+		"delivered_digest":      rec.DeliveredDigest != "",
+		"no request digests":    rec.RequestDigests == nil,
+		"dist":                  len(rec.Dist["e2e"]) > 0,
+		"warm-up not in window": rec.WarmupS == 0.05,
+	}
+	for name, ok := range checks {
+		if !ok {
+			t.Errorf("%s not filled in: %+v", name, rec)
+		}
+	}
+}
+
+func TestEquivalence(t *testing.T) {
+	mk := func(v string, digests []string, dropped int64) *result.Trial {
+		return &result.Trial{Variant: v, Scenario: "chat", Load: result.Load{Model: "closed", Concurrency: 4},
+			RequestDigests: digests, Accounting: result.Accounting{ChunksDropped: dropped}}
+	}
+	got := Equivalence([]*result.Trial{
+		mk("mutex", []string{"a", "b", "c"}, 0),
+		mk("lockfree", []string{"a", "b", "c"}, 0),
+		mk("lockfree-drop", []string{"a", "x", "c"}, 3),
+		mk("broken", []string{"a", "b", "z"}, 0),
+	})
+	if len(got) != 2 {
+		t.Fatalf("got %d lines: %q", len(got), got)
+	}
+	if !strings.Contains(got[0], "identical streams for [mutex lockfree]") || !strings.Contains(got[0], "undefined for [lockfree-drop]") {
+		t.Errorf("summary line: %q", got[0])
+	}
+	if !strings.Contains(got[1], "broken differs from mutex at request 2") {
+		t.Errorf("difference line: %q", got[1])
+	}
+}
+
+func TestTrialInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	spec := quick("lockfree", "chat")
+	spec.Duration = time.Hour
+	time.AfterFunc(300*time.Millisecond, cancel)
+	rec, err := RunTrial(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(rec.Warnings, ";"), "interrupted") {
+		t.Fatalf("warnings %q do not say the trial was interrupted", rec.Warnings)
+	}
+	if rec.DurationS > 10 || len(rec.Accounting.Violations) > 0 {
+		t.Fatalf("interrupted trial: duration %g, violations %q", rec.DurationS, rec.Accounting.Violations)
+	}
+}

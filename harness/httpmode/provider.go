@@ -1,0 +1,245 @@
+package httpmode
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/streambench/streambench/harness/sse"
+	"github.com/streambench/streambench/impls"
+)
+
+// StreamSource produces the synthetic response for one request. The
+// scenario generator implements it; it must be safe for concurrent use and
+// deterministic: the same index yields the same chunks and the same gaps.
+type StreamSource interface {
+	// Stream returns the response for request index, limited to maxTokens
+	// completion tokens (0 means the source's own length).
+	Stream(index uint64, maxTokens int) ChunkIter
+}
+
+// ChunkIter yields one response's chunks in order.
+type ChunkIter interface {
+	// Next returns the next chunk and the gap to wait before sending it
+	// (the time to first chunk, for the first). It returns io.EOF after the
+	// last chunk; any other error is a mid-stream provider failure, which
+	// the Provider reports by aborting the connection.
+	Next() (c impls.Chunk, gap time.Duration, err error)
+}
+
+// ProviderOptions configures a Provider. The zero value is usable.
+type ProviderOptions struct {
+	// Model is echoed in every chunk; empty means the request's model.
+	Model string
+	// Created is the "created" time of every chunk, in Unix seconds; zero
+	// means the wall clock at the start of each stream.
+	Created int64
+	// MaxBodyBytes bounds the request body; zero means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// OmitExtensions leaves out the "streambench" seq/tokens object, making
+	// the stream plain OpenAI. The Gateway then bills one token per content
+	// chunk.
+	OmitExtensions bool
+	// OnStreamEnd, if set, is called once per stream as it ends, from the
+	// stream's handler goroutine.
+	OnStreamEnd func(StreamEnd)
+}
+
+// StreamEnd describes how one provider stream ended.
+type StreamEnd struct {
+	Index uint64
+	// Produced counts the chunks the stream produced: taken from the
+	// ChunkIter after their gap elapsed.
+	Produced int64
+	// Written counts the chunks written and flushed to the client.
+	Written int64
+	// AfterGone counts chunks produced after the client had gone: when the
+	// request context was already done, or the write failed.
+	AfterGone int64
+	// Cancelled is true when the client went away before the stream ended.
+	Cancelled bool
+	// Err is the ChunkIter's mid-stream error, if it failed.
+	Err error
+}
+
+// ProviderStats are a Provider's running totals.
+type ProviderStats struct {
+	Streams   int64 `json:"streams"`   // streams started
+	InFlight  int64 `json:"in_flight"` // streams running now
+	Completed int64 `json:"completed"` // streams that sent [DONE]
+	Cancelled int64 `json:"cancelled"` // streams the client left
+	Failed    int64 `json:"failed"`    // streams aborted by a ChunkIter error
+	Chunks    int64 `json:"chunks"`    // chunks produced
+	AfterGone int64 `json:"chunks_after_gone"`
+	Rejected  int64 `json:"rejected"` // requests refused with a 4xx
+}
+
+// Provider is a synthetic OpenAI-compatible streaming provider serving
+// POST ProviderPath. It is safe for concurrent use.
+type Provider struct {
+	streams StreamSource
+	opts    ProviderOptions
+
+	streamsN, inFlight, completed, cancelled, failed atomic.Int64
+	chunks, afterGone, rejected                      atomic.Int64
+}
+
+var _ http.Handler = (*Provider)(nil)
+
+// NewProvider returns a Provider streaming the responses of streams.
+func NewProvider(streams StreamSource, opts ProviderOptions) *Provider {
+	return &Provider{streams: streams, opts: opts}
+}
+
+// Stats returns the Provider's totals so far.
+func (p *Provider) Stats() ProviderStats {
+	return ProviderStats{
+		Streams: p.streamsN.Load(), InFlight: p.inFlight.Load(),
+		Completed: p.completed.Load(), Cancelled: p.cancelled.Load(), Failed: p.failed.Load(),
+		Chunks: p.chunks.Load(), AfterGone: p.afterGone.Load(), Rejected: p.rejected.Load(),
+	}
+}
+
+// InFlight returns how many streams are running now.
+func (p *Provider) InFlight() int64 { return p.inFlight.Load() }
+
+// ServeHTTP serves one streaming request.
+//
+// The request must identify itself with HeaderRequest or a numeric "user"
+// field. The Provider sends the response headers at once, then for each
+// chunk sleeps its gap (ended early by the request context, so a client
+// hang-up stops the stream), writes it as an SSE event and flushes. After
+// the last chunk it sends the usage chunk when the request asked for it,
+// then [DONE]. A ChunkIter failure aborts the connection mid-stream.
+func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != ProviderPath {
+		p.rejected.Add(1)
+		writeError(w, &apiError{Status: http.StatusNotFound, Message: fmt.Sprintf("no route for %s", r.URL.Path), Type: "invalid_request_error"})
+		return
+	}
+	if r.Method != http.MethodPost {
+		p.rejected.Add(1)
+		w.Header().Set("Allow", http.MethodPost)
+		writeError(w, &apiError{Status: http.StatusMethodNotAllowed, Message: "method must be POST", Type: "invalid_request_error"})
+		return
+	}
+	req, aerr := readChatRequest(w, r, p.opts.MaxBodyBytes)
+	if aerr == nil {
+		var idx uint64
+		var ok bool
+		idx, ok, aerr = requestIndex(r, &req)
+		if aerr == nil && !ok {
+			aerr = badRequest("missing request identity: set header %s or a numeric 'user' field", HeaderRequest)
+		}
+		if aerr == nil {
+			p.stream(w, r, &req, idx)
+			return
+		}
+	}
+	p.rejected.Add(1)
+	writeError(w, aerr)
+}
+
+func (p *Provider) stream(w http.ResponseWriter, r *http.Request, req *ChatRequest, idx uint64) {
+	p.streamsN.Add(1)
+	p.inFlight.Add(1)
+	end := StreamEnd{Index: idx}
+	defer func() {
+		p.inFlight.Add(-1)
+		switch {
+		case end.Err != nil:
+			p.failed.Add(1)
+		case end.Cancelled:
+			p.cancelled.Add(1)
+		default:
+			p.completed.Add(1)
+		}
+		if p.opts.OnStreamEnd != nil {
+			p.opts.OnStreamEnd(end)
+		}
+		if end.Err != nil {
+			// Note: aborting the handler is how net/http breaks a response
+			// mid-body; the client reads an unexpected EOF.
+			panic(http.ErrAbortHandler)
+		}
+	}()
+
+	info := sse.StreamInfo{ID: fmt.Sprintf("chatcmpl-%d", idx), Created: p.opts.Created, Model: p.opts.Model, Extensions: !p.opts.OmitExtensions}
+	if info.Created == 0 {
+		info.Created = time.Now().Unix()
+	}
+	if info.Model == "" {
+		info.Model = req.Model
+	}
+	it := p.streams.Stream(idx, int(min(req.maxTokens(), 1<<31-1)))
+	ctx := r.Context()
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	if err := rc.Flush(); err != nil {
+		end.Cancelled = true
+		return
+	}
+
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	buf := make([]byte, 0, 512)
+	var usage *impls.Usage
+	for {
+		c, gap, err := it.Next()
+		if err == io.EOF {
+			buf = buf[:0]
+			if usage != nil && req.includeUsage() {
+				buf = sse.AppendUsage(buf, &info, usage)
+			}
+			buf = sse.AppendDone(buf)
+			if _, err := w.Write(buf); err == nil {
+				err = rc.Flush()
+			}
+			// A failed [DONE] write after every chunk was sent is not a
+			// cancellation: the client got the whole response.
+			return
+		}
+		if err != nil {
+			end.Err = err
+			return
+		}
+		if gap > 0 {
+			timer.Reset(gap)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				end.Cancelled = true
+				return
+			}
+		}
+		end.Produced++
+		p.chunks.Add(1)
+		if ctx.Err() != nil {
+			end.AfterGone++
+			p.afterGone.Add(1)
+			end.Cancelled = true
+			return
+		}
+		if c.Usage != nil {
+			usage = c.Usage
+		}
+		buf = sse.AppendChunk(buf[:0], &info, &c)
+		_, err = w.Write(buf)
+		if err == nil {
+			err = rc.Flush()
+		}
+		if err != nil {
+			end.AfterGone++
+			p.afterGone.Add(1)
+			end.Cancelled = true
+			return
+		}
+		end.Written++
+	}
+}

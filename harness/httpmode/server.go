@@ -1,0 +1,205 @@
+package httpmode
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/netip"
+	"runtime/metrics"
+	"time"
+)
+
+// Defaults for ServerOptions fields left zero.
+const (
+	DefaultReadHeaderTimeout = 5 * time.Second
+	DefaultBodyReadTimeout   = 10 * time.Second
+	DefaultIdleTimeout       = 60 * time.Second
+	DefaultMaxHeaderBytes    = 16 << 10
+)
+
+// InFlightCounter reports streams running now; Provider and Gateway
+// implement it.
+type InFlightCounter interface {
+	InFlight() int64
+}
+
+// LedgerTotals reports what a ledger has recorded so far: the records
+// persisted and the tokens charged.
+type LedgerTotals interface {
+	Totals() (records, chargedTokens int64)
+}
+
+// ServerOptions configures NewServer. The zero value is usable and
+// loopback-only.
+type ServerOptions struct {
+	// AllowRemote permits listening on a non-loopback address. The servers
+	// have no authentication, so this is off by default.
+	AllowRemote bool
+	// ReadHeaderTimeout bounds reading a request's headers (slow-header
+	// clients are dropped); zero means DefaultReadHeaderTimeout.
+	ReadHeaderTimeout time.Duration
+	// BodyReadTimeout bounds reading a request's body; zero means
+	// DefaultBodyReadTimeout.
+	//
+	// Note: this is a read deadline lifted once the body is read, not
+	// http.Server.ReadTimeout: that one stays armed while the response
+	// streams, and when it fires net/http cancels the request context as if
+	// the client had left.
+	BodyReadTimeout time.Duration
+	// IdleTimeout closes idle kept-alive connections; zero means
+	// DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds request headers; zero means
+	// DefaultMaxHeaderBytes.
+	MaxHeaderBytes int
+	// MaxBodyBytes bounds request bodies; zero means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// InFlight and Ledger feed /metrics; either may be nil.
+	InFlight InFlightCounter
+	Ledger   LedgerTotals
+	// ErrorLog is the server's error log; nil means the log package's.
+	ErrorLog *log.Logger
+}
+
+// Metrics is the JSON document served at /metrics.
+type Metrics struct {
+	InFlightStreams int64 `json:"in_flight_streams"`
+	Goroutines      int64 `json:"goroutines"`
+	// HeapInUseBytes is the heap's in-use spans (objects and the free space
+	// in their spans), as runtime.MemStats.HeapInuse.
+	HeapInUseBytes uint64 `json:"heap_in_use_bytes"`
+	LedgerRecords  int64  `json:"ledger_records"`
+	LedgerTokens   int64  `json:"ledger_charged_tokens"`
+}
+
+// ReadMetrics samples the current Metrics. It reads runtime/metrics, which
+// does not stop the world.
+func ReadMetrics(inFlight InFlightCounter, ledger LedgerTotals) Metrics {
+	samples := []metrics.Sample{
+		{Name: "/sched/goroutines:goroutines"},
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/heap/unused:bytes"},
+	}
+	metrics.Read(samples)
+	var m Metrics
+	for i, s := range samples {
+		if s.Value.Kind() != metrics.KindUint64 {
+			continue
+		}
+		switch i {
+		case 0:
+			m.Goroutines = int64(s.Value.Uint64())
+		default:
+			m.HeapInUseBytes += s.Value.Uint64()
+		}
+	}
+	if inFlight != nil {
+		m.InFlightStreams = inFlight.InFlight()
+	}
+	if ledger != nil {
+		m.LedgerRecords, m.LedgerTokens = ledger.Totals()
+	}
+	return m
+}
+
+// NewServer returns an *http.Server for addr serving h, hardened for
+// streaming: header read timeout and size bound, a body size bound and body
+// read deadline on every request, an idle timeout, and no server-wide
+// write timeout (the Gateway sets per-write deadlines). It adds GET /healthz
+// and GET /metrics (JSON Metrics) in front of h.
+//
+// addr must be a loopback address ("127.0.0.1:8080", "[::1]:0",
+// "localhost:0") unless opts.AllowRemote is set. The caller starts the
+// server (ListenAndServe, or net.Listen on srv.Addr and Serve, which tells
+// the port when addr has port 0) and shuts it down.
+func NewServer(addr string, h http.Handler, opts ServerOptions) (*http.Server, error) {
+	if err := checkAddr(addr, opts.AllowRemote); err != nil {
+		return nil, err
+	}
+	if opts.ReadHeaderTimeout <= 0 {
+		opts.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if opts.BodyReadTimeout <= 0 {
+		opts.BodyReadTimeout = DefaultBodyReadTimeout
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = DefaultIdleTimeout
+	}
+	if opts.MaxHeaderBytes <= 0 {
+		opts.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(ReadMetrics(opts.InFlight, opts.Ledger))
+	})
+	mux.Handle("/", h)
+	return &http.Server{
+		Addr:              addr,
+		Handler:           limitBody(mux, opts.MaxBodyBytes, opts.BodyReadTimeout),
+		ReadHeaderTimeout: opts.ReadHeaderTimeout,
+		IdleTimeout:       opts.IdleTimeout,
+		MaxHeaderBytes:    opts.MaxHeaderBytes,
+		ErrorLog:          opts.ErrorLog,
+	}, nil
+}
+
+// checkAddr refuses a non-loopback listen address unless allowRemote.
+func checkAddr(addr string, allowRemote bool) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("httpmode: bad listen address %q: %w", addr, err)
+	}
+	if allowRemote {
+		return nil
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("httpmode: refusing to listen on %q: not a loopback address, and these servers have no authentication; "+
+		"use 127.0.0.1:PORT, or set AllowRemote to expose them", addr)
+}
+
+// limitBody bounds every request body in size and in reading time.
+func limitBody(h http.Handler, maxBytes int64, readTimeout time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil && r.Body != http.NoBody {
+			rc := http.NewResponseController(w)
+			if rc.SetReadDeadline(time.Now().Add(readTimeout)) == nil {
+				r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, maxBytes)
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// deadlineBody lifts the connection's read deadline once the body has been
+// read to its end, so that it cannot fire while the response streams.
+type deadlineBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	done bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && !b.done {
+		b.done = true
+		b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
+}

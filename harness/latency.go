@@ -1,0 +1,137 @@
+package harness
+
+import (
+	"sync"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/streambench/streambench/harness/result"
+)
+
+// Latency kinds the harness records, one histogram each.
+const (
+	latTTFT = iota
+	latITL
+	latE2E
+	latTTFTIntended
+	latE2EIntended
+	latRelay
+	latCancel
+	numLat
+)
+
+// latencies holds the trial's histograms, sharded so that requests running
+// at once rarely meet on a lock. A request never records into a shard per
+// sample: it fills a batch of its own and flushes it whole (see batch), so
+// the harness adds about one uncontended lock per hundred chunks, not one a
+// chunk, to the mutex wait it measures.
+type latencies struct {
+	shards [latShards]latShard
+}
+
+const (
+	latShards = 16
+	// latHighest is the largest latency recorded exactly (one hour); larger
+	// values are clamped to it.
+	latHighest = int64(3600e9)
+)
+
+type latShard struct {
+	mu sync.Mutex
+	h  [numLat]*hdr.Histogram
+	_  [64]byte // keep shards on separate cache lines
+}
+
+func newLatencies() *latencies {
+	l := &latencies{}
+	for i := range l.shards {
+		for k := range l.shards[i].h {
+			l.shards[i].h[k] = hdr.New(1, latHighest, 3)
+		}
+	}
+	return l
+}
+
+// batch is one request's unflushed samples.
+type batch struct {
+	n     int
+	kinds [batchSize]uint8
+	vals  [batchSize]int64
+}
+
+const batchSize = 128
+
+func (b *batch) add(l *latencies, shard int, kind int, v int64) {
+	if v < 1 {
+		v = 1
+	}
+	b.kinds[b.n] = uint8(kind)
+	b.vals[b.n] = v
+	b.n++
+	if b.n == batchSize {
+		b.flush(l, shard)
+	}
+}
+
+func (b *batch) flush(l *latencies, shard int) {
+	if b.n == 0 {
+		return
+	}
+	s := &l.shards[shard%latShards]
+	s.mu.Lock()
+	for i := 0; i < b.n; i++ {
+		v := b.vals[i]
+		if v > latHighest {
+			v = latHighest
+		}
+		_ = s.h[b.kinds[i]].RecordValue(v)
+	}
+	s.mu.Unlock()
+	b.n = 0
+}
+
+// merged returns one histogram of kind k over all shards.
+func (l *latencies) merged(k int) *hdr.Histogram {
+	out := hdr.New(1, latHighest, 3)
+	for i := range l.shards {
+		s := &l.shards[i]
+		s.mu.Lock()
+		out.Merge(s.h[k])
+		s.mu.Unlock()
+	}
+	return out
+}
+
+// distQuantiles are the points of the percentile distributions kept in a
+// record, as HdrHistogram's percentile plots space them.
+var distQuantiles = []float64{0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 0.99999, 1}
+
+func percentiles(h *hdr.Histogram) result.Percentiles {
+	if h.TotalCount() == 0 {
+		return result.Percentiles{}
+	}
+	return result.Percentiles{
+		Count: h.TotalCount(),
+		Mean:  h.Mean(),
+		P50:   h.ValueAtQuantile(50),
+		P90:   h.ValueAtQuantile(90),
+		P99:   h.ValueAtQuantile(99),
+		P999:  h.ValueAtQuantile(99.9),
+		Max:   h.Max(),
+	}
+}
+
+func distribution(h *hdr.Histogram) []result.Quantile {
+	if h.TotalCount() == 0 {
+		return nil
+	}
+	out := make([]result.Quantile, len(distQuantiles))
+	for i, q := range distQuantiles {
+		v := h.ValueAtQuantile(q * 100)
+		if q == 1 {
+			v = h.Max()
+		}
+		out[i] = result.Quantile{Q: q, NS: v}
+	}
+	return out
+}

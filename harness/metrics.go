@@ -1,0 +1,150 @@
+package harness
+
+import (
+	"os"
+	"runtime"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// runtimeMetrics are the runtime/metrics samples a trial reads at the start
+// and end of its measured window.
+var runtimeMetricNames = []string{
+	"/sync/mutex/wait/total:seconds",
+	"/gc/cycles/total:gc-cycles",
+	"/gc/heap/allocs:bytes",
+	"/gc/heap/allocs:objects",
+	"/cpu/classes/gc/total:cpu-seconds",
+	"/cpu/classes/total:cpu-seconds",
+	"/memory/classes/heap/objects:bytes",
+	"/sched/goroutines:goroutines",
+}
+
+const (
+	mMutexWait = iota
+	mGCCycles
+	mAllocBytes
+	mAllocObjects
+	mGCCPU
+	mTotalCPU
+	mHeapObjects
+	mGoroutines
+)
+
+// snapshot is one reading of the process's counters.
+type snapshot struct {
+	at      time.Time
+	samples []metrics.Sample
+	cpu     time.Duration // user + system CPU of this process
+	machine time.Duration // busy CPU of the whole machine, all processes
+}
+
+func takeSnapshot() snapshot {
+	s := snapshot{samples: make([]metrics.Sample, len(runtimeMetricNames))}
+	for i, n := range runtimeMetricNames {
+		s.samples[i].Name = n
+	}
+	metrics.Read(s.samples)
+	s.cpu = processCPU()
+	s.machine = machineBusy()
+	s.at = time.Now()
+	return s
+}
+
+func (s snapshot) float(i int) float64 {
+	v := s.samples[i].Value
+	switch v.Kind() {
+	case metrics.KindFloat64:
+		return v.Float64()
+	case metrics.KindUint64:
+		return float64(v.Uint64())
+	}
+	return 0
+}
+
+func (s snapshot) uint(i int) uint64 {
+	v := s.samples[i].Value
+	if v.Kind() == metrics.KindUint64 {
+		return v.Uint64()
+	}
+	return uint64(s.float(i))
+}
+
+// processCPU returns the user plus system CPU time of this process.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// machineBusy returns the CPU time the whole machine has spent busy (not
+// idle or waiting for I/O) since boot, from /proc/stat; 0 where there is no
+// /proc. The harness subtracts its own process's CPU to see how much of the
+// machine other processes took during a trial.
+func machineBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0
+	}
+	var busy int64
+	for i, v := range f[1:] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		if i >= 8 { // guest time is already in user
+			break
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		busy += n
+	}
+	// Note: /proc/stat counts in USER_HZ ticks, 100 a second on Linux.
+	return time.Duration(busy) * 10 * time.Millisecond
+}
+
+// otherCPUShare is the share of the machine's CPU capacity that other
+// processes used between a and b.
+func otherCPUShare(a, b snapshot) float64 {
+	wall := b.at.Sub(a.at)
+	if a.machine == 0 || wall <= 0 {
+		return 0
+	}
+	other := (b.machine - a.machine) - (b.cpu - a.cpu)
+	share := float64(other) / (float64(wall) * float64(runtime.NumCPU()))
+	return max(share, 0)
+}
+
+// heapAndGoroutines reads the two series values cheaply.
+type seriesReader struct {
+	samples [2]metrics.Sample
+}
+
+func newSeriesReader() *seriesReader {
+	r := &seriesReader{}
+	r.samples[0].Name = "/memory/classes/heap/objects:bytes"
+	r.samples[1].Name = "/sched/goroutines:goroutines"
+	return r
+}
+
+func (r *seriesReader) read() (heap uint64, goroutines int64) {
+	metrics.Read(r.samples[:])
+	heap = r.samples[0].Value.Uint64()
+	goroutines = int64(r.samples[1].Value.Uint64())
+	return
+}
+
+// settle runs the garbage collector so that a trial's heap readings start
+// from live data only.
+func settle() {
+	runtime.GC()
+	runtime.GC()
+}

@@ -1,0 +1,299 @@
+package harness
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/streambench/streambench/harness/result"
+	"github.com/streambench/streambench/impls/variant"
+	"github.com/streambench/streambench/scenarios"
+)
+
+// Config is a run: every combination of its lists, repeated Trials times.
+type Config struct {
+	// Scenarios are built-in names or file paths.
+	Scenarios []string
+	// Variants are built-in names or specs. The pass-through calibration
+	// variant is added to every group when Calibrate is set.
+	Variants  []string
+	Calibrate bool
+	// Concurrency and Rates list closed- and open-model load levels; when
+	// both are empty each scenario's own load is used.
+	Concurrency []int
+	Rates       []float64
+	// GOMAXPROCS lists the processor counts to run each trial at; empty
+	// means the machine's.
+	GOMAXPROCS []int
+	Trials     int
+	// Seed overrides every scenario's seed when non-zero.
+	Seed uint64
+	// Duration or Requests overrides the scenarios' trial length.
+	Duration time.Duration
+	Requests int64
+	// Warmup overrides the scenarios' warm-up; negative keeps their own.
+	Warmup time.Duration
+	Grace  time.Duration
+	Drain  time.Duration
+	// InProcess runs trials in this process instead of child processes
+	// (for tests; measurements then share one heap and scheduler).
+	InProcess bool
+}
+
+// DefaultConfig is the comparison `bench` runs with no arguments.
+var DefaultConfig = Config{
+	Scenarios:   []string{"firehose", "chat", "disconnect"},
+	Variants:    []string{"mutex", "lockfree"},
+	Calibrate:   true,
+	Concurrency: []int{16, 256},
+	Trials:      3,
+	Duration:    1500 * time.Millisecond,
+	Warmup:      300 * time.Millisecond,
+}
+
+// Plan expands cfg into the run's trials, in the order they run: for each
+// scenario, load level and GOMAXPROCS, the repetitions in turn, and in each
+// repetition every variant once (the pass-through first), so that drift
+// over the run hits every variant alike.
+func Plan(cfg Config) ([]TrialSpec, error) {
+	if cfg.Trials < 1 {
+		return nil, fmt.Errorf("trials must be at least 1 (got %d)", cfg.Trials)
+	}
+	if cfg.Duration < 0 || cfg.Requests < 0 {
+		return nil, fmt.Errorf("duration and requests must not be negative")
+	}
+	if cfg.Duration > 0 && cfg.Requests > 0 {
+		return nil, fmt.Errorf("give a duration or a request count, not both")
+	}
+	vs, err := variant.ParseList(strings.Join(cfg.Variants, ","))
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(vs)+1)
+	if cfg.Calibrate {
+		names = append(names, variant.PassThrough)
+	}
+	for _, v := range vs {
+		if v.Name != variant.PassThrough {
+			names = append(names, v.Name)
+		}
+	}
+	procs := cfg.GOMAXPROCS
+	if len(procs) == 0 {
+		procs = []int{runtime.GOMAXPROCS(0)}
+	}
+	for _, p := range procs {
+		if p < 1 {
+			return nil, fmt.Errorf("gomaxprocs must be at least 1 (got %d)", p)
+		}
+	}
+	for _, c := range cfg.Concurrency {
+		if c < 1 {
+			return nil, fmt.Errorf("concurrency must be at least 1 (got %d)", c)
+		}
+	}
+	for _, r := range cfg.Rates {
+		if !(r > 0) {
+			return nil, fmt.Errorf("rate must be positive (got %g)", r)
+		}
+	}
+	var specs []TrialSpec
+	for _, name := range cfg.Scenarios {
+		sc, err := scenarios.Lookup(name)
+		if err != nil {
+			return nil, err
+		}
+		var loads []result.Load
+		for _, c := range cfg.Concurrency {
+			loads = append(loads, result.Load{Model: string(scenarios.Closed), Concurrency: c})
+		}
+		for _, r := range cfg.Rates {
+			loads = append(loads, result.Load{Model: string(scenarios.Open), Rate: r, Arrival: string(sc.Load.Arrival)})
+		}
+		if len(loads) == 0 {
+			loads = []result.Load{{}} // the scenario's own
+		}
+		for _, load := range loads {
+			for _, p := range procs {
+				for rep := 0; rep < cfg.Trials; rep++ {
+					for _, v := range names {
+						spec := TrialSpec{
+							Variant: v, Scenario: name, Load: load,
+							Duration: cfg.Duration, Requests: cfg.Requests, Warmup: cfg.Warmup,
+							GOMAXPROCS: p, Trial: rep, Order: len(specs), Seed: cfg.Seed,
+							Grace: cfg.Grace, Drain: cfg.Drain,
+						}
+						// Check the spec now, so a bad override fails before
+						// the run starts rather than in its tenth minute.
+						probe := sc.Clone()
+						if err := applySpec(probe, &spec); err != nil {
+							return nil, fmt.Errorf("scenario %s: %v", name, err)
+						}
+						specs = append(specs, spec)
+					}
+				}
+			}
+		}
+	}
+	if len(specs) == 0 {
+		return nil, fmt.Errorf("nothing to run: no scenarios given")
+	}
+	return specs, nil
+}
+
+// NewHeader describes this machine and command.
+func NewHeader(cfg Config, specs []TrialSpec) *result.Header {
+	h := &result.Header{
+		Time:       time.Now().UTC(),
+		CPUModel:   cpuModel(),
+		Cores:      runtime.NumCPU(),
+		GOMAXPROCS: runtime.GOMAXPROCS(0),
+		GoVersion:  runtime.Version(),
+		GOOS:       runtime.GOOS,
+		GOARCH:     runtime.GOARCH,
+		Commit:     commit(),
+		Command:    os.Args,
+		Scenarios:  cfg.Scenarios,
+		Trials:     cfg.Trials,
+		Seed:       cfg.Seed,
+		Isolation:  result.ModeChild,
+	}
+	h.Hostname, _ = os.Hostname()
+	if cfg.InProcess {
+		h.Isolation = result.ModeInProcess
+	}
+	seen := map[string]bool{}
+	for _, s := range specs {
+		if !seen[s.Variant] {
+			seen[s.Variant] = true
+			h.Variants = append(h.Variants, s.Variant)
+		}
+	}
+	return h
+}
+
+// Run runs every trial of specs, writing each record to w as soon as it
+// ends. Closing stop ends the run after the trial in flight; cancelling ctx
+// kills it. It returns the records of the trials that ran; a trial that
+// crashed is a record with Error set. The error is non-nil only for a run
+// that could not go on (w failed) or was stopped.
+func Run(ctx context.Context, cfg Config, specs []TrialSpec, w *result.Writer, stop <-chan struct{}, progress io.Writer) ([]*result.Trial, error) {
+	var out []*result.Trial
+	calib := map[string]float64{}
+	began := time.Now()
+	for i, spec := range specs {
+		select {
+		case <-stop:
+			return out, errStopped
+		default:
+		}
+		if ctx.Err() != nil {
+			return out, errStopped
+		}
+		if progress != nil {
+			fmt.Fprintf(progress, "trial %d/%d  %-44s  %s elapsed%s\n", i+1, len(specs), spec, time.Since(began).Round(time.Second), eta(began, i, len(specs)))
+		}
+		var rec *result.Trial
+		var err error
+		if cfg.InProcess {
+			rec, err = RunTrial(ctx, spec)
+		} else {
+			rec, err = runChild(ctx, spec)
+		}
+		if ctx.Err() != nil {
+			return out, errStopped
+		}
+		if err != nil {
+			rec = failedRecord(spec, err)
+		}
+		key := groupKey(rec)
+		if rec.Variant == variant.PassThrough && !rec.Failed() {
+			calib[key] = rec.CPUNSPerChunk
+		}
+		rec.HarnessNSPerChunk = calib[key]
+		if err := w.Write(rec); err != nil {
+			return out, fmt.Errorf("writing results: %w", err)
+		}
+		out = append(out, rec)
+		if progress != nil && rec.Failed() {
+			fmt.Fprintf(progress, "  FAILED: %s\n", failure(rec))
+		}
+	}
+	return out, nil
+}
+
+func eta(began time.Time, done, total int) string {
+	if done == 0 {
+		return ""
+	}
+	per := time.Since(began) / time.Duration(done)
+	return fmt.Sprintf(", about %s left", (per * time.Duration(total-done)).Round(time.Second))
+}
+
+// failedRecord is the record of a trial that did not produce one.
+func failedRecord(spec TrialSpec, err error) *result.Trial {
+	return &result.Trial{
+		Kind: result.KindTrial, Mode: result.ModeChild, Variant: spec.Variant, Scenario: spec.Scenario,
+		Load: spec.Load, GOMAXPROCS: spec.GOMAXPROCS, Trial: spec.Trial, Seed: spec.Seed, Order: spec.Order,
+		Error: err.Error(),
+	}
+}
+
+// failure says why a record failed.
+func failure(rec *result.Trial) string {
+	if rec.Error != "" {
+		return rec.Error
+	}
+	return Violations(rec).Error()
+}
+
+// groupKey identifies the trials that measure the same thing.
+func groupKey(t *result.Trial) string {
+	return fmt.Sprintf("%s|%s|%d|%g|%s|%d", t.Scenario, t.Load.Model, t.Load.Concurrency, t.Load.Rate, t.Load.Arrival, t.GOMAXPROCS)
+}
+
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return runtime.GOARCH
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if k, v, ok := strings.Cut(s.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return runtime.GOARCH
+}
+
+func commit() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	var rev, dirty string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "+dirty"
+			}
+		}
+	}
+	if rev == "" {
+		return "unknown"
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	return rev + dirty
+}

@@ -1,0 +1,248 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/streambench/streambench/impls"
+	"github.com/streambench/streambench/scenarios"
+)
+
+// errTrialOver is what a harness provider returns when the trial ends
+// while it is still producing (a stuck or lingering provider).
+var errTrialOver = errors.New("provider stopped: trial over")
+
+// errProviderScript is the provider failure a scenario scripts.
+var errProviderScript = errors.New("scripted provider failure")
+
+// relaySlots is how many recent production instants a stream remembers for
+// relay latency; a chunk delivered later than that many chunks after it was
+// produced is not sampled.
+const relaySlots = 256
+
+// stream is one request as the harness sees it: its provider (Source), its
+// client (Sink) and its bookkeeping. The provider side is used by whichever
+// goroutine the design runs its producer in; the client side by the
+// goroutine that writes to the client. Fields each side shares with the
+// other, or with the final accounting, are atomic.
+type stream struct {
+	tr    *trial
+	id    uint64
+	plan  scenarios.Plan
+	shard int
+	slot  *counterSlot
+
+	measured bool  // started inside the measured window
+	start    int64 // actual start, ns since trial base
+	intended int64 // intended start (open model), ns since trial base
+
+	// Provider side.
+	produced   atomic.Int64
+	afterGone  atomic.Int64
+	closedAt   atomic.Int64 // ns since base; 0 while open
+	closes     atomic.Int32
+	nextClosed atomic.Bool // Next was called after Close
+	prodTime   [relaySlots]atomic.Int64
+	prodSeq    [relaySlots]atomic.Int64
+	ptimer     *time.Timer
+
+	// Client side.
+	goneAt    atomic.Int64 // ns since base; 0 while connected
+	gone      chan struct{}
+	goneOnce  sync.Once
+	goneTimer *time.Timer
+	delivered atomic.Int64
+	tokens    atomic.Int64
+	bytes     int64
+	lastSeq   int64
+	firstAt   int64
+	lastAt    int64
+	crc       uint32
+	orderErr  string
+	batch     batch
+	ctimer    *time.Timer
+
+	// Outcome and finalisation: the later of Relay returning and the
+	// provider closing does the accounting.
+	outcome impls.Outcome
+	events  atomic.Int32
+}
+
+var (
+	_        impls.Source = (*stream)(nil)
+	crcTable              = crc32.MakeTable(crc32.Castagnoli)
+)
+
+// Next plays the provider.
+func (s *stream) Next(ctx context.Context) (impls.Chunk, error) {
+	if s.closes.Load() != 0 {
+		s.nextClosed.Store(true)
+		return impls.Chunk{}, io.ErrClosedPipe
+	}
+	k := int(s.produced.Load())
+	if k >= s.plan.Chunks {
+		return impls.Chunk{}, io.EOF
+	}
+	pc := s.plan.Chunk(k)
+	if pc.Gap > 0 {
+		if err := s.wait(ctx, pc.Gap); err != nil {
+			return impls.Chunk{}, err
+		}
+	} else if err := ctx.Err(); err != nil {
+		return impls.Chunk{}, err
+	}
+	if k == s.plan.FailAtChunk {
+		return impls.Chunk{}, fmt.Errorf("request %d chunk %d: %w", s.id, k, errProviderScript)
+	}
+	c := impls.Chunk{Seq: int64(k), Content: pc.Content, Tokens: pc.Tokens}
+	if pc.Last {
+		c.FinishReason = s.plan.FinishReason
+		u := s.plan.Usage
+		c.Usage = &u
+	}
+	now := s.tr.now()
+	slot := k % relaySlots
+	s.prodSeq[slot].Store(int64(k))
+	s.prodTime[slot].Store(now)
+	s.produced.Add(1)
+	if s.goneAt.Load() != 0 {
+		s.afterGone.Add(1)
+	}
+	return c, nil
+}
+
+// wait sleeps d, or less if ctx ends or the trial is killed.
+func (s *stream) wait(ctx context.Context, d time.Duration) error {
+	if s.ptimer == nil {
+		s.ptimer = time.NewTimer(d)
+	} else {
+		s.ptimer.Reset(d)
+	}
+	select {
+	case <-s.ptimer.C:
+		return nil
+	case <-ctx.Done():
+		s.ptimer.Stop()
+		return ctx.Err()
+	case <-s.tr.kill:
+		s.ptimer.Stop()
+		return errTrialOver
+	}
+}
+
+// Close records when the provider was released.
+func (s *stream) Close() error {
+	if s.closes.Add(1) != 1 {
+		return nil // counted as a violation in finish
+	}
+	now := s.tr.now()
+	s.closedAt.Store(now)
+	if g := s.goneAt.Load(); g != 0 && s.measured {
+		s.tr.recordShared(latCancel, now-g)
+	}
+	s.finishEvent()
+	return nil
+}
+
+// sink is the client side of a stream.
+type sink stream
+
+var _ impls.Sink = (*sink)(nil)
+
+func (s *stream) client() *sink { return (*sink)(s) }
+
+// Write plays the client reading one chunk.
+func (c *sink) Write(ch impls.Chunk) error {
+	s := (*stream)(c)
+	if s.goneAt.Load() != 0 {
+		return impls.ErrClientGone
+	}
+	if s.tr.killed.Load() {
+		s.markGone()
+		return impls.ErrClientGone
+	}
+	if d := s.plan.ReadDelay(int(s.delivered.Load())); d > 0 {
+		if s.ctimer == nil {
+			s.ctimer = time.NewTimer(d)
+		} else {
+			s.ctimer.Reset(d)
+		}
+		select {
+		case <-s.ctimer.C:
+		case <-s.gone:
+			s.ctimer.Stop()
+			return impls.ErrClientGone
+		}
+	}
+	now := s.tr.now()
+	if ch.Seq <= s.lastSeq && s.orderErr == "" {
+		s.orderErr = fmt.Sprintf("request %d: chunk %d delivered after chunk %d", s.id, ch.Seq, s.lastSeq)
+	}
+	s.lastSeq = ch.Seq
+	if s.measured {
+		if s.firstAt == 0 {
+			s.batch.add(s.tr.lat, s.shard, latTTFT, now-s.start)
+			if s.intended != s.start {
+				s.batch.add(s.tr.lat, s.shard, latTTFTIntended, now-s.intended)
+			}
+		} else {
+			s.batch.add(s.tr.lat, s.shard, latITL, now-s.lastAt)
+		}
+		slot := ch.Seq % relaySlots
+		if s.prodSeq[slot].Load() == ch.Seq {
+			s.batch.add(s.tr.lat, s.shard, latRelay, now-s.prodTime[slot].Load())
+		}
+	}
+	if s.firstAt == 0 {
+		s.firstAt = now
+	}
+	s.lastAt = now
+	s.crc = crc32.Update(s.crc, crcTable, ch.Content)
+	s.bytes += int64(len(ch.Content))
+	s.tokens.Add(ch.Tokens)
+	n := s.delivered.Add(1)
+	s.slot.chunks.Add(1)
+	s.slot.bytes.Add(int64(len(ch.Content)))
+	if int(n) == s.plan.DisconnectAfterChunks {
+		s.markGone()
+	}
+	return nil
+}
+
+// Gone is closed when the client leaves.
+func (c *sink) Gone() <-chan struct{} { return c.gone }
+
+func (s *stream) markGone() {
+	s.goneOnce.Do(func() {
+		s.goneAt.Store(s.tr.now())
+		close(s.gone)
+	})
+}
+
+// digest is the request's delivered-stream hash: content CRC-32C, bytes and
+// chunks, so a design that merges or splits chunks differs too.
+func (s *stream) digest() string {
+	return fmt.Sprintf("%08x-%x-%x", s.crc, s.bytes, s.delivered.Load())
+}
+
+// finishEvent counts one of the two events that end a stream's life (Relay
+// returned; provider closed) and runs the accounting after the second.
+func (s *stream) finishEvent() {
+	if s.events.Add(1) == 2 {
+		s.tr.account(s)
+	}
+}
+
+// counterSlot holds the per-worker counters the throughput is read from,
+// one cache line each so that workers never share a line.
+type counterSlot struct {
+	chunks atomic.Int64
+	bytes  atomic.Int64
+	_      [48]byte
+}

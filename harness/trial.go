@@ -1,0 +1,713 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/streambench/streambench/harness/result"
+	"github.com/streambench/streambench/impls"
+	"github.com/streambench/streambench/impls/conformance"
+	"github.com/streambench/streambench/impls/variant"
+	"github.com/streambench/streambench/scenarios"
+)
+
+// warmBit marks the request IDs of warm-up requests, so that measured
+// requests are numbered 0, 1, 2... whatever the warm-up did, and draw the
+// same script in every variant's trial.
+const warmBit = uint64(1) << 40
+
+// busyMachine is the share of the machine's CPU that other processes may
+// take during a trial before the record carries a warning.
+const busyMachine = 0.10
+
+// trial is the state of one running trial.
+type trial struct {
+	spec    TrialSpec
+	sc      *scenarios.Scenario
+	v       variant.Variant
+	traits  conformance.Traits
+	joins   bool // the design ends all of a request's work before Relay returns
+	pipe    impls.Pipeline
+	newPipe func(impls.Ledger) impls.Pipeline
+	led     *ledger
+	lat     *latencies
+	limits  impls.Limits
+
+	base   time.Time
+	kill   chan struct{}
+	killed atomic.Bool
+	ctx    context.Context
+
+	slots   []counterSlot
+	streams atomic.Int64 // measured streams that ended inside the window
+
+	// Accounting, summed as streams end.
+	open                                   atomic.Int64
+	started                                atomic.Int64
+	produced, delivered, dropped, rejected atomic.Int64
+	discarded, afterGone, tokensDelivered  atomic.Int64
+	queuePeak                              atomic.Int64
+	completed, disconnected, failed, late  atomic.Int64
+	digestXor                              atomic.Uint64
+	closesOver                             atomic.Int64
+	mu                                     sync.Mutex
+	violations                             []string
+	violationsMore                         int
+	digests                                []string
+}
+
+func (t *trial) now() int64 { return int64(time.Since(t.base)) }
+
+func (t *trial) violate(format string, args ...any) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.violations) < 20 {
+		t.violations = append(t.violations, fmt.Sprintf(format, args...))
+	} else {
+		t.violationsMore++
+	}
+}
+
+// recordShared records one sample from a goroutine that owns no batch (a
+// provider closing after its client left).
+func (t *trial) recordShared(kind int, v int64) {
+	var b batch
+	b.add(t.lat, int(v)%latShards, kind, v)
+	b.flush(t.lat, int(v)%latShards)
+}
+
+// RunTrial runs one trial in this process and returns its record. An error
+// is returned for a trial that could not run (bad spec); a trial that ran
+// but broke an invariant returns its record with Accounting.Violations set.
+//
+// RunTrial changes GOMAXPROCS for its duration when the spec asks.
+func RunTrial(ctx context.Context, spec TrialSpec) (*result.Trial, error) {
+	v, err := variant.Parse(spec.Variant)
+	if err != nil {
+		return nil, err
+	}
+	return runTrial(ctx, spec, v, v.New)
+}
+
+// runTrial runs spec with pipelines from newPipe, judged by v's traits.
+// Tests pass a broken pipeline here to see the accounting catch it.
+func runTrial(ctx context.Context, spec TrialSpec, v variant.Variant, newPipe func(impls.Ledger) impls.Pipeline) (*result.Trial, error) {
+	spec.withDefaults()
+	sc, err := scenarios.Lookup(spec.Scenario)
+	if err != nil {
+		return nil, err
+	}
+	if err := applySpec(sc, &spec); err != nil {
+		return nil, err
+	}
+	if spec.GOMAXPROCS > 0 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(spec.GOMAXPROCS))
+	}
+	tr := &trial{
+		newPipe: newPipe,
+		spec:    spec,
+		sc:      sc,
+		v:       v,
+		traits:  v.Traits(),
+		led:     &ledger{},
+		lat:     newLatencies(),
+		limits:  sc.RequestLimits(),
+		kill:    make(chan struct{}),
+	}
+	tr.joins = tr.traits.Cancels || tr.traits.Buffer == conformance.None
+	if spec.Requests > 0 && spec.Requests <= maxRequestDigests {
+		tr.digests = make([]string, spec.Requests)
+	}
+	return tr.run(ctx)
+}
+
+// applySpec overrides the scenario's load with the spec's and validates.
+func applySpec(sc *scenarios.Scenario, spec *TrialSpec) error {
+	if spec.Seed != 0 {
+		sc.Seed = spec.Seed
+	}
+	spec.Seed = sc.Seed
+	l := &sc.Load
+	switch spec.Load.Model {
+	case "":
+		spec.Load = result.Load{Model: string(l.Model), Concurrency: l.Concurrency, Rate: l.Rate, Arrival: string(l.Arrival)}
+	case string(scenarios.Closed):
+		l.Model, l.Concurrency = scenarios.Closed, spec.Load.Concurrency
+	case string(scenarios.Open):
+		l.Model, l.Rate = scenarios.Open, spec.Load.Rate
+		if spec.Load.Arrival != "" {
+			l.Arrival = scenarios.ArrivalProcess(spec.Load.Arrival)
+		}
+		if spec.Load.Concurrency > 0 {
+			l.Concurrency = spec.Load.Concurrency
+		}
+		spec.Load.Arrival = string(l.Arrival)
+	default:
+		return fmt.Errorf("load model %q: want closed or open", spec.Load.Model)
+	}
+	switch {
+	case spec.Duration > 0 && spec.Requests > 0:
+		return errors.New("give a duration or a request count, not both")
+	case spec.Duration > 0:
+		l.Duration, l.Requests = spec.Duration, 0
+	case spec.Requests > 0:
+		l.Duration, l.Requests = 0, spec.Requests
+	default:
+		spec.Duration, spec.Requests = l.Duration, l.Requests
+	}
+	if spec.Warmup < 0 {
+		spec.Warmup = l.Warmup
+	} else {
+		l.Warmup = spec.Warmup
+	}
+	return sc.Validate()
+}
+
+func (t *trial) run(parent context.Context) (*result.Trial, error) {
+	spec := t.spec
+	load := t.sc.Load
+	workers := load.Concurrency
+	if load.Model == scenarios.Open {
+		workers = 256 // counter and latency slots, not goroutines
+	}
+	t.slots = make([]counterSlot, workers)
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
+	defer cancel()
+	t.ctx = ctx
+
+	settle()
+	goroutinesBefore := runtime.NumGoroutine()
+	t.pipe = t.newPipe(t.led)
+	t.base = time.Now()
+
+	// The sampler runs for the whole trial; the series keeps the measured
+	// window and after (drain and grace), where a leak shows.
+	sampler := startSampler(t, spec.SampleEvery)
+
+	var (
+		wg          sync.WaitGroup
+		windowStart = int64(spec.Warmup)
+		windowEnd   atomic.Int64 // set when the measured window closes
+		next        atomic.Uint64
+		warmNext    atomic.Uint64
+		stop        atomic.Bool
+	)
+	var startSnap, endSnap snapshot
+	var startChunks, startBytes int64
+	var endChunks, endBytes, endStreams int64
+	var windowOpen, windowClosed atomic.Bool
+	// openWindow and closeWindow run on this goroutine only (the trial's
+	// timeline below), so the snapshots need no locking.
+	openWindow := func() {
+		startSnap = takeSnapshot()
+		startChunks, startBytes = t.counters()
+		t.streams.Store(0)
+		windowOpen.Store(true)
+	}
+	closeWindow := func() {
+		if windowClosed.Load() {
+			return
+		}
+		endSnap = takeSnapshot()
+		endChunks, endBytes = t.counters()
+		endStreams = t.streams.Load()
+		windowEnd.Store(t.now())
+		windowClosed.Store(true)
+	}
+	inWindow := func() bool { return windowOpen.Load() && !windowClosed.Load() }
+	measuredAllDone := make(chan struct{})
+	var measuredDone atomic.Int64
+
+	// takeID hands out the next request ID, or false when no more requests
+	// should start.
+	takeID := func() (uint64, bool, bool) {
+		if stop.Load() {
+			return 0, false, false
+		}
+		if t.now() < windowStart {
+			return warmBit | warmNext.Add(1) - 1, false, true
+		}
+		id := next.Add(1) - 1
+		if spec.Requests > 0 && int64(id) >= spec.Requests {
+			stop.Store(true)
+			return 0, false, false
+		}
+		return id, true, true
+	}
+	onMeasuredEnd := func() {
+		if spec.Requests > 0 && measuredDone.Add(1) == spec.Requests {
+			close(measuredAllDone)
+		}
+	}
+
+	runOne := func(id uint64, measured bool, slot int, intended int64) {
+		s := t.newStream(id, measured, slot, intended)
+		t.relay(s, inWindow)
+		if measured {
+			onMeasuredEnd()
+		}
+	}
+
+	switch load.Model {
+	case scenarios.Closed:
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					id, measured, ok := takeID()
+					if !ok {
+						return
+					}
+					runOne(id, measured, w, t.now())
+				}
+			}()
+		}
+	case scenarios.Open:
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t.dispatchOpen(ctx, &wg, &stop, windowStart, runOne)
+		}()
+	}
+
+	// The trial's timeline: warm-up, the measured window, then the drain.
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	var warnings []string
+	interrupted := func() {
+		stop.Store(true)
+		warnings = append(warnings, "trial interrupted")
+	}
+	if spec.Warmup > 0 {
+		select {
+		case <-time.After(spec.Warmup):
+		case <-parent.Done():
+			interrupted()
+		}
+	}
+	openWindow()
+	var windowTimer <-chan time.Time
+	if spec.Duration > 0 {
+		windowTimer = time.After(spec.Duration)
+	}
+	select {
+	case <-windowTimer:
+	case <-measuredAllDone:
+	case <-done:
+	case <-parent.Done():
+		interrupted()
+	}
+	stop.Store(true)
+	closeWindow()
+	// Wait for the streams started to end, within the drain bound.
+	var hung bool
+	select {
+	case <-done:
+	case <-time.After(spec.Drain):
+		hung = true
+		t.stopProviders()
+		select {
+		case <-done:
+		case <-time.After(spec.Drain):
+			sampler.stop()
+			return nil, fmt.Errorf("trial %s hung: %d streams never returned %s after the trial ended, although their providers and clients were stopped", spec, t.open.Load(), spec.Drain)
+		}
+	}
+	closeWindow()
+	relaysDone := t.now()
+
+	// Providers a design left producing (the legacy's, after a
+	// disconnect) run to the end of their response; give them the drain
+	// bound, then stop them.
+	if !waitUntil(func() bool { return t.open.Load() == 0 }, spec.Drain) {
+		t.stopProviders()
+		if !waitUntil(func() bool { return t.open.Load() == 0 }, time.Second) {
+			t.violate("%d providers never closed by the pipeline (Source.Close not called)", t.open.Load())
+		} else {
+			warnings = append(warnings, fmt.Sprintf("providers still producing %s after the relays ended were stopped", spec.Drain))
+		}
+	}
+	if hung {
+		warnings = append(warnings, "streams outlived the trial and the drain bound; providers were stopped")
+	}
+
+	// Leaks: what is still alive a grace period after every stream ended.
+	time.Sleep(spec.Grace)
+	sampler.stop()
+	runtime.GC()
+	leaked := runtime.NumGoroutine() - goroutinesBefore
+	if leaked < 0 {
+		leaked = 0
+	}
+	if leaked > 0 && os.Getenv("STREAMBENCH_DEBUG_LEAKS") != "" {
+		buf := make([]byte, 1<<20)
+		os.Stderr.Write(buf[:runtime.Stack(buf, true)])
+	}
+	return t.record(startSnap, endSnap, endChunks-startChunks, endBytes-startBytes, endStreams, windowEnd.Load()-windowStart, relaysDone, sampler, int64(leaked), warnings), nil
+}
+
+// stopProviders makes every provider and client of the trial give up: the
+// harness's own kill switch, used when a design does not end its streams.
+func (t *trial) stopProviders() {
+	if t.killed.CompareAndSwap(false, true) {
+		close(t.kill)
+	}
+}
+
+func waitUntil(cond func() bool, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return true
+}
+
+// counters sums the per-slot delivered chunks and bytes.
+func (t *trial) counters() (chunks, bytes int64) {
+	for i := range t.slots {
+		chunks += t.slots[i].chunks.Load()
+		bytes += t.slots[i].bytes.Load()
+	}
+	return
+}
+
+// dispatchOpen starts requests at their intended times (open model).
+// Latency is measured from the intended start too, so a late start is
+// charged to the design, not hidden (no coordinated omission).
+func (t *trial) dispatchOpen(ctx context.Context, wg *sync.WaitGroup, stop *atomic.Bool, windowStart int64, runOne func(uint64, bool, int, int64)) {
+	load := t.sc.Load
+	limit := int64(load.Concurrency)
+	if limit <= 0 {
+		limit = maxOpenInFlight
+	}
+	var inflight atomic.Int64
+	lateBy := time.Millisecond
+	if gap := time.Duration(float64(time.Second) / load.Rate); gap/10 > lateBy {
+		lateBy = gap / 10
+	}
+	warm := load.Pacer(t.sc.Seed ^ warmBit)
+	meas := load.Pacer(t.sc.Seed)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for i := uint64(0); ; i++ {
+		var intended int64
+		var id uint64
+		measured := false
+		if off := warm.Next(); int64(off) < windowStart {
+			intended, id = int64(off), warmBit|i
+		} else {
+			off := meas.Next()
+			intended, id, measured = windowStart+int64(off), uint64(i), true
+		}
+		_ = id
+		if wait := time.Duration(intended - t.now()); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				return
+			}
+		}
+		if stop.Load() {
+			return
+		}
+		if time.Duration(t.now()-intended) > lateBy && measured {
+			t.late.Add(1)
+		}
+		if inflight.Load() >= limit {
+			t.late.Add(1)
+			continue
+		}
+		inflight.Add(1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer inflight.Add(-1)
+			runOne(id, measured, int(id%uint64(len(t.slots))), intended)
+		}()
+	}
+}
+
+func (t *trial) newStream(id uint64, measured bool, slot int, intended int64) *stream {
+	s := &stream{
+		tr:       t,
+		id:       id,
+		plan:     t.sc.Request(id),
+		shard:    slot,
+		slot:     &t.slots[slot],
+		measured: measured,
+		start:    t.now(),
+		intended: intended,
+		lastSeq:  -1,
+		gone:     make(chan struct{}),
+	}
+	if s.intended == 0 || s.intended > s.start {
+		s.intended = s.start
+	}
+	return s
+}
+
+// relay runs one request through the pipeline and records its client-side
+// latencies.
+func (t *trial) relay(s *stream, inWindow func() bool) {
+	t.open.Add(1)
+	t.started.Add(1)
+	if s.plan.DisconnectAfterChunks == 0 {
+		s.markGone() // a client that leaves before the first chunk
+	}
+	if s.plan.DisconnectAfter > 0 {
+		s.goneTimer = time.AfterFunc(s.plan.DisconnectAfter, s.markGone)
+	}
+	req := impls.Request{ID: s.id, Account: "acct", Limits: t.limits}
+	out := t.pipe.Relay(t.ctx, req, s, s.client())
+	end := t.now()
+	if s.goneTimer != nil {
+		s.goneTimer.Stop()
+	}
+	s.outcome = out
+	if s.measured {
+		if out.Err == nil {
+			s.batch.add(t.lat, s.shard, latE2E, end-s.start)
+			if s.intended != s.start {
+				s.batch.add(t.lat, s.shard, latE2EIntended, end-s.intended)
+			}
+		}
+		if inWindow() {
+			t.streams.Add(1)
+		}
+	}
+	s.batch.flush(t.lat, s.shard)
+	if s.measured {
+		switch {
+		case out.Err == nil:
+			t.completed.Add(1)
+		case errors.Is(out.Err, impls.ErrCancelled):
+			t.disconnected.Add(1)
+		default:
+			t.failed.Add(1)
+		}
+	}
+	if t.joins && s.closedAt.Load() == 0 {
+		t.violate("request %d: %s returned before closing its provider, though it cancels", s.id, t.v.Name)
+	}
+	s.finishEvent()
+}
+
+// account checks one stream's bookkeeping and adds it to the trial's.
+func (t *trial) account(s *stream) {
+	out := s.outcome
+	produced, delivered := s.produced.Load(), s.delivered.Load()
+	if delivered != out.Delivered {
+		t.violate("request %d: the client received %d chunks but the pipeline reports %d delivered", s.id, delivered, out.Delivered)
+	}
+	if s.nextClosed.Load() {
+		t.violate("request %d: Source.Next called after Close", s.id)
+	}
+	if s.orderErr != "" {
+		t.violate("%s", s.orderErr)
+	}
+	sum := out.Delivered + out.Dropped + out.Rejected + out.Discarded
+	leftover := int64(0)
+	switch {
+	case t.joins && produced != sum:
+		t.violate("request %d: produced %d chunks != delivered %d + dropped %d + rejected %d + discarded %d",
+			s.id, produced, out.Delivered, out.Dropped, out.Rejected, out.Discarded)
+	case produced < sum:
+		t.violate("request %d: the pipeline accounts for %d chunks but the provider produced only %d", s.id, sum, produced)
+	default:
+		// Chunks the design took from the provider after Relay returned,
+		// or left in a buffer it abandoned (the legacy design).
+		leftover = produced - sum
+	}
+	if out.Err == nil && out.Dropped+out.Rejected == 0 && delivered != int64(s.plan.Chunks) {
+		t.violate("request %d: stream ended without error after %d of %d chunks", s.id, delivered, s.plan.Chunks)
+	}
+	t.produced.Add(produced)
+	t.delivered.Add(delivered)
+	t.dropped.Add(out.Dropped)
+	t.rejected.Add(out.Rejected)
+	t.discarded.Add(out.Discarded + leftover)
+	t.afterGone.Add(s.afterGone.Load())
+	t.tokensDelivered.Add(s.tokens.Load())
+	for {
+		p := t.queuePeak.Load()
+		if out.QueuePeak <= p || t.queuePeak.CompareAndSwap(p, out.QueuePeak) {
+			break
+		}
+	}
+	if s.id&warmBit == 0 {
+		d := s.digest()
+		if t.digests != nil && s.id < uint64(len(t.digests)) {
+			t.digests[s.id] = d
+		}
+		h := fnv.New64a()
+		fmt.Fprintf(h, "%d:%s", s.id, d)
+		xorAdd(&t.digestXor, h.Sum64())
+	}
+	t.open.Add(-1)
+}
+
+func xorAdd(a *atomic.Uint64, v uint64) {
+	for {
+		old := a.Load()
+		if a.CompareAndSwap(old, old^v) {
+			return
+		}
+	}
+}
+
+// record assembles the trial's result record and runs the trial-wide checks.
+func (t *trial) record(start, end snapshot, chunks, bytes, streams, window, relaysDone int64, sm *sampler, leaked int64, warnings []string) *result.Trial {
+	spec := t.spec
+	secs := time.Duration(window).Seconds()
+	per := func(v float64) float64 {
+		if chunks == 0 {
+			return 0
+		}
+		return v / float64(chunks)
+	}
+	rec := &result.Trial{
+		Mode:        result.ModeInProcess,
+		Variant:     t.v.Name,
+		VariantSpec: t.v.Spec(),
+		Scenario:    t.sc.Name,
+		Load:        spec.Load,
+		GOMAXPROCS:  runtime.GOMAXPROCS(0),
+		Cores:       runtime.NumCPU(),
+		Trial:       spec.Trial,
+		Seed:        t.sc.Seed,
+		Order:       spec.Order,
+		DurationS:   secs,
+		WarmupS:     spec.Warmup.Seconds(),
+
+		RequestsStarted:     t.started.Load(),
+		RequestsLate:        t.late.Load(),
+		StreamsCompleted:    t.completed.Load(),
+		StreamsDisconnected: t.disconnected.Load(),
+		StreamsFailed:       t.failed.Load(),
+
+		HeapPeakBytes:       sm.peak,
+		HeapSeries:          sm.series,
+		AllocBytesPerChunk:  per(float64(end.uint(mAllocBytes) - start.uint(mAllocBytes))),
+		AllocsPerChunk:      per(float64(end.uint(mAllocObjects) - start.uint(mAllocObjects))),
+		GCCycles:            int64(end.uint(mGCCycles) - start.uint(mGCCycles)),
+		GoroutinesPeak:      sm.peakG,
+		GoroutinesLeaked:    leaked,
+		MutexWaitNSPerChunk: per((end.float(mMutexWait) - start.float(mMutexWait)) * 1e9),
+		CPUNSPerChunk:       per(float64(end.cpu - start.cpu)),
+		QueuePeak:           t.queuePeak.Load(),
+		Warnings:            warnings,
+	}
+	if secs > 0 {
+		rec.ChunksPerS = float64(chunks) / secs
+		rec.BytesPerS = float64(bytes) / secs
+		rec.StreamsPerS = float64(streams) / secs
+	}
+	rec.OtherCPUShare = otherCPUShare(start, end)
+	if rec.OtherCPUShare > busyMachine {
+		rec.Warnings = append(rec.Warnings, fmt.Sprintf("other processes used %.0f%% of the machine's CPU during the measured window: this trial is noisy", 100*rec.OtherCPUShare))
+	}
+	if cpu := end.float(mTotalCPU) - start.float(mTotalCPU); cpu > 0 {
+		rec.GCCPUFraction = (end.float(mGCCPU) - start.float(mGCCPU)) / cpu
+	}
+	rec.TTFT = percentiles(t.lat.merged(latTTFT))
+	rec.ITL = percentiles(t.lat.merged(latITL))
+	rec.E2E = percentiles(t.lat.merged(latE2E))
+	rec.TTFTIntended = percentiles(t.lat.merged(latTTFTIntended))
+	rec.E2EIntended = percentiles(t.lat.merged(latE2EIntended))
+	rec.Relay = percentiles(t.lat.merged(latRelay))
+	rec.Cancel = percentiles(t.lat.merged(latCancel))
+	rec.Dist = map[string][]result.Quantile{
+		"ttft": distribution(t.lat.merged(latTTFT)),
+		"itl":  distribution(t.lat.merged(latITL)),
+		"e2e":  distribution(t.lat.merged(latE2E)),
+	}
+	if t.sc.Load.Model == scenarios.Open {
+		rec.Dist["e2e_intended"] = distribution(t.lat.merged(latE2EIntended))
+	}
+
+	a := &rec.Accounting
+	a.ChunksProduced = t.produced.Load()
+	a.ChunksDelivered = t.delivered.Load()
+	a.ChunksDropped = t.dropped.Load()
+	a.ChunksRejected = t.rejected.Load()
+	a.ChunksDiscarded = t.discarded.Load()
+	a.ChunksAfterDisconnect = t.afterGone.Load()
+	a.TokensDelivered = t.tokensDelivered.Load()
+	a.TokensBilled = t.led.tokensBilled.Load()
+	a.RecordsPersisted = t.led.persisted.Load()
+	a.RecordsDuplicated = t.led.duplicated.Load()
+	if t.traits.Persists {
+		a.RecordsExpected = t.started.Load()
+		a.RecordsPending = a.RecordsExpected - a.RecordsPersisted
+	}
+	t.checkTrial(a)
+	t.mu.Lock()
+	a.Violations = append(a.Violations, t.violations...)
+	if t.violationsMore > 0 {
+		a.Violations = append(a.Violations, fmt.Sprintf("... and %d more violations", t.violationsMore))
+	}
+	t.mu.Unlock()
+
+	rec.DeliveredDigest = fmt.Sprintf("%016x", t.digestXor.Load())
+	if t.digests != nil {
+		rec.RequestDigests = t.digests
+	}
+	if t.sc.Load.Model == scenarios.Open && rec.RequestsLate > 0 {
+		rec.Warnings = append(rec.Warnings, fmt.Sprintf("%d requests started late or not at all: the load generator fell behind its schedule", rec.RequestsLate))
+	}
+	sort.Strings(rec.Warnings)
+	return rec
+}
+
+// checkTrial runs the trial-wide invariants.
+func (t *trial) checkTrial(a *result.Accounting) {
+	sum := a.ChunksDelivered + a.ChunksDropped + a.ChunksRejected + a.ChunksDiscarded
+	if a.ChunksProduced != sum {
+		t.violate("chunks: produced %d != delivered %d + dropped %d + rejected %d + discarded %d (= %d)",
+			a.ChunksProduced, a.ChunksDelivered, a.ChunksDropped, a.ChunksRejected, a.ChunksDiscarded, sum)
+	}
+	if a.RecordsDuplicated > 0 {
+		t.violate("records: %d requests persisted more than once", a.RecordsDuplicated)
+	}
+	if a.RecordsPersisted > a.RecordsExpected && t.traits.Persists {
+		t.violate("records: %d persisted for %d requests", a.RecordsPersisted, a.RecordsExpected)
+	}
+	switch {
+	case !t.traits.Persists:
+		if a.RecordsPersisted != 0 || a.TokensBilled != 0 {
+			t.violate("records: %s persists nothing but %d records and %d tokens reached the ledger", t.v.Name, a.RecordsPersisted, a.TokensBilled)
+		}
+	case !t.traits.DetachedFinalizer:
+		if a.RecordsPending != 0 {
+			t.violate("records: %d of %d expected records were not persisted by the end of the trial", a.RecordsPending, a.RecordsExpected)
+		}
+		if !t.traits.OverbillsOnDisconnect && a.TokensBilled != a.TokensDelivered {
+			t.violate("billing: %d tokens billed != %d tokens delivered", a.TokensBilled, a.TokensDelivered)
+		}
+	}
+	if n := t.led.recordTokens.Load(); t.traits.Persists && n != a.TokensBilled && a.RecordsPending == 0 {
+		t.violate("billing: records say %d tokens, charges say %d", n, a.TokensBilled)
+	}
+}
+
+// Violations formats a record's violations as one error, or nil.
+func Violations(rec *result.Trial) error {
+	if len(rec.Accounting.Violations) == 0 {
+		return nil
+	}
+	return fmt.Errorf("accounting violated in %s %s: %s", rec.Scenario, rec.Variant, strings.Join(rec.Accounting.Violations, "; "))
+}
