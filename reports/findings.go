@@ -1,0 +1,229 @@
+package reports
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/streambench/streambench/harness/result"
+)
+
+// Findings returns plain sentences computed from trials, most important
+// first: the largest significant throughput ratio between the headline
+// variants (or that there was none, or too few trials to tell), any group
+// where the candidate was significantly slower, goroutine leaks, billing
+// that differs from delivery, and failed trials.
+func Findings(trials []*result.Trial) []string {
+	groups := Analyze(trials, DefaultOptions)
+	multiProcs := false
+	for _, g := range groups {
+		if g.Key.GOMAXPROCS != groups[0].Key.GOMAXPROCS {
+			multiProcs = true
+		}
+	}
+	where := func(k Key) string {
+		s := "on " + k.Scenario + " " + k.describeLoad()
+		if multiProcs {
+			s += fmt.Sprintf(" with GOMAXPROCS=%d", k.GOMAXPROCS)
+		}
+		return s
+	}
+	var out []string
+	out = append(out, throughputFindings(groups, where)...)
+	out = append(out, leakFindings(groups, where)...)
+	out = append(out, billingFindings(groups, where)...)
+	out = append(out, failureFindings(groups, where)...)
+	return out
+}
+
+// throughputFindings compares chunks/s of each group's headline pair.
+func throughputFindings(groups []*Group, where func(Key) string) []string {
+	type cand struct {
+		g *Group
+		r Ratio
+	}
+	var all, faster, slower []cand
+	for _, g := range groups {
+		num, den, ok := g.Headline()
+		if !ok {
+			continue
+		}
+		r, _ := g.Ratio(MChunksPerS, num, den)
+		if math.IsNaN(r.Center) {
+			continue
+		}
+		c := cand{g, r}
+		all = append(all, c)
+		if r.Significant() && r.Center > 1 {
+			faster = append(faster, c)
+		} else if r.Significant() && r.Center < 1 {
+			slower = append(slower, c)
+		}
+	}
+	if len(all) == 0 {
+		return []string{"No group ran two variants, so nothing was compared."}
+	}
+	var out []string
+	if len(faster) > 0 {
+		best := slices.MaxFunc(faster, func(a, b cand) int { return cmpFloat(a.r.Center, b.r.Center) })
+		s := fmt.Sprintf("%s, %s delivered %s (%s) the chunks/s of %s",
+			capitalize(where(best.g.Key)), best.r.Num, fmtXShort(best.r.Center), ciPhrase(best.r), best.r.Den)
+		if len(faster) > 1 {
+			s += " — the largest significant ratio"
+		}
+		out = append(out, s+".")
+	}
+	for _, c := range slower {
+		out = append(out, fmt.Sprintf("%s, %s was slower: %s (%s) the chunks/s of %s.",
+			capitalize(where(c.g.Key)), c.r.Num, fmtXShort(c.r.Center), ciPhrase(c.r), c.r.Den))
+	}
+	for _, c := range all {
+		if c.r.Significant() {
+			continue
+		}
+		if w := tooFew(c.r.Warnings); w != "" {
+			out = append(out, fmt.Sprintf("%s, too few trials to tell %s from %s (%s so far): %s.",
+				capitalize(where(c.g.Key)), c.r.Num, c.r.Den, fmtXShort(c.r.Center), w))
+		} else if len(faster)+len(slower) == 0 || len(all) <= 4 {
+			out = append(out, fmt.Sprintf("%s, %s and %s showed no significant chunks/s difference (%s, %s).",
+				capitalize(where(c.g.Key)), c.r.Num, c.r.Den, fmtXShort(c.r.Center), fmtP(c.r.P)))
+		}
+	}
+	return out
+}
+
+// tooFew returns the U test's too-few-samples warning among ws, or "".
+func tooFew(ws []string) string {
+	for _, w := range ws {
+		if strings.Contains(w, "to detect a difference") {
+			return w
+		}
+	}
+	return ""
+}
+
+// ciPhrase formats "95% CI 2.8–3.4x, p=0.002".
+func ciPhrase(r Ratio) string {
+	return fmt.Sprintf("%s CI %s–%s, %s", confPct(r.Confidence),
+		strings.TrimSuffix(fmtXShort(r.Lo), "x"), fmtXShort(r.Hi), fmtP(r.P))
+}
+
+// fmtXShort formats a ratio with two significant digits: "3.1x".
+func fmtXShort(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return fmtSI(v)
+	}
+	return fmt.Sprintf("%.2gx", v)
+}
+
+// leakFindings reports, per variant, the most goroutines it leaked per
+// trial in any group.
+func leakFindings(groups []*Group, where func(Key) string) []string {
+	worst := map[string]float64{}
+	at := map[string]Key{}
+	var order []string
+	for _, g := range groups {
+		for _, v := range g.Variants {
+			if !slices.Contains(order, v.Variant) {
+				order = append(order, v.Variant)
+			}
+			if l := v.Estimate(MLeaked).Center; l > worst[v.Variant] {
+				worst[v.Variant], at[v.Variant] = l, g.Key
+			}
+		}
+	}
+	var leaky, clean []string
+	for _, v := range order {
+		if worst[v] > 0 {
+			leaky = append(leaky, fmt.Sprintf("%s leaked %g goroutines per trial (median, %s)", v, worst[v], where(at[v])))
+		} else {
+			clean = append(clean, v)
+		}
+	}
+	if len(leaky) == 0 {
+		return []string{"No variant leaked goroutines."}
+	}
+	s := strings.Join(leaky, "; ")
+	if len(clean) > 0 {
+		s += "; " + strings.Join(clean, ", ") + " 0"
+	}
+	return []string{s + "."}
+}
+
+// billingFindings reports each variant's largest gap between tokens billed
+// and tokens delivered.
+func billingFindings(groups []*Group, where func(Key) string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, name := range variantNames(groups) {
+		var worst Estimate
+		var key Key
+		for _, g := range groups {
+			if v := g.Variant(name); v != nil {
+				e := v.Estimate(MBillingDeltaPct)
+				if math.Abs(e.Center) > math.Abs(worst.Center) {
+					worst, key = e, g.Key
+				}
+			}
+		}
+		if worst.Center == 0 || math.IsNaN(worst.Center) {
+			continue
+		}
+		seen[name] = true
+		dir := "more"
+		if worst.Center < 0 {
+			dir = "fewer"
+		}
+		out = append(out, fmt.Sprintf("%s billed %.1f%% %s tokens than it delivered %s (median of %d trials).",
+			name, math.Abs(worst.Center), dir, where(key), worst.N))
+	}
+	if len(out) == 0 {
+		return []string{"Every variant billed exactly the tokens it delivered."}
+	}
+	return out
+}
+
+// failureFindings reports failed trials, which the statistics leave out.
+func failureFindings(groups []*Group, where func(Key) string) []string {
+	var out []string
+	for _, g := range groups {
+		for _, v := range g.Variants {
+			if v.Failed > 0 {
+				out = append(out, fmt.Sprintf("%d of %d %s trials failed %s and are left out of the numbers.",
+					v.Failed, v.Failed+v.Trials, v.Variant, where(g.Key)))
+			}
+		}
+	}
+	return out
+}
+
+// variantNames returns every variant in groups in baseline order.
+func variantNames(groups []*Group) []string {
+	var names []string
+	for _, g := range groups {
+		for _, v := range g.Variants {
+			if !slices.Contains(names, v.Variant) {
+				names = append(names, v.Variant)
+			}
+		}
+	}
+	return names
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}

@@ -1,0 +1,78 @@
+package reports
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestFindings(t *testing.T) {
+	tests := []struct {
+		name    string
+		specs   []spec
+		want    []string // each must appear in some finding
+		notWant []string
+	}{
+		{
+			name: "standard",
+			want: []string{
+				"On chat at 64 streams, lockfree delivered 3.1x (95% CI 3–3.2x, p<0.001) the chunks/s of mutex — the largest significant ratio.",
+				"mutex leaked 312 goroutines per trial (median, on disconnect at 64 streams); lockfree 0.",
+				"mutex billed 4.2% more tokens than it delivered on disconnect at 64 streams (median of 8 trials).",
+				"On chat at 1 stream, lockfree and mutex showed no significant chunks/s difference",
+			},
+			notWant: []string{"too few", "failed"},
+		},
+		{
+			name: "too few trials",
+			specs: []spec{
+				{scenario: "chat", variant: "mutex", conc: 64, n: 3, chunks: 10000},
+				{scenario: "chat", variant: "lockfree", conc: 64, n: 3, chunks: 30000},
+			},
+			want: []string{
+				"On chat at 64 streams, too few trials to tell lockfree from mutex (3x so far): need >= 4 samples to detect a difference at alpha level 0.05.",
+				"No variant leaked goroutines.",
+				"Every variant billed exactly the tokens it delivered.",
+			},
+			notWant: []string{"delivered 3"},
+		},
+		{
+			name: "no significant difference",
+			specs: []spec{
+				{scenario: "chat", variant: "mutex", conc: 64, n: 10, chunks: 10000},
+				{scenario: "chat", variant: "lockfree", conc: 64, n: 10, chunks: 10000, failed: 1},
+			},
+			want: []string{
+				"On chat at 64 streams, lockfree and mutex showed no significant chunks/s difference (1x, p=",
+				"1 of 10 lockfree trials failed on chat at 64 streams and are left out of the numbers.",
+			},
+			notWant: []string{"largest", "too few"},
+		},
+		{
+			name: "slower candidate",
+			specs: []spec{
+				{scenario: "chat", variant: "mutex", conc: 1, n: 8, chunks: 10000},
+				{scenario: "chat", variant: "lockfree", conc: 1, n: 8, chunks: 8000},
+			},
+			want: []string{"On chat at 1 stream, lockfree was slower: 0.81x (95% CI 0.78–0.82x, p<0.001) the chunks/s of mutex."},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			trials := standardRun()
+			if tt.specs != nil {
+				trials = makeTrials(tt.specs...)
+			}
+			all := strings.Join(Findings(trials), "\n")
+			for _, w := range tt.want {
+				if !strings.Contains(all, w) {
+					t.Errorf("findings lack %q:\n%s", w, all)
+				}
+			}
+			for _, w := range tt.notWant {
+				if strings.Contains(all, w) {
+					t.Errorf("findings contain %q:\n%s", w, all)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,212 @@
+package reports
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/perf/benchfmt"
+
+	"github.com/streambench/streambench/harness/result"
+)
+
+// htmlPage is the report template. Note: everything is inline (style,
+// images as data: URIs) so the file can be mailed, attached to CI or
+// opened offline and shows the same thing; nothing is fetched.
+var htmlPage = template.Must(template.New("report").Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>streambench report</title>
+<style>
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+pre{background:#f6f6f6;padding:1em;overflow-x:auto;font-size:12px}
+dt{font-weight:bold;float:left;width:9em}dd{margin-left:10em}
+figure{margin:2em 0}figcaption{color:#555;font-size:90%}img{max-width:100%}
+</style></head><body>
+<h1>streambench report</h1>
+{{with .Header}}<dl>
+<dt>Machine</dt><dd>{{.CPUModel}} · {{.Hostname}} · {{.GOOS}}/{{.GOARCH}}</dd>
+<dt>Cores</dt><dd>{{.Cores}}</dd>
+<dt>GOMAXPROCS</dt><dd>{{.GOMAXPROCS}} (each trial records its own)</dd>
+<dt>Go</dt><dd>{{.GoVersion}}</dd>
+<dt>Commit</dt><dd>{{.Commit}}</dd>
+<dt>Command</dt><dd><code>{{range $i, $a := .Command}}{{if $i}} {{end}}{{$a}}{{end}}</code></dd>
+<dt>Plan</dt><dd>{{.Trials}} trials of {{range $i, $v := .Variants}}{{if $i}}, {{end}}{{$v}}{{end}} on {{range $i, $s := .Scenarios}}{{if $i}}, {{end}}{{$s}}{{end}}; isolation {{.Isolation}}, seed {{.Seed}}</dd>
+</dl>{{else}}<p>No run header was found.</p>{{end}}
+<h2>Findings</h2>
+<ul>{{range .Findings}}<li>{{.}}</li>{{end}}</ul>
+<h2>Summary</h2>
+<p>Medians over trials with {{.Confidence}} confidence intervals; "~" marks a ratio the Mann-Whitney U test does not find significant; footnotes carry every caveat.</p>
+<pre>{{.Table}}</pre>
+<h2>Plots</h2>
+{{range .Figures}}<figure id="{{.Name}}"><img alt="{{.Title}}" src="{{.Src}}"><figcaption><b>{{.Title}}.</b> {{.Caption}}</figcaption></figure>
+{{end}}
+</body></html>
+`))
+
+// WriteHTML writes one self-contained HTML report of trials to w: the run
+// header from hdr (which may be nil), findings, the summary table and
+// every plot with a one-line caption on how to read it.
+func WriteHTML(w io.Writer, hdr *result.Header, trials []*result.Trial) error {
+	figs, err := Figures(trials)
+	if err != nil {
+		return err
+	}
+	return writeHTML(w, hdr, trials, figs)
+}
+
+// writeHTML is WriteHTML with the figures already rendered.
+func writeHTML(w io.Writer, hdr *result.Header, trials []*result.Trial, figs []Figure) error {
+	var table bytes.Buffer
+	if err := WriteTable(&table, trials, DefaultTableOptions); err != nil {
+		return err
+	}
+	type fig struct {
+		Name, Title, Caption string
+		Src                  template.URL
+	}
+	data := struct {
+		Header     *result.Header
+		Findings   []string
+		Confidence string
+		Table      string
+		Figures    []fig
+	}{hdr, Findings(trials), confPct(DefaultOptions.Confidence), table.String(), nil}
+	for _, f := range figs {
+		// The data: URI is built here from PNG bytes we rendered, so
+		// marking it safe cannot inject anything.
+		src := template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(f.PNG))
+		data.Figures = append(data.Figures, fig{f.Name, f.Title, f.Caption, src})
+	}
+	return htmlPage.Execute(w, data)
+}
+
+// Build reads result files, and *.jsonl files in directories, from files
+// and writes into outDir: report.html, summary.md, results.bench (Go
+// benchmark format for benchstat) and plots/. With several headers, the
+// first describes the run.
+func Build(outDir string, files []string) error {
+	hdr, trials, err := readResults(files)
+	if err != nil {
+		return err
+	}
+	if len(trials) == 0 {
+		return errors.New("reports: no trial records in " + strings.Join(files, ", "))
+	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return err
+	}
+	// Note: rendering dominates the cost of a report, so the figures are
+	// rendered once and both saved and embedded.
+	figs, err := Figures(trials)
+	if err != nil {
+		return err
+	}
+	if _, err := saveFigures(filepath.Join(outDir, "plots"), figs); err != nil {
+		return err
+	}
+	outputs := []struct {
+		name  string
+		write func(io.Writer) error
+	}{
+		{"report.html", func(w io.Writer) error { return writeHTML(w, hdr, trials, figs) }},
+		{"summary.md", func(w io.Writer) error { return WriteMarkdown(w, hdr, trials) }},
+		{"results.bench", func(w io.Writer) error { return WriteBench(w, hdr, trials) }},
+	}
+	for _, o := range outputs {
+		var b bytes.Buffer
+		if err := o.write(&b); err != nil {
+			return fmt.Errorf("reports: %s: %w", o.name, err)
+		}
+		if err := os.WriteFile(filepath.Join(outDir, o.name), b.Bytes(), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readResults reads every record of files; a directory contributes its
+// *.jsonl files.
+func readResults(files []string) (*result.Header, []*result.Trial, error) {
+	var hdr *result.Header
+	var trials []*result.Trial
+	for _, name := range files {
+		paths := []string{name}
+		if st, err := os.Stat(name); err != nil {
+			return nil, nil, err
+		} else if st.IsDir() {
+			if paths, err = filepath.Glob(filepath.Join(name, "*.jsonl")); err != nil {
+				return nil, nil, err
+			}
+		}
+		for _, p := range paths {
+			f, err := os.Open(p)
+			if err != nil {
+				return nil, nil, err
+			}
+			hs, ts, err := result.ReadAll(f, p)
+			f.Close()
+			if err != nil {
+				return nil, nil, err
+			}
+			if hdr == nil && len(hs) > 0 {
+				hdr = hs[0]
+			}
+			trials = append(trials, ts...)
+		}
+	}
+	return hdr, trials, nil
+}
+
+// WriteBench writes trials in Go benchmark format, one line per successful
+// trial, named like BenchmarkStream/scenario=chat/load=closed-64/variant=mutex-2
+// (the -2 is GOMAXPROCS), so that
+//
+//	benchstat -col /variant results.bench
+//
+// compares variants. Failed trials are left out, as in the statistics.
+func WriteBench(w io.Writer, hdr *result.Header, trials []*result.Trial) error {
+	bw := benchfmt.NewWriter(w)
+	var cfg []benchfmt.Config
+	if hdr != nil {
+		for _, kv := range [][2]string{{"goos", hdr.GOOS}, {"goarch", hdr.GOARCH}, {"cpu", hdr.CPUModel}, {"commit", hdr.Commit}, {"go", hdr.GoVersion}} {
+			if kv[1] != "" {
+				cfg = append(cfg, benchfmt.Config{Key: kv[0], Value: []byte(kv[1]), File: true})
+			}
+		}
+	}
+	for _, t := range trials {
+		if t.Failed() {
+			continue
+		}
+		k := keyOf(t)
+		name := fmt.Sprintf("Stream/scenario=%s/load=%s/variant=%s", t.Scenario, k.LoadName(), t.Variant)
+		if t.GOMAXPROCS > 1 {
+			name += fmt.Sprintf("-%d", t.GOMAXPROCS)
+		}
+		iters := int(t.Accounting.ChunksDelivered)
+		if iters <= 0 {
+			iters = 1
+		}
+		res := &benchfmt.Result{
+			Config: cfg,
+			Name:   benchfmt.Name(name),
+			Iters:  iters,
+			Values: []benchfmt.Value{
+				{Value: t.ChunksPerS, Unit: "chunks/s"},
+				{Value: t.CPUNSPerChunk, Unit: "ns/chunk"},
+				{Value: t.AllocsPerChunk, Unit: "allocs/chunk"},
+				{Value: float64(t.TTFT.P99), Unit: "ttft-p99-ns"},
+				{Value: float64(t.GoroutinesLeaked), Unit: "leaked-goroutines"},
+			},
+		}
+		if err := bw.Write(res); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,59 @@
+package reports
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/streambench/streambench/harness/result"
+)
+
+// WriteMarkdown writes a summary short enough for a pull-request comment:
+// one header line describing the machine and build from hdr (which may be
+// nil), the findings, and a compact table of median chunks/s, p99 TTFT,
+// leaks and the ratio over each group's baseline.
+func WriteMarkdown(w io.Writer, hdr *result.Header, trials []*result.Trial) error {
+	var b strings.Builder
+	b.WriteString("**streambench** — " + headerLine(hdr) + "\n\n")
+	for _, f := range Findings(trials) {
+		b.WriteString("- " + f + "\n")
+	}
+	b.WriteString("\n| scenario | load | variant | n | chunks/s | p99 TTFT | leaked | vs baseline |\n")
+	b.WriteString("|---|---|---|--:|--:|--:|--:|---|\n")
+	var notes footnotes
+	for _, g := range Analyze(trials, DefaultOptions) {
+		for i, v := range g.Variants {
+			cps := v.Estimate(MChunksPerS)
+			fmt.Fprintf(&b, "| %s | %s | %s | %d | %s%s | %s | %s | %s |\n",
+				g.Key.Scenario, g.Key.LoadName(), v.Variant, v.Trials,
+				fmtSI(cps.Center), notes.mark(append(cps.Warnings, v.Warnings...)),
+				fmtNS(v.Estimate(MTTFTP99).Center), fmtSI(v.Estimate(MLeaked).Center),
+				ratioCell(g, i, &notes))
+		}
+	}
+	if len(notes.texts) > 0 {
+		b.WriteString("\n")
+		for i, t := range notes.texts {
+			fmt.Fprintf(&b, "%s %s  \n", superscript(i+1), t)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// headerLine describes the run: "Test CPU (2 cores) · GOMAXPROCS=2 ·
+// go1.26.8 linux/amd64 · commit abc1234".
+func headerLine(hdr *result.Header) string {
+	if hdr == nil {
+		return "no run header"
+	}
+	return fmt.Sprintf("%s (%d cores) · GOMAXPROCS=%d · %s %s/%s · commit %s",
+		orDash(hdr.CPUModel), hdr.Cores, hdr.GOMAXPROCS, orDash(hdr.GoVersion), hdr.GOOS, hdr.GOARCH, orDash(hdr.Commit))
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

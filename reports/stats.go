@@ -1,0 +1,469 @@
+// Package reports turns streambench result records into statistics,
+// comparisons, terminal tables, findings, plots, a self-contained HTML
+// report, a Markdown summary and Go benchmark format for benchstat.
+//
+// It sits above harness/result, whose records it reads, and below
+// cmd/bench, which calls it; it never runs a trial itself. Every number it
+// prints comes with its confidence interval and every statistical caveat
+// (too few trials, a failed trial left out) travels next to the number as
+// data, so nothing is silently dropped on the way to a reader.
+package reports
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"golang.org/x/perf/benchmath"
+
+	"github.com/streambench/streambench/harness/result"
+)
+
+// Key identifies the trials that are comparable with each other: the same
+// scenario, load model and level, and GOMAXPROCS. Within a Key, trials
+// differ only in variant and repetition.
+type Key struct {
+	Scenario   string
+	Load       result.Load
+	GOMAXPROCS int
+}
+
+// LoadName returns a short name of k's load usable in benchmark names and
+// file names, such as "closed-64" or "open-200rps-poisson".
+func (k Key) LoadName() string {
+	switch k.Load.Model {
+	case "open":
+		s := fmt.Sprintf("open-%grps", k.Load.Rate)
+		if k.Load.Arrival != "" {
+			s += "-" + k.Load.Arrival
+		}
+		return s
+	case "closed":
+		return fmt.Sprintf("closed-%d", k.Load.Concurrency)
+	}
+	return k.Load.Model
+}
+
+// describeLoad returns k's load as prose: "at 64 streams", "at 200 req/s".
+func (k Key) describeLoad() string {
+	switch k.Load.Model {
+	case "open":
+		return fmt.Sprintf("at %g req/s", k.Load.Rate)
+	case "closed":
+		if k.Load.Concurrency == 1 {
+			return "at 1 stream"
+		}
+		return fmt.Sprintf("at %d streams", k.Load.Concurrency)
+	}
+	return "under " + k.Load.Model + " load"
+}
+
+// compareKeys orders keys by scenario, then load model, level and
+// GOMAXPROCS, so tables read from light to heavy load.
+func compareKeys(a, b Key) int {
+	return cmp.Or(
+		cmp.Compare(a.Scenario, b.Scenario),
+		cmp.Compare(a.Load.Model, b.Load.Model),
+		cmp.Compare(a.Load.Concurrency, b.Load.Concurrency),
+		cmp.Compare(a.Load.Rate, b.Load.Rate),
+		cmp.Compare(a.Load.Arrival, b.Load.Arrival),
+		cmp.Compare(a.GOMAXPROCS, b.GOMAXPROCS),
+	)
+}
+
+// A Metric is one number measured per trial that the reports summarise.
+type Metric struct {
+	Name string // snake_case, stable: used in JSON and benchmark units
+	Unit string // for labels, e.g. "chunks/s", "ns"
+	// HigherIsBetter says which direction is an improvement.
+	HigherIsBetter bool
+	Value          func(*result.Trial) float64
+}
+
+// Names of the headline metrics, in the order tables show them.
+const (
+	MChunksPerS      = "chunks_per_s"
+	MStreamsPerS     = "streams_per_s"
+	MTTFTP50         = "ttft_p50_ns"
+	MTTFTP99         = "ttft_p99_ns"
+	MITLP50          = "itl_p50_ns"
+	MITLP99          = "itl_p99_ns"
+	ME2EP99          = "e2e_p99_ns"
+	MCPUNSPerChunk   = "cpu_ns_per_chunk"
+	MHarnessNS       = "harness_ns_per_chunk"
+	MAllocsPerChunk  = "allocs_per_chunk"
+	MMutexWaitNS     = "mutex_wait_ns_per_chunk"
+	MHeapPeak        = "heap_peak_bytes"
+	MLeaked          = "goroutines_leaked"
+	MBillingDelta    = "billing_delta_tokens"
+	MBillingDeltaPct = "billing_delta_pct"
+)
+
+// Metrics lists the headline metrics, in table order.
+var Metrics = []Metric{
+	{MChunksPerS, "chunks/s", true, func(t *result.Trial) float64 { return t.ChunksPerS }},
+	{MStreamsPerS, "streams/s", true, func(t *result.Trial) float64 { return t.StreamsPerS }},
+	{MTTFTP50, "ns", false, func(t *result.Trial) float64 { return float64(t.TTFT.P50) }},
+	{MTTFTP99, "ns", false, func(t *result.Trial) float64 { return float64(t.TTFT.P99) }},
+	{MITLP50, "ns", false, func(t *result.Trial) float64 { return float64(t.ITL.P50) }},
+	{MITLP99, "ns", false, func(t *result.Trial) float64 { return float64(t.ITL.P99) }},
+	{ME2EP99, "ns", false, func(t *result.Trial) float64 { return float64(t.E2E.P99) }},
+	{MCPUNSPerChunk, "ns/chunk", false, func(t *result.Trial) float64 { return t.CPUNSPerChunk }},
+	{MHarnessNS, "ns/chunk", false, func(t *result.Trial) float64 { return t.HarnessNSPerChunk }},
+	{MAllocsPerChunk, "allocs/chunk", false, func(t *result.Trial) float64 { return t.AllocsPerChunk }},
+	{MMutexWaitNS, "ns/chunk", false, func(t *result.Trial) float64 { return t.MutexWaitNSPerChunk }},
+	{MHeapPeak, "B", false, func(t *result.Trial) float64 { return float64(t.HeapPeakBytes) }},
+	{MLeaked, "goroutines", false, func(t *result.Trial) float64 { return float64(t.GoroutinesLeaked) }},
+	{MBillingDelta, "tokens", false, func(t *result.Trial) float64 {
+		return float64(t.Accounting.TokensBilled - t.Accounting.TokensDelivered)
+	}},
+	{MBillingDeltaPct, "%", false, func(t *result.Trial) float64 {
+		a := t.Accounting
+		if a.TokensDelivered == 0 {
+			if a.TokensBilled == 0 {
+				return 0
+			}
+			return math.Inf(1)
+		}
+		return 100 * float64(a.TokensBilled-a.TokensDelivered) / float64(a.TokensDelivered)
+	}},
+}
+
+// metricByName returns the Metric called name; it panics on a name not in
+// Metrics, which is a programming error.
+func metricByName(name string) Metric {
+	for _, m := range Metrics {
+		if m.Name == name {
+			return m
+		}
+	}
+	panic("reports: unknown metric " + name)
+}
+
+// Options configures the statistics.
+type Options struct {
+	// Confidence is the level of every confidence interval, in (0,1).
+	Confidence float64
+	// Thresholds holds the significance level of comparisons.
+	Thresholds *benchmath.Thresholds
+}
+
+// DefaultOptions are 95% confidence intervals and alpha = 0.05, as in
+// benchstat.
+var DefaultOptions = Options{Confidence: 0.95, Thresholds: &benchmath.DefaultThresholds}
+
+func (o Options) orDefault() Options {
+	if o.Confidence <= 0 || o.Confidence >= 1 {
+		o.Confidence = DefaultOptions.Confidence
+	}
+	if o.Thresholds == nil {
+		o.Thresholds = DefaultOptions.Thresholds
+	}
+	return o
+}
+
+// An Estimate is the median of one metric over the trials of one variant in
+// one group, with its confidence interval. Lo and Hi are ±Inf when there
+// are too few trials for an interval; Warnings then says how many are
+// needed.
+type Estimate struct {
+	Metric     string
+	N          int
+	Center     float64
+	Lo, Hi     float64
+	Confidence float64
+	Warnings   []string
+}
+
+// A Ratio compares one metric between two variants of a group: the median
+// of Num divided by the median of Den, with a confidence interval, and the
+// Mann-Whitney U test of whether the two samples differ.
+type Ratio struct {
+	Metric     string
+	Num, Den   string // variant names
+	Center     float64
+	Lo, Hi     float64
+	Confidence float64
+	P, Alpha   float64
+	Warnings   []string
+}
+
+// Significant reports whether the U test rejected "no difference" at Alpha.
+func (r Ratio) Significant() bool { return r.P < r.Alpha }
+
+// VariantStats summarises one variant's trials in one group.
+type VariantStats struct {
+	Variant string
+	Trials  int // trials summarised (failed ones are excluded)
+	Failed  int // failed trials left out
+	// Estimates holds one Estimate per entry of Metrics, in that order.
+	Estimates []Estimate
+	// Warnings are caveats about the variant as a whole, such as failed
+	// trials left out.
+	Warnings []string
+
+	samples map[string]*benchmath.Sample
+}
+
+// Estimate returns the estimate of the named metric.
+func (v *VariantStats) Estimate(metric string) Estimate {
+	for _, e := range v.Estimates {
+		if e.Metric == metric {
+			return e
+		}
+	}
+	return Estimate{Metric: metric, Center: math.NaN(), Lo: math.NaN(), Hi: math.NaN()}
+}
+
+// A Group holds the statistics of every variant under one Key and the
+// ratios between each pair of its variants.
+type Group struct {
+	Key Key
+	// Variants are in baseline order: see orderVariants.
+	Variants []*VariantStats
+	// Ratios holds, for each pair i < j of Variants and each metric,
+	// Variants[j] / Variants[i].
+	Ratios []Ratio
+}
+
+// Variant returns the stats of the named variant, or nil.
+func (g *Group) Variant(name string) *VariantStats {
+	for _, v := range g.Variants {
+		if v.Variant == name {
+			return v
+		}
+	}
+	return nil
+}
+
+// Ratio returns num/den for metric, and whether the group has both.
+func (g *Group) Ratio(metric, num, den string) (Ratio, bool) {
+	for _, r := range g.Ratios {
+		if r.Metric == metric && r.Num == num && r.Den == den {
+			return r, true
+		}
+	}
+	return Ratio{}, false
+}
+
+// Headline returns the pair of variants a reader compares first in g: the
+// faithful designs lockfree over mutex when both ran, otherwise the second
+// variant over the first. ok is false with fewer than two variants.
+func (g *Group) Headline() (num, den string, ok bool) {
+	if g.Variant("mutex") != nil && g.Variant("lockfree") != nil {
+		return "lockfree", "mutex", true
+	}
+	if len(g.Variants) < 2 {
+		return "", "", false
+	}
+	return g.Variants[1].Variant, g.Variants[0].Variant, true
+}
+
+// Analyze groups trials by Key and variant and computes every Estimate and
+// Ratio. Failed trials are left out of the numbers and counted in
+// VariantStats.Failed with a warning. Groups are ordered by compareKeys.
+func Analyze(trials []*result.Trial, opts Options) []*Group {
+	opts = opts.orDefault()
+	order := orderVariants(trials)
+	type cell struct {
+		key     Key
+		variant string
+	}
+	byCell := map[cell][]*result.Trial{}
+	keys := map[Key]bool{}
+	for _, t := range trials {
+		k := keyOf(t)
+		keys[k] = true
+		c := cell{k, t.Variant}
+		byCell[c] = append(byCell[c], t)
+	}
+	sorted := make([]Key, 0, len(keys))
+	for k := range keys {
+		sorted = append(sorted, k)
+	}
+	slices.SortFunc(sorted, compareKeys)
+
+	var groups []*Group
+	for _, k := range sorted {
+		g := &Group{Key: k}
+		for _, v := range order {
+			ts, ok := byCell[cell{k, v}]
+			if !ok {
+				continue
+			}
+			g.Variants = append(g.Variants, summarise(v, ts, opts))
+		}
+		for i := range g.Variants {
+			for j := i + 1; j < len(g.Variants); j++ {
+				for _, m := range Metrics {
+					g.Ratios = append(g.Ratios, ratio(m.Name, g.Variants[j], g.Variants[i], opts))
+				}
+			}
+		}
+		groups = append(groups, g)
+	}
+	return groups
+}
+
+// keyOf returns the Key of t.
+func keyOf(t *result.Trial) Key {
+	return Key{Scenario: t.Scenario, Load: t.Load, GOMAXPROCS: t.GOMAXPROCS}
+}
+
+// orderVariants returns the variant names of trials in baseline order:
+// "mutex" first, "lockfree" second, then the others in order of first
+// appearance. Note: the faithful legacy design is the baseline every ratio
+// is relative to, so "lockfree/mutex" reads as the speedup the source
+// claims; ablation variants follow in the order the run scheduled them.
+func orderVariants(trials []*result.Trial) []string {
+	var names []string
+	for _, t := range trials {
+		if !slices.Contains(names, t.Variant) {
+			names = append(names, t.Variant)
+		}
+	}
+	rank := func(s string) int {
+		switch s {
+		case "mutex":
+			return 0
+		case "lockfree":
+			return 1
+		}
+		return 2
+	}
+	slices.SortStableFunc(names, func(a, b string) int { return cmp.Compare(rank(a), rank(b)) })
+	return names
+}
+
+// summarise computes the Estimates of one variant's trials.
+func summarise(variant string, trials []*result.Trial, opts Options) *VariantStats {
+	vs := &VariantStats{Variant: variant, samples: map[string]*benchmath.Sample{}}
+	var ok []*result.Trial
+	for _, t := range trials {
+		if t.Failed() {
+			vs.Failed++
+			continue
+		}
+		ok = append(ok, t)
+	}
+	vs.Trials = len(ok)
+	if vs.Failed > 0 {
+		vs.Warnings = append(vs.Warnings, fmt.Sprintf("%d of %d trials failed and are left out", vs.Failed, len(trials)))
+	}
+	// The harness's own per-trial warnings (a busy machine, say) qualify
+	// these numbers too; identical ones are counted, not repeated.
+	var texts []string
+	count := map[string]int{}
+	for _, t := range ok {
+		for _, w := range t.Warnings {
+			if count[w] == 0 {
+				texts = append(texts, w)
+			}
+			count[w]++
+		}
+	}
+	for _, w := range texts {
+		vs.Warnings = append(vs.Warnings, fmt.Sprintf("%s (%d of %d trials)", w, count[w], len(ok)))
+	}
+	for _, m := range Metrics {
+		vals := make([]float64, len(ok))
+		for i, t := range ok {
+			vals[i] = m.Value(t)
+		}
+		s := benchmath.NewSample(vals, opts.Thresholds)
+		vs.samples[m.Name] = s
+		vs.Estimates = append(vs.Estimates, estimate(m.Name, s, opts.Confidence))
+	}
+	return vs
+}
+
+// estimate summarises s with benchmath.AssumeNothing.
+func estimate(metric string, s *benchmath.Sample, confidence float64) Estimate {
+	if len(s.Values) == 0 {
+		return Estimate{Metric: metric, Center: math.NaN(), Lo: math.NaN(), Hi: math.NaN(),
+			Confidence: confidence, Warnings: []string{"no successful trials"}}
+	}
+	sum := benchmath.AssumeNothing.Summary(s, confidence)
+	return Estimate{
+		Metric: metric, N: len(s.Values),
+		Center: sum.Center, Lo: sum.Lo, Hi: sum.Hi, Confidence: sum.Confidence,
+		Warnings: errStrings(sum.Warnings),
+	}
+}
+
+// ratio computes num/den for one metric.
+//
+// Note: the interval of the ratio of medians is built from the two medians'
+// own distribution-free intervals, each taken at level √c so that, the two
+// samples being independent, both cover their true medians with probability
+// at least √c·√c = c; whenever both do, the true ratio lies in
+// [numLo/denHi, numHi/denLo]. The interval is therefore conservative (its
+// coverage is at least c, usually more) and needs no resampling or random
+// seed, so the same records always give the same report. A bootstrap would
+// be narrower but is unreliable at the five-to-ten trials a benchmark run
+// affords. When a median interval is unbounded (too few trials), so is the
+// ratio's, and benchmath's warning says how many trials are needed.
+func ratio(metric string, num, den *VariantStats, opts Options) Ratio {
+	sn, sd := num.samples[metric], den.samples[metric]
+	r := Ratio{Metric: metric, Num: num.Variant, Den: den.Variant, Confidence: opts.Confidence,
+		Center: math.NaN(), Lo: math.NaN(), Hi: math.NaN(), P: 1, Alpha: opts.Thresholds.CompareAlpha}
+	if len(sn.Values) == 0 || len(sd.Values) == 0 {
+		r.Warnings = []string{"no successful trials to compare"}
+		return r
+	}
+	c := math.Sqrt(opts.Confidence)
+	a := benchmath.AssumeNothing.Summary(sn, c)
+	b := benchmath.AssumeNothing.Summary(sd, c)
+	na := benchmath.AssumeNothing.Summary(sn, 0.5) // Center only; the level does not matter
+	nb := benchmath.AssumeNothing.Summary(sd, 0.5)
+	r.Center = divide(na.Center, nb.Center)
+	r.Lo, r.Hi = ratioBounds(a, b)
+	// benchmath words its warning for the level it was asked, √c; say
+	// what it means for the ratio instead.
+	level := fmt.Sprintf("confidence interval at level %v", c)
+	ratioLevel := fmt.Sprintf("the %s interval of a ratio", confPct(opts.Confidence))
+	for _, w := range errStrings(append(a.Warnings, b.Warnings...)) {
+		w = strings.Replace(w, level, ratioLevel, 1)
+		if !slices.Contains(r.Warnings, w) {
+			r.Warnings = append(r.Warnings, w)
+		}
+	}
+	if nb.Center == 0 {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("%s median is 0, so the ratio is undefined", den.Variant))
+	}
+	cmpr := benchmath.AssumeNothing.Compare(sd, sn)
+	r.P, r.Alpha = cmpr.P, cmpr.Alpha
+	r.Warnings = append(r.Warnings, errStrings(cmpr.Warnings)...)
+	return r
+}
+
+// ratioBounds returns [a.Lo/b.Hi, a.Hi/b.Lo] for positive intervals and an
+// unbounded interval otherwise (a ratio through zero has no useful bound).
+func ratioBounds(a, b benchmath.Summary) (lo, hi float64) {
+	if a.Lo < 0 || b.Lo <= 0 || math.IsInf(a.Lo, 0) || math.IsInf(b.Lo, 0) {
+		lo, hi = math.Inf(-1), math.Inf(1)
+		if a.Lo >= 0 && !math.IsInf(a.Lo, 0) {
+			lo = 0
+		}
+		return lo, hi
+	}
+	return a.Lo / b.Hi, a.Hi / b.Lo
+}
+
+// divide returns a/b, NaN for 0/0.
+func divide(a, b float64) float64 {
+	if a == 0 && b == 0 {
+		return math.NaN()
+	}
+	return a / b
+}
+
+func errStrings(errs []error) []string {
+	var s []string
+	for _, e := range errs {
+		s = append(s, e.Error())
+	}
+	return s
+}

@@ -1,0 +1,280 @@
+package reports
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/streambench/streambench/harness/result"
+)
+
+// TableOptions configures WriteTable and WriteJSON.
+type TableOptions struct {
+	Stats Options
+}
+
+// DefaultTableOptions uses DefaultOptions.
+var DefaultTableOptions = TableOptions{Stats: DefaultOptions}
+
+// WriteTable writes a terminal summary of trials to w: one row per variant
+// per scenario and load, with the median chunks/s and its confidence
+// interval, p99 TTFT, CPU ns/chunk, the harness's own ns/chunk (the
+// pass-through calibration included in every CPU figure), leaked
+// goroutines, tokens billed minus delivered, and each later variant's
+// chunks/s ratio over the group's baseline with its interval and p value
+// ("~" when not significant, as in benchstat). Every warning becomes a
+// numbered footnote.
+func WriteTable(w io.Writer, trials []*result.Trial, opts TableOptions) error {
+	groups := Analyze(trials, opts.Stats)
+	var notes footnotes
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	pct := confPct(opts.Stats.orDefault().Confidence)
+	fmt.Fprintf(tw, "scenario\tload\tprocs\tvariant\tn\tchunks/s [%s CI]\tp99 TTFT\tCPU ns/chunk\tharness ns/chunk\tleaked\tbilled-delivered\tvs baseline\n", pct)
+	for _, g := range groups {
+		for i, v := range g.Variants {
+			cps := v.Estimate(MChunksPerS)
+			ttft := v.Estimate(MTTFTP99)
+			cpu := v.Estimate(MCPUNSPerChunk)
+			n := strconv.Itoa(v.Trials)
+			if v.Failed > 0 {
+				n += "+" + strconv.Itoa(v.Failed) + "failed"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s%s\t%s%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+				g.Key.Scenario, g.Key.LoadName(), g.Key.GOMAXPROCS, v.Variant,
+				n, notes.mark(v.Warnings),
+				withCI(cps, "", fmtSI), notes.mark(cps.Warnings),
+				fmtNS(ttft.Center), fmtSI(cpu.Center), fmtSI(v.Estimate(MHarnessNS).Center),
+				fmtSI(v.Estimate(MLeaked).Center), fmtBilling(v),
+				ratioCell(g, i, &notes))
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return notes.write(w)
+}
+
+// ratioCell returns the chunks/s ratio of g.Variants[i] over the group's
+// baseline, or "" for the baseline itself.
+func ratioCell(g *Group, i int, notes *footnotes) string {
+	num, den, ok := g.Headline()
+	v := g.Variants[i].Variant
+	if !ok || v == den {
+		return ""
+	}
+	if v != num {
+		num, den = v, g.Variants[0].Variant
+	}
+	r, ok := g.Ratio(MChunksPerS, num, den)
+	if !ok {
+		return ""
+	}
+	return fmtRatio(r) + notes.mark(r.Warnings)
+}
+
+// fmtRatio formats r like "3.10x [2.80x 3.40x] p=0.002 vs mutex" or
+// "~ 1.01x ... p=0.400" when not significant.
+func fmtRatio(r Ratio) string {
+	sig := ""
+	if !r.Significant() {
+		sig = "~ "
+	}
+	return fmt.Sprintf("%s%s [%s %s] %s vs %s", sig, fmtX(r.Center), fmtX(r.Lo), fmtX(r.Hi), fmtP(r.P), r.Den)
+}
+
+// fmtP formats a p value as "p=0.032" or "p<0.001".
+func fmtP(p float64) string {
+	if p < 0.001 {
+		return "p<0.001"
+	}
+	return fmt.Sprintf("p=%.3f", p)
+}
+
+// fmtBilling formats the median tokens billed minus delivered with its
+// percentage of delivered tokens.
+func fmtBilling(v *VariantStats) string {
+	d := v.Estimate(MBillingDelta).Center
+	if d == 0 || math.IsNaN(d) {
+		return fmtSI(d)
+	}
+	return fmt.Sprintf("%+g (%+.1f%%)", d, v.Estimate(MBillingDeltaPct).Center)
+}
+
+// withCI formats an estimate as "12.3k [11.9k 12.8k]".
+func withCI(e Estimate, unit string, f func(float64) string) string {
+	return fmt.Sprintf("%s%s [%s %s]", f(e.Center), unit, f(e.Lo), f(e.Hi))
+}
+
+// footnotes numbers distinct warning texts in order of first use.
+type footnotes struct{ texts []string }
+
+// mark returns " ¹²" style markers for ws, registering new texts.
+func (n *footnotes) mark(ws []string) string {
+	var b strings.Builder
+	for _, w := range ws {
+		i := -1
+		for j, t := range n.texts {
+			if t == w {
+				i = j
+			}
+		}
+		if i < 0 {
+			n.texts = append(n.texts, w)
+			i = len(n.texts) - 1
+		}
+		if b.Len() == 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(superscript(i + 1))
+	}
+	return b.String()
+}
+
+func (n *footnotes) write(w io.Writer) error {
+	for i, t := range n.texts {
+		if _, err := fmt.Fprintf(w, "%s %s\n", superscript(i+1), t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// superscript returns n in superscript digits.
+func superscript(n int) string {
+	const digits = "⁰¹²³⁴⁵⁶⁷⁸⁹"
+	sup := []rune(digits)
+	var b strings.Builder
+	for _, c := range strconv.Itoa(n) {
+		b.WriteRune(sup[c-'0'])
+	}
+	return b.String()
+}
+
+// confPct formats a confidence level as "95%".
+func confPct(c float64) string { return strconv.FormatFloat(100*c, 'g', 4, 64) + "%" }
+
+// fmtSI formats v with three significant digits and a k/M/G suffix.
+func fmtSI(v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return "-"
+	case math.IsInf(v, 1):
+		return "∞"
+	case math.IsInf(v, -1):
+		return "-∞"
+	}
+	a := math.Abs(v)
+	for _, s := range []struct {
+		div  float64
+		unit string
+	}{{1e9, "G"}, {1e6, "M"}, {1e3, "k"}} {
+		if a >= s.div {
+			return strconv.FormatFloat(v/s.div, 'g', 3, 64) + s.unit
+		}
+	}
+	return strconv.FormatFloat(v, 'g', 3, 64)
+}
+
+// fmtNS formats nanoseconds as a duration with three significant digits.
+func fmtNS(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return fmtSI(v)
+	}
+	a := math.Abs(v)
+	for _, s := range []struct {
+		div  float64
+		unit string
+	}{{1e9, "s"}, {1e6, "ms"}, {1e3, "µs"}} {
+		if a >= s.div {
+			return strconv.FormatFloat(v/s.div, 'g', 3, 64) + s.unit
+		}
+	}
+	return strconv.FormatFloat(v, 'g', 3, 64) + "ns"
+}
+
+// fmtX formats a ratio as "3.10x".
+func fmtX(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return fmtSI(v)
+	}
+	if v != 0 && math.Abs(v) < 0.01 {
+		return strconv.FormatFloat(v, 'g', 2, 64) + "x"
+	}
+	return strconv.FormatFloat(v, 'f', 2, 64) + "x"
+}
+
+// WriteJSON writes the statistics of trials to w as one indented JSON
+// document: every group, every variant's estimates and every ratio.
+// Unbounded or undefined numbers (an interval from too few trials, a ratio
+// over zero) are written as null, with the warning that explains them.
+func WriteJSON(w io.Writer, trials []*result.Trial, opts TableOptions) error {
+	type jEst struct {
+		Metric     string   `json:"metric"`
+		N          int      `json:"n"`
+		Median     *float64 `json:"median"`
+		Lo         *float64 `json:"lo"`
+		Hi         *float64 `json:"hi"`
+		Confidence float64  `json:"confidence"`
+		Warnings   []string `json:"warnings,omitempty"`
+	}
+	type jVariant struct {
+		Variant   string   `json:"variant"`
+		Trials    int      `json:"trials"`
+		Failed    int      `json:"failed"`
+		Warnings  []string `json:"warnings,omitempty"`
+		Estimates []jEst   `json:"estimates"`
+	}
+	type jRatio struct {
+		Metric      string   `json:"metric"`
+		Num         string   `json:"num"`
+		Den         string   `json:"den"`
+		Ratio       *float64 `json:"ratio"`
+		Lo          *float64 `json:"lo"`
+		Hi          *float64 `json:"hi"`
+		Confidence  float64  `json:"confidence"`
+		P           float64  `json:"p"`
+		Alpha       float64  `json:"alpha"`
+		Significant bool     `json:"significant"`
+		Warnings    []string `json:"warnings,omitempty"`
+	}
+	type jGroup struct {
+		Scenario   string      `json:"scenario"`
+		Load       result.Load `json:"load"`
+		GOMAXPROCS int         `json:"gomaxprocs"`
+		Variants   []jVariant  `json:"variants"`
+		Ratios     []jRatio    `json:"ratios"`
+	}
+	out := struct {
+		Groups []jGroup `json:"groups"`
+	}{Groups: []jGroup{}}
+	for _, g := range Analyze(trials, opts.Stats) {
+		jg := jGroup{Scenario: g.Key.Scenario, Load: g.Key.Load, GOMAXPROCS: g.Key.GOMAXPROCS}
+		for _, v := range g.Variants {
+			jv := jVariant{Variant: v.Variant, Trials: v.Trials, Failed: v.Failed, Warnings: v.Warnings}
+			for _, e := range v.Estimates {
+				jv.Estimates = append(jv.Estimates, jEst{e.Metric, e.N, finite(e.Center), finite(e.Lo), finite(e.Hi), e.Confidence, e.Warnings})
+			}
+			jg.Variants = append(jg.Variants, jv)
+		}
+		for _, r := range g.Ratios {
+			jg.Ratios = append(jg.Ratios, jRatio{r.Metric, r.Num, r.Den, finite(r.Center), finite(r.Lo), finite(r.Hi),
+				r.Confidence, r.P, r.Alpha, r.Significant(), r.Warnings})
+		}
+		out.Groups = append(out.Groups, jg)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+// finite returns &v, or nil when v is NaN or infinite (JSON has neither).
+func finite(v float64) *float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
+}

@@ -1,0 +1,115 @@
+package reports
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// golden compares got with testdata/name, rewriting it under -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), string(got)); diff != "" {
+		t.Errorf("%s mismatch (-want +got):\n%s", name, diff)
+	}
+}
+
+func TestWriteTable(t *testing.T) {
+	tests := []struct {
+		name   string
+		specs  []spec
+		golden string
+		want   []string // substrings the table must hold
+	}{
+		{"standard", nil, "table_standard.txt", []string{"3.10x [2.99x 3.17x] p<0.001 vs mutex", "~ 1.01x", "+4200 (+4.2%)"}},
+		{"too few trials", []spec{
+			{scenario: "chat", variant: "mutex", conc: 64, n: 3, chunks: 10000},
+			{scenario: "chat", variant: "lockfree", conc: 64, n: 3, chunks: 30000},
+		}, "table_few.txt", []string{"~ 2.99x", "need >= 6 samples", "need >= 4 samples to detect"}},
+		{"failed trials", []spec{
+			{scenario: "chat", variant: "mutex", conc: 64, n: 8, chunks: 10000, failed: 2},
+			{scenario: "chat", variant: "lockfree", conc: 64, n: 8, chunks: 10000},
+		}, "table_failed.txt", []string{"6+2failed", "2 of 8 trials failed", "~ 1."}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			trials := standardRun()
+			if tt.specs != nil {
+				trials = makeTrials(tt.specs...)
+			}
+			var b bytes.Buffer
+			if err := WriteTable(&b, trials, DefaultTableOptions); err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range tt.want {
+				if !strings.Contains(b.String(), s) {
+					t.Errorf("table lacks %q:\n%s", s, b.String())
+				}
+			}
+			golden(t, tt.golden, b.Bytes())
+		})
+	}
+}
+
+func TestWriteJSON(t *testing.T) {
+	trials := makeTrials(
+		spec{scenario: "chat", variant: "mutex", conc: 64, n: 3, chunks: 10000},
+		spec{scenario: "chat", variant: "lockfree", conc: 64, n: 3, chunks: 30000},
+	)
+	var b bytes.Buffer
+	if err := WriteJSON(&b, trials, DefaultTableOptions); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Groups []struct {
+			Scenario string
+			Variants []struct {
+				Variant   string
+				Estimates []struct {
+					Metric   string
+					Median   *float64
+					Lo       *float64
+					Warnings []string
+				}
+			}
+			Ratios []struct {
+				Metric, Num, Den string
+				Ratio            *float64
+				Significant      bool
+			}
+		}
+	}
+	if err := json.Unmarshal(b.Bytes(), &doc); err != nil {
+		t.Fatalf("not JSON: %v", err)
+	}
+	if len(doc.Groups) != 1 || len(doc.Groups[0].Variants) != 2 {
+		t.Fatalf("got %+v", doc)
+	}
+	e := doc.Groups[0].Variants[0].Estimates[0]
+	if e.Metric != MChunksPerS || e.Median == nil || e.Lo != nil || len(e.Warnings) == 0 {
+		t.Errorf("chunks/s estimate of 3 trials = %+v, want a median, a null bound and a warning", e)
+	}
+	r := doc.Groups[0].Ratios[0]
+	if r.Num != "lockfree" || r.Den != "mutex" || r.Ratio == nil || *r.Ratio < 2.5 || r.Significant {
+		t.Errorf("ratio = %+v", r)
+	}
+}
