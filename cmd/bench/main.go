@@ -1,0 +1,110 @@
+// Command bench runs the streambench comparison: the legacy mutex design and
+// the lock-free redesign of an LLM streaming relay, side by side, on seeded
+// synthetic scenarios, in fresh child processes, with every chunk, token and
+// record accounted for.
+//
+//	bench                       the default comparison (about two minutes)
+//	bench run [flags]           a run or a sweep of your choosing
+//	bench report FILE|DIR...    rebuild the report from result records
+//	bench scenarios             list the built-in scenarios
+//	bench variants              list the built-in variants and knobs
+//
+// Exit codes: 0 success, 1 a failed run (an accounting violation, a trial
+// that crashed, an interrupted run), 2 bad usage or input.
+//
+// The command is a thin adapter: the work is in packages harness, reports,
+// scenarios and impls/variant.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+
+	"github.com/streambench/streambench/harness"
+)
+
+func main() {
+	if harness.IsChild() {
+		os.Exit(harness.ChildMain(os.Stdout, os.Stderr))
+	}
+	// The first interrupt asks the run to stop after the trial in flight;
+	// the second kills it at once.
+	ctx, kill := context.WithCancel(context.Background())
+	stop := make(chan struct{})
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt)
+	go func() {
+		<-sigs
+		fmt.Fprintln(os.Stderr, "\ninterrupt: stopping after the trial in flight (interrupt again to stop at once)")
+		close(stop)
+		<-sigs
+		fmt.Fprintln(os.Stderr, "\ninterrupt: stopping now")
+		kill()
+	}()
+	err := run(ctx, stop, os.Stdout, os.Stderr, os.Args[1:])
+	os.Exit(exitCode(os.Stderr, err))
+}
+
+// usageError is bad usage or input: exit code 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// errFailed marks a run that ran but failed: exit code 1. Its message has
+// been printed already.
+var errFailed = errors.New("run failed")
+
+func exitCode(stderr io.Writer, err error) int {
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 2
+	case errors.Is(err, errFailed):
+		return 1
+	default:
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 1
+	}
+}
+
+// commands are the subcommands, one small function each.
+var commands = map[string]func(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer, args []string) error{
+	"run":       cmdRun,
+	"report":    cmdReport,
+	"scenarios": cmdScenarios,
+	"variants":  cmdVariants,
+}
+
+func run(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer, args []string) error {
+	if len(args) == 0 {
+		return cmdDefault(ctx, stop, stdout, stderr)
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		return usagef("unknown command %q\n%s", args[0], usage)
+	}
+	return cmd(ctx, stop, stdout, stderr, args[1:])
+}
+
+const usage = `usage:
+  bench                       run the default comparison of mutex and lockfree
+  bench run [flags]           run trials (bench run -h for flags)
+  bench report FILE|DIR...    rebuild tables, plots and reports from result files
+  bench scenarios             list the built-in scenarios
+  bench variants              list the built-in variants and their knobs
+`

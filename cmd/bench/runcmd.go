@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/streambench/streambench/harness"
+	"github.com/streambench/streambench/harness/result"
+	"github.com/streambench/streambench/reports"
+)
+
+// cmdDefault runs harness.DefaultConfig.
+func cmdDefault(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer) error {
+	return runConfig(ctx, stop, stdout, stderr, harness.DefaultConfig, "", "table")
+}
+
+func cmdRun(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer, args []string) error {
+	fs := flag.NewFlagSet("bench run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	d := harness.DefaultConfig
+	var (
+		scen        = fs.String("scenario", strings.Join(d.Scenarios, ","), "scenarios: built-in names or YAML files, comma-separated")
+		variants    = fs.String("variants", strings.Join(d.Variants, ","), "variants: built-in names or specs like lockfree:queue=ring (see bench variants)")
+		conc        = fs.String("concurrency", "", "closed-model concurrent streams, comma-separated (a sweep); default: each scenario's own load")
+		rate        = fs.String("rate", "", "open-model arrival rates per second, comma-separated (a sweep)")
+		procs       = fs.String("gomaxprocs", "", "GOMAXPROCS values, comma-separated; default the machine's")
+		requests    = fs.Int64("requests", 0, "measured requests per trial instead of a duration; enables the equivalence check")
+		trials      = fs.Int("trials", d.Trials, "repetitions of every trial")
+		seed        = fs.Uint64("seed", 0, "seed for every scenario (0: each scenario's own)")
+		out         = fs.String("out", "", "output folder (default: a fresh folder under bench-results/)")
+		format      = fs.String("format", "table", "summary format: table or json")
+		grace       = fs.Duration("grace", harness.DefaultGrace, "wait after a trial's streams end before counting leaked goroutines")
+		inprocess   = fs.Bool("inprocess", false, "run trials in this process, not in child processes (less isolated; for debugging)")
+		noCalibrate = fs.Bool("no-calibrate", false, "skip the pass-through calibration trials")
+	)
+	var duration time.Duration
+	warmup := time.Duration(-1)
+	fs.Func("duration", "measured time per trial, e.g. 5s (default: each scenario's own; or use -requests)", durationFlag(&duration))
+	fs.Func("warmup", "unmeasured warm-up per trial, e.g. 500ms (default: each scenario's own)", durationFlag(&warmup))
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usagef("bench run: unexpected arguments %q", fs.Args())
+	}
+	cfg := harness.Config{
+		Scenarios: splitList(*scen),
+		Variants:  splitList(*variants),
+		Calibrate: !*noCalibrate,
+		Trials:    *trials,
+		Seed:      *seed,
+		Warmup:    warmup,
+		Grace:     *grace,
+		InProcess: *inprocess,
+	}
+	var err error
+	if cfg.Concurrency, err = parseInts("concurrency", *conc); err != nil {
+		return err
+	}
+	if cfg.Rates, err = parseFloats("rate", *rate); err != nil {
+		return err
+	}
+	if cfg.GOMAXPROCS, err = parseInts("gomaxprocs", *procs); err != nil {
+		return err
+	}
+	switch {
+	case *requests > 0 && duration > 0:
+		return usagef("bench run: give -duration or -requests, not both")
+	case *requests < 0:
+		return usagef("bench run: -requests must be positive (got %d)", *requests)
+	}
+	cfg.Requests, cfg.Duration = *requests, duration
+	if *format != "table" && *format != "json" {
+		return usagef("bench run: -format must be table or json (got %q)", *format)
+	}
+	return runConfig(ctx, stop, stdout, stderr, cfg, *out, *format)
+}
+
+// runConfig runs cfg, writing results.jsonl, the summary and the report into
+// outDir (a fresh folder when empty), and prints the summary.
+func runConfig(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer, cfg harness.Config, outDir, format string) error {
+	specs, err := harness.Plan(cfg)
+	if err != nil {
+		return usageError{err}
+	}
+	if outDir == "" {
+		outDir = filepath.Join("bench-results", time.Now().Format("20060102-150405"))
+	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return usageError{err}
+	}
+	resultsPath := filepath.Join(outDir, "results.jsonl")
+	f, err := os.OpenFile(resultsPath, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return usagef("%v (choose a fresh -out folder)", err)
+	}
+	defer f.Close()
+	w := result.NewWriter(f)
+	hdr := harness.NewHeader(cfg, specs)
+	if err := w.Write(hdr); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "bench: %d trials on %s (%d cores, GOMAXPROCS %d, %s), isolation: %s; results in %s\n",
+		len(specs), hdr.CPUModel, hdr.Cores, hdr.GOMAXPROCS, hdr.GoVersion, hdr.Isolation, resultsPath)
+	trials, runErr := harness.Run(ctx, cfg, specs, w, stop, stderr)
+	if err := f.Sync(); err != nil && runErr == nil {
+		runErr = err
+	}
+	if len(trials) > 0 {
+		if err := summarize(stdout, stderr, outDir, resultsPath, trials, format); err != nil {
+			return err
+		}
+	}
+	failed := 0
+	for _, t := range trials {
+		if t.Failed() {
+			failed++
+		}
+	}
+	switch {
+	case runErr != nil:
+		fmt.Fprintf(stderr, "bench: %v after %d of %d trials; what was measured is in %s\n", runErr, len(trials), len(specs), outDir)
+		return errFailed
+	case failed > 0:
+		fmt.Fprintf(stderr, "bench: %d of %d trials FAILED (see the table's footnotes and %s)\n", failed, len(trials), resultsPath)
+		return errFailed
+	}
+	return nil
+}
+
+// summarize prints the summary and writes the report files.
+func summarize(stdout, stderr io.Writer, outDir, resultsPath string, trials []*result.Trial, format string) error {
+	var err error
+	if format == "json" {
+		err = reports.WriteJSON(stdout, trials, reports.DefaultTableOptions)
+	} else {
+		err = reports.WriteTable(stdout, trials, reports.DefaultTableOptions)
+		for _, line := range harness.Equivalence(trials) {
+			fmt.Fprintf(stdout, "equivalence: %s\n", line)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if err := reports.Build(outDir, []string{resultsPath}); err != nil {
+		fmt.Fprintf(stderr, "bench: report: %v\n", err)
+		return errFailed
+	}
+	fmt.Fprintf(stderr, "bench: report in %s\n", filepath.Join(outDir, "report.html"))
+	return nil
+}
+
+func cmdReport(_ context.Context, _ <-chan struct{}, stdout, stderr io.Writer, args []string) error {
+	fs := flag.NewFlagSet("bench report", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "", "output folder (default: the first folder given, or the folder of the first file)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return usageError{err}
+	}
+	if fs.NArg() == 0 {
+		return usagef("bench report: give result files or folders")
+	}
+	dir := *out
+	if dir == "" {
+		dir = fs.Arg(0)
+		if st, err := os.Stat(dir); err != nil {
+			return usageError{err}
+		} else if !st.IsDir() {
+			dir = filepath.Dir(dir)
+		}
+	}
+	if err := reports.Build(dir, fs.Args()); err != nil {
+		return usageError{err}
+	}
+	fmt.Fprintf(stdout, "report in %s\n", filepath.Join(dir, "report.html"))
+	return nil
+}
+
+// durationFlag parses a non-negative duration into d.
+func durationFlag(d *time.Duration) func(string) error {
+	return func(s string) error {
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		if v < 0 {
+			return fmt.Errorf("must not be negative")
+		}
+		*d = v
+		return nil
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func parseInts(name, s string) ([]int, error) {
+	var out []int
+	for _, p := range splitList(s) {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 {
+			return nil, usagef("bench run: -%s: %q is not a positive integer", name, p)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func parseFloats(name, s string) ([]float64, error) {
+	var out []float64
+	for _, p := range splitList(s) {
+		f, err := strconv.ParseFloat(p, 64)
+		if err != nil || !(f > 0) {
+			return nil, usagef("bench run: -%s: %q is not a positive number", name, p)
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
