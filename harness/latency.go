@@ -17,13 +17,14 @@ const (
 	latE2EIntended
 	latRelay
 	latCancel
+	latProviderLate
 	numLat
 )
 
 // latencies holds the trial's histograms, sharded so that requests running
 // at once rarely meet on a lock. A request never records into a shard per
 // sample: it fills a batch of its own and flushes it whole (see batch), so
-// the harness adds about one uncontended lock per hundred chunks, not one a
+// the harness adds about one uncontended lock per fifty chunks, not one a
 // chunk, to the mutex wait it measures.
 type latencies struct {
 	shards [latShards]latShard
@@ -59,7 +60,7 @@ type batch struct {
 	vals  [batchSize]int64
 }
 
-const batchSize = 128
+const batchSize = 48
 
 func (b *batch) add(l *latencies, shard int, kind int, v int64) {
 	if v < 1 {

@@ -21,9 +21,11 @@ type Config struct {
 	// Scenarios are built-in names or file paths.
 	Scenarios []string
 	// Variants are built-in names or specs. The pass-through calibration
-	// variant is added to every group when Calibrate is set.
-	Variants  []string
-	Calibrate bool
+	// variant is added to every group when Calibrate is set, in every
+	// CalibrateEvery-th repetition (every one when 0 or 1).
+	Variants       []string
+	Calibrate      bool
+	CalibrateEvery int
 	// Concurrency and Rates list closed- and open-model load levels; when
 	// both are empty each scenario's own load is used.
 	Concurrency []int
@@ -47,14 +49,18 @@ type Config struct {
 }
 
 // DefaultConfig is the comparison `bench` runs with no arguments.
+//
+// Note: seven trials are the fewest for which benchmath gives a ratio a 95%
+// interval; short trials buy them within about two minutes on two cores.
 var DefaultConfig = Config{
-	Scenarios:   []string{"firehose", "chat", "disconnect"},
-	Variants:    []string{"mutex", "lockfree"},
-	Calibrate:   true,
-	Concurrency: []int{16, 256},
-	Trials:      3,
-	Duration:    1500 * time.Millisecond,
-	Warmup:      300 * time.Millisecond,
+	Scenarios:      []string{"firehose", "chat", "disconnect"},
+	Variants:       []string{"mutex", "lockfree"},
+	Calibrate:      true,
+	CalibrateEvery: 3,
+	Concurrency:    []int{16, 256},
+	Trials:         7,
+	Duration:       600 * time.Millisecond,
+	Warmup:         200 * time.Millisecond,
 }
 
 // Plan expands cfg into the run's trials, in the order they run: for each
@@ -75,15 +81,13 @@ func Plan(cfg Config) ([]TrialSpec, error) {
 	if err != nil {
 		return nil, err
 	}
-	names := make([]string, 0, len(vs)+1)
-	if cfg.Calibrate {
-		names = append(names, variant.PassThrough)
-	}
+	var names []string
 	for _, v := range vs {
 		if v.Name != variant.PassThrough {
 			names = append(names, v.Name)
 		}
 	}
+	every := max(cfg.CalibrateEvery, 1)
 	procs := cfg.GOMAXPROCS
 	if len(procs) == 0 {
 		procs = []int{runtime.GOMAXPROCS(0)}
@@ -122,7 +126,11 @@ func Plan(cfg Config) ([]TrialSpec, error) {
 		for _, load := range loads {
 			for _, p := range procs {
 				for rep := 0; rep < cfg.Trials; rep++ {
-					for _, v := range names {
+					row := names
+					if cfg.Calibrate && rep%every == 0 {
+						row = append([]string{variant.PassThrough}, names...)
+					}
+					for _, v := range row {
 						spec := TrialSpec{
 							Variant: v, Scenario: name, Load: load,
 							Duration: cfg.Duration, Requests: cfg.Requests, Warmup: cfg.Warmup,

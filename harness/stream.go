@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cespare/xxhash/v2"
 
 	"github.com/streambench/streambench/impls"
 	"github.com/streambench/streambench/scenarios"
@@ -21,10 +22,14 @@ var errTrialOver = errors.New("provider stopped: trial over")
 // errProviderScript is the provider failure a scenario scripts.
 var errProviderScript = errors.New("scripted provider failure")
 
-// relaySlots is how many recent production instants a stream remembers for
-// relay latency; a chunk delivered later than that many chunks after it was
-// produced is not sampled.
-const relaySlots = 256
+// Relay latency is sampled: every relaySample-th chunk's production instant
+// is remembered, in relaySlots slots, so the provider reads the clock for
+// one chunk in relaySample only. A sampled chunk delivered more than
+// relaySample*relaySlots chunks after it was produced is not measured.
+const (
+	relaySample = 8
+	relaySlots  = 16
+)
 
 // stream is one request as the harness sees it: its provider (Source), its
 // client (Sink) and its bookkeeping. The provider side is used by whichever
@@ -51,6 +56,7 @@ type stream struct {
 	prodTime   [relaySlots]atomic.Int64
 	prodSeq    [relaySlots]atomic.Int64
 	ptimer     *time.Timer
+	pbatch     batch // the provider side's samples, flushed at Close
 
 	// Client side.
 	goneAt    atomic.Int64 // ns since base; 0 while connected
@@ -63,7 +69,8 @@ type stream struct {
 	lastSeq   int64
 	firstAt   int64
 	lastAt    int64
-	crc       uint32
+	hash      uint64 // running digest of the delivered stream (request-count trials only)
+	hashing   bool
 	orderErr  string
 	batch     batch
 	ctimer    *time.Timer
@@ -75,8 +82,7 @@ type stream struct {
 }
 
 var (
-	_        impls.Source = (*stream)(nil)
-	crcTable              = crc32.MakeTable(crc32.Castagnoli)
+	_ impls.Source = (*stream)(nil)
 )
 
 // Next plays the provider.
@@ -91,8 +97,15 @@ func (s *stream) Next(ctx context.Context) (impls.Chunk, error) {
 	}
 	pc := s.plan.Chunk(k)
 	if pc.Gap > 0 {
+		began := s.tr.now()
 		if err := s.wait(ctx, pc.Gap); err != nil {
 			return impls.Chunk{}, err
+		}
+		// The provider's own lateness: how far past its scripted gap the
+		// timer woke it. It is the harness's error, not the design's.
+		late := s.tr.now() - began - int64(pc.Gap)
+		if s.measured {
+			s.pbatch.add(s.tr.lat, s.shard, latProviderLate, late)
 		}
 	} else if err := ctx.Err(); err != nil {
 		return impls.Chunk{}, err
@@ -106,10 +119,11 @@ func (s *stream) Next(ctx context.Context) (impls.Chunk, error) {
 		u := s.plan.Usage
 		c.Usage = &u
 	}
-	now := s.tr.now()
-	slot := k % relaySlots
-	s.prodSeq[slot].Store(int64(k))
-	s.prodTime[slot].Store(now)
+	if k%relaySample == 0 {
+		slot := (k / relaySample) % relaySlots
+		s.prodSeq[slot].Store(int64(k))
+		s.prodTime[slot].Store(s.tr.now())
+	}
 	s.produced.Add(1)
 	if s.goneAt.Load() != 0 {
 		s.afterGone.Add(1)
@@ -141,6 +155,7 @@ func (s *stream) Close() error {
 	if s.closes.Add(1) != 1 {
 		return nil // counted as a violation in finish
 	}
+	s.pbatch.flush(s.tr.lat, s.shard)
 	now := s.tr.now()
 	s.closedAt.Store(now)
 	if g := s.goneAt.Load(); g != 0 && s.measured {
@@ -194,16 +209,22 @@ func (c *sink) Write(ch impls.Chunk) error {
 		} else {
 			s.batch.add(s.tr.lat, s.shard, latITL, now-s.lastAt)
 		}
-		slot := ch.Seq % relaySlots
-		if s.prodSeq[slot].Load() == ch.Seq {
-			s.batch.add(s.tr.lat, s.shard, latRelay, now-s.prodTime[slot].Load())
+		if ch.Seq%relaySample == 0 {
+			slot := (ch.Seq / relaySample) % relaySlots
+			if s.prodSeq[slot].Load() == ch.Seq {
+				s.batch.add(s.tr.lat, s.shard, latRelay, now-s.prodTime[slot].Load())
+			}
 		}
 	}
 	if s.firstAt == 0 {
 		s.firstAt = now
 	}
 	s.lastAt = now
-	s.crc = crc32.Update(s.crc, crcTable, ch.Content)
+	if s.hashing {
+		// Each chunk's hash is mixed in with its boundary, so a design
+		// that merges or splits chunks delivers a different digest.
+		s.hash = (s.hash^xxhash.Sum64(ch.Content))*0x9e3779b97f4a7c15 + uint64(len(ch.Content))
+	}
 	s.bytes += int64(len(ch.Content))
 	s.tokens.Add(ch.Tokens)
 	n := s.delivered.Add(1)
@@ -225,10 +246,10 @@ func (s *stream) markGone() {
 	})
 }
 
-// digest is the request's delivered-stream hash: content CRC-32C, bytes and
-// chunks, so a design that merges or splits chunks differs too.
+// digest is the request's delivered-stream hash: the chunks' xxhash mixed
+// in order, the bytes and the chunk count.
 func (s *stream) digest() string {
-	return fmt.Sprintf("%08x-%x-%x", s.crc, s.bytes, s.delivered.Load())
+	return fmt.Sprintf("%016x-%x-%x", s.hash, s.bytes, s.delivered.Load())
 }
 
 // finishEvent counts one of the two events that end a stream's life (Relay

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"os"
 	"runtime"
 	"sort"
@@ -12,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cespare/xxhash/v2"
 
 	"github.com/streambench/streambench/harness/result"
 	"github.com/streambench/streambench/impls"
@@ -57,7 +58,6 @@ type trial struct {
 	discarded, afterGone, tokensDelivered  atomic.Int64
 	queuePeak                              atomic.Int64
 	completed, disconnected, failed, late  atomic.Int64
-	digestXor                              atomic.Uint64
 	closesOver                             atomic.Int64
 	mu                                     sync.Mutex
 	violations                             []string
@@ -453,6 +453,7 @@ func (t *trial) newStream(id uint64, measured bool, slot int, intended int64) *s
 		intended: intended,
 		lastSeq:  -1,
 		gone:     make(chan struct{}),
+		hashing:  t.digests != nil && id&warmBit == 0,
 	}
 	if s.intended == 0 || s.intended > s.start {
 		s.intended = s.start
@@ -548,25 +549,10 @@ func (t *trial) account(s *stream) {
 			break
 		}
 	}
-	if s.id&warmBit == 0 {
-		d := s.digest()
-		if t.digests != nil && s.id < uint64(len(t.digests)) {
-			t.digests[s.id] = d
-		}
-		h := fnv.New64a()
-		fmt.Fprintf(h, "%d:%s", s.id, d)
-		xorAdd(&t.digestXor, h.Sum64())
+	if s.hashing && s.id < uint64(len(t.digests)) {
+		t.digests[s.id] = s.digest()
 	}
 	t.open.Add(-1)
-}
-
-func xorAdd(a *atomic.Uint64, v uint64) {
-	for {
-		old := a.Load()
-		if a.CompareAndSwap(old, old^v) {
-			return
-		}
-	}
 }
 
 // record assembles the trial's result record and runs the trial-wide checks.
@@ -630,6 +616,11 @@ func (t *trial) record(start, end snapshot, chunks, bytes, streams, window, rela
 	rec.E2EIntended = percentiles(t.lat.merged(latE2EIntended))
 	rec.Relay = percentiles(t.lat.merged(latRelay))
 	rec.Cancel = percentiles(t.lat.merged(latCancel))
+	rec.ProviderLate = percentiles(t.lat.merged(latProviderLate))
+	if pl := rec.ProviderLate; pl.Count > 0 && pl.P50 > int64(100*time.Microsecond) {
+		rec.Warnings = append(rec.Warnings, fmt.Sprintf("the synthetic provider's timers woke %s late at the median (p99 %s): scripted delays this short are stretched by the timer resolution of an idle process, alike for every variant",
+			time.Duration(pl.P50), time.Duration(pl.P99)))
+	}
 	rec.Dist = map[string][]result.Quantile{
 		"ttft": distribution(t.lat.merged(latTTFT)),
 		"itl":  distribution(t.lat.merged(latITL)),
@@ -662,8 +653,13 @@ func (t *trial) record(start, end snapshot, chunks, bytes, streams, window, rela
 	}
 	t.mu.Unlock()
 
-	rec.DeliveredDigest = fmt.Sprintf("%016x", t.digestXor.Load())
 	if t.digests != nil {
+		h := xxhash.New()
+		for _, d := range t.digests {
+			h.WriteString(d)
+			h.WriteString("\n")
+		}
+		rec.DeliveredDigest = fmt.Sprintf("%016x", h.Sum64())
 		rec.RequestDigests = t.digests
 	}
 	if t.sc.Load.Model == scenarios.Open && rec.RequestsLate > 0 {

@@ -64,6 +64,7 @@ func makeTrials(specs ...spec) []*result.Trial {
 				Accounting: result.Accounting{
 					ChunksProduced: 50000, ChunksDelivered: 50000,
 					TokensDelivered: delivered, TokensBilled: int64(float64(delivered) * billed),
+					RecordsExpected: 1000, RecordsPersisted: 1000,
 				},
 			}
 			if i < s.failed {

@@ -117,10 +117,16 @@ var Metrics = []Metric{
 	{MHeapPeak, "B", false, func(t *result.Trial) float64 { return float64(t.HeapPeakBytes) }},
 	{MLeaked, "goroutines", false, func(t *result.Trial) float64 { return float64(t.GoroutinesLeaked) }},
 	{MBillingDelta, "tokens", false, func(t *result.Trial) float64 {
+		if !bills(t) {
+			return math.NaN()
+		}
 		return float64(t.Accounting.TokensBilled - t.Accounting.TokensDelivered)
 	}},
 	{MBillingDeltaPct, "%", false, func(t *result.Trial) float64 {
 		a := t.Accounting
+		if !bills(t) {
+			return math.NaN()
+		}
 		if a.TokensDelivered == 0 {
 			if a.TokensBilled == 0 {
 				return 0
@@ -130,6 +136,10 @@ var Metrics = []Metric{
 		return 100 * float64(a.TokensBilled-a.TokensDelivered) / float64(a.TokensDelivered)
 	}},
 }
+
+// bills reports whether the trial's variant keeps records and bills at all
+// (the pass-through calibration does neither).
+func bills(t *result.Trial) bool { return t.Accounting.RecordsExpected > 0 }
 
 // metricByName returns the Metric called name; it panics on a name not in
 // Metrics, which is a programming error.
@@ -368,13 +378,21 @@ func summarise(variant string, trials []*result.Trial, opts Options) *VariantSta
 		vs.Warnings = append(vs.Warnings, fmt.Sprintf("%s (%d of %d trials)", w, count[w], len(ok)))
 	}
 	for _, m := range Metrics {
-		vals := make([]float64, len(ok))
-		for i, t := range ok {
-			vals[i] = m.Value(t)
+		// A metric that does not apply to a variant (billing, for one that
+		// bills nothing) is NaN and is left out, not counted as zero.
+		vals := make([]float64, 0, len(ok))
+		for _, t := range ok {
+			if v := m.Value(t); !math.IsNaN(v) {
+				vals = append(vals, v)
+			}
 		}
 		s := benchmath.NewSample(vals, opts.Thresholds)
 		vs.samples[m.Name] = s
-		vs.Estimates = append(vs.Estimates, estimate(m.Name, s, opts.Confidence))
+		e := estimate(m.Name, s, opts.Confidence)
+		if len(vals) == 0 && len(ok) > 0 {
+			e.Warnings = nil // not applicable, not missing
+		}
+		vs.Estimates = append(vs.Estimates, e)
 	}
 	return vs
 }

@@ -98,7 +98,10 @@ func fmtP(p float64) string {
 // percentage of delivered tokens.
 func fmtBilling(v *VariantStats) string {
 	d := v.Estimate(MBillingDelta).Center
-	if d == 0 || math.IsNaN(d) {
+	if math.IsNaN(d) {
+		return "n/a"
+	}
+	if d == 0 {
 		return fmtSI(d)
 	}
 	return fmt.Sprintf("%+g (%+.1f%%)", d, v.Estimate(MBillingDeltaPct).Center)

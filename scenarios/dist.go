@@ -143,7 +143,7 @@ func formatValue[T ~int64](v T) string {
 }
 
 // sample draws one value of d from r. It never returns a negative value.
-func (d Dist[T]) sample(r *rng) T {
+func (d *Dist[T]) sample(r *rng) T {
 	var f float64
 	switch d.Kind {
 	case Const:

@@ -43,6 +43,7 @@ type Plan struct {
 
 	s          *Scenario
 	lastTokens int64 // The last chunk holds what the others left.
+	slowReader bool  // the client has a read delay to draw
 }
 
 // Chunk is one chunk of a plan, as the provider will send it.
@@ -75,6 +76,7 @@ func (s *Scenario) Request(i uint64) Plan {
 		DisconnectAfterChunks: -1,
 		FinishReason:          p.FinishReason,
 		s:                     s,
+		slowReader:            !s.Client.ReadDelay.IsZero(),
 	}
 
 	r := newRNG(s.Seed, saltLength, i, 0)
@@ -157,10 +159,10 @@ func (p *Plan) Chunk(k int) Chunk {
 // ReadDelay returns how long the client takes to read chunk k, scaled. It
 // does not allocate.
 func (p *Plan) ReadDelay(k int) time.Duration {
-	d := &p.s.Client.ReadDelay
-	if d.IsZero() {
+	if !p.slowReader {
 		return 0
 	}
+	d := &p.s.Client.ReadDelay
 	r := newRNG(p.s.Seed, saltRead, p.Index, uint64(k))
 	return p.s.Scaled(d.sample(&r))
 }

@@ -146,6 +146,9 @@ type Trial struct {
 	Relay Percentiles `json:"relay_ns"`
 	// Cancel is client-gone to provider-closed, per disconnected stream.
 	Cancel Percentiles `json:"cancel_ns"`
+	// ProviderLate is how far past its scripted delay the synthetic
+	// provider's timer woke: harness error, the same for every variant.
+	ProviderLate Percentiles `json:"provider_late_ns"`
 	// Dist holds fuller percentile distributions ("ttft", "itl", "e2e")
 	// for percentile plots.
 	Dist map[string][]Quantile `json:"dist,omitempty"`
@@ -173,8 +176,10 @@ type Trial struct {
 	Accounting Accounting `json:"accounting"`
 
 	// DeliveredDigest hashes every request's delivered stream in request
-	// order; RequestDigests holds the per-request hashes (request-count
-	// runs only) so a mismatch can name the first differing request.
+	// order and RequestDigests holds the per-request hashes, so a mismatch
+	// can name the first differing request. Both are empty in duration
+	// runs, whose request sets differ from trial to trial; the harness then
+	// skips the hashing, keeping it out of the measured cost.
 	DeliveredDigest string   `json:"delivered_digest"`
 	RequestDigests  []string `json:"request_digests,omitempty"`
 
