@@ -61,6 +61,7 @@ var DefaultConfig = Config{
 	Trials:         7,
 	Duration:       600 * time.Millisecond,
 	Warmup:         200 * time.Millisecond,
+	Grace:          100 * time.Millisecond,
 }
 
 // Plan expands cfg into the run's trials, in the order they run: for each

@@ -56,6 +56,7 @@ type stream struct {
 	prodTime   [relaySlots]atomic.Int64
 	prodSeq    [relaySlots]atomic.Int64
 	ptimer     *time.Timer
+	due        int64 // when the next chunk is due by the script, ns since base
 	pbatch     batch // the provider side's samples, flushed at Close
 
 	// Client side.
@@ -96,16 +97,20 @@ func (s *stream) Next(ctx context.Context) (impls.Chunk, error) {
 		return impls.Chunk{}, io.EOF
 	}
 	pc := s.plan.Chunk(k)
-	if pc.Gap > 0 {
-		began := s.tr.now()
-		if err := s.wait(ctx, pc.Gap); err != nil {
+	// Note: the provider keeps to its script's timeline: chunk k is due at
+	// the stream's start plus the gaps before it, however long the pipeline
+	// took to ask for it, as a model generating tokens at its own pace
+	// would. A timer that wakes late therefore delays one chunk, not every
+	// chunk after it.
+	s.due += int64(pc.Gap)
+	if wait := s.due - s.tr.now(); pc.Gap > 0 && wait > 0 {
+		if err := s.wait(ctx, time.Duration(wait)); err != nil {
 			return impls.Chunk{}, err
 		}
-		// The provider's own lateness: how far past its scripted gap the
-		// timer woke it. It is the harness's error, not the design's.
-		late := s.tr.now() - began - int64(pc.Gap)
+		// How far past the chunk's due time the timer woke: the harness's
+		// error, the same for every variant.
 		if s.measured {
-			s.pbatch.add(s.tr.lat, s.shard, latProviderLate, late)
+			s.pbatch.add(s.tr.lat, s.shard, latProviderLate, s.tr.now()-s.due)
 		}
 	} else if err := ctx.Err(); err != nil {
 		return impls.Chunk{}, err

@@ -30,6 +30,10 @@ const warmBit = uint64(1) << 40
 // take during a trial before the record carries a warning.
 const busyMachine = 0.10
 
+// providerLateWarn is the median provider timer lateness past which a
+// record carries a warning.
+const providerLateWarn = 200 * time.Microsecond
+
 // trial is the state of one running trial.
 type trial struct {
 	spec    TrialSpec
@@ -442,6 +446,7 @@ func (t *trial) dispatchOpen(ctx context.Context, wg *sync.WaitGroup, stop *atom
 }
 
 func (t *trial) newStream(id uint64, measured bool, slot int, intended int64) *stream {
+	now := t.now()
 	s := &stream{
 		tr:       t,
 		id:       id,
@@ -449,9 +454,10 @@ func (t *trial) newStream(id uint64, measured bool, slot int, intended int64) *s
 		shard:    slot,
 		slot:     &t.slots[slot],
 		measured: measured,
-		start:    t.now(),
+		start:    now,
 		intended: intended,
 		lastSeq:  -1,
+		due:      now,
 		gone:     make(chan struct{}),
 		hashing:  t.digests != nil && id&warmBit == 0,
 	}
@@ -604,7 +610,7 @@ func (t *trial) record(start, end snapshot, chunks, bytes, streams, window, rela
 	}
 	rec.OtherCPUShare = otherCPUShare(start, end)
 	if rec.OtherCPUShare > busyMachine {
-		rec.Warnings = append(rec.Warnings, fmt.Sprintf("other processes used %.0f%% of the machine's CPU during the measured window: this trial is noisy", 100*rec.OtherCPUShare))
+		rec.Warnings = append(rec.Warnings, fmt.Sprintf("machine busy: other processes used over %.0f%% of the CPU during the measured window (other_cpu_share)", 100*busyMachine))
 	}
 	if cpu := end.float(mTotalCPU) - start.float(mTotalCPU); cpu > 0 {
 		rec.GCCPUFraction = (end.float(mGCCPU) - start.float(mGCCPU)) / cpu
@@ -617,9 +623,8 @@ func (t *trial) record(start, end snapshot, chunks, bytes, streams, window, rela
 	rec.Relay = percentiles(t.lat.merged(latRelay))
 	rec.Cancel = percentiles(t.lat.merged(latCancel))
 	rec.ProviderLate = percentiles(t.lat.merged(latProviderLate))
-	if pl := rec.ProviderLate; pl.Count > 0 && pl.P50 > int64(100*time.Microsecond) {
-		rec.Warnings = append(rec.Warnings, fmt.Sprintf("the synthetic provider's timers woke %s late at the median (p99 %s): scripted delays this short are stretched by the timer resolution of an idle process, alike for every variant",
-			time.Duration(pl.P50), time.Duration(pl.P99)))
+	if pl := rec.ProviderLate; pl.Count > 0 && pl.P50 > int64(providerLateWarn) {
+		rec.Warnings = append(rec.Warnings, fmt.Sprintf("provider timers late: the synthetic provider woke over %s after chunks were due at the median (provider_late_ns), as sub-millisecond timers do in a mostly idle process; chunks keep their scripted timeline, but inter-chunk gaps are burstier than scripted, alike for every variant", providerLateWarn))
 	}
 	rec.Dist = map[string][]result.Quantile{
 		"ttft": distribution(t.lat.merged(latTTFT)),
@@ -663,7 +668,7 @@ func (t *trial) record(start, end snapshot, chunks, bytes, streams, window, rela
 		rec.RequestDigests = t.digests
 	}
 	if t.sc.Load.Model == scenarios.Open && rec.RequestsLate > 0 {
-		rec.Warnings = append(rec.Warnings, fmt.Sprintf("%d requests started late or not at all: the load generator fell behind its schedule", rec.RequestsLate))
+		rec.Warnings = append(rec.Warnings, "load generator behind: requests started late or not at all (requests_late)")
 	}
 	sort.Strings(rec.Warnings)
 	return rec

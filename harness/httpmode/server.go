@@ -60,6 +60,9 @@ type ServerOptions struct {
 	// InFlight and Ledger feed /metrics; either may be nil.
 	InFlight InFlightCounter
 	Ledger   LedgerTotals
+	// Metrics, if set, produces the /metrics document in place of the
+	// Metrics built from InFlight and Ledger (a Stack serves its own).
+	Metrics func() any
 	// ErrorLog is the server's error log; nil means the log package's.
 	ErrorLog *log.Logger
 }
@@ -141,6 +144,11 @@ func NewServer(addr string, h http.Handler, opts ServerOptions) (*http.Server, e
 	})
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		if opts.Metrics != nil {
+			json.NewEncoder(w).Encode(opts.Metrics())
+			return
+		}
 		json.NewEncoder(w).Encode(ReadMetrics(opts.InFlight, opts.Ledger))
 	})
 	mux.Handle("/", h)

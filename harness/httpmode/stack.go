@@ -1,0 +1,292 @@
+package httpmode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/streambench/streambench/impls"
+	"github.com/streambench/streambench/impls/variant"
+	"github.com/streambench/streambench/scenarios"
+)
+
+// Ledger is the in-memory impls.Ledger of one gateway: it keeps no records,
+// only the totals the load generator's accounting needs, and notices a
+// request persisted twice. It is safe for concurrent use.
+type Ledger struct {
+	records, duplicated, recordTokens, charged, charges atomic.Int64
+
+	// Note: seen is keyed by account and request index, because a load
+	// generator reuses indices across trials and tells its trials apart by
+	// account. A sync.Map keeps the ledger from adding a lock that every
+	// design's finalizer would contend on.
+	seen sync.Map
+}
+
+type ledgerKey struct {
+	account string
+	id      uint64
+}
+
+var (
+	_ impls.Ledger = (*Ledger)(nil)
+	_ LedgerTotals = (*Ledger)(nil)
+)
+
+// Persist counts rec.
+func (l *Ledger) Persist(_ context.Context, rec impls.Record) error {
+	if _, dup := l.seen.LoadOrStore(ledgerKey{rec.Account, rec.RequestID}, struct{}{}); dup {
+		l.duplicated.Add(1)
+	} else {
+		l.records.Add(1)
+	}
+	l.recordTokens.Add(rec.Tokens)
+	return nil
+}
+
+// Charge counts the tokens charged.
+func (l *Ledger) Charge(_ context.Context, _ string, tokens int64) error {
+	l.charged.Add(tokens)
+	l.charges.Add(1)
+	return nil
+}
+
+// Totals returns the distinct records persisted and the tokens charged.
+func (l *Ledger) Totals() (records, chargedTokens int64) { return l.records.Load(), l.charged.Load() }
+
+// LedgerStats are a Ledger's totals.
+type LedgerStats struct {
+	Records       int64 `json:"records"`            // distinct requests persisted
+	Duplicated    int64 `json:"records_duplicated"` // persists of a request already persisted
+	RecordTokens  int64 `json:"record_tokens"`      // tokens the records say were delivered
+	ChargedTokens int64 `json:"charged_tokens"`     // tokens charged
+	Charges       int64 `json:"charges"`
+}
+
+// Stats returns the Ledger's totals.
+func (l *Ledger) Stats() LedgerStats {
+	return LedgerStats{Records: l.records.Load(), Duplicated: l.duplicated.Load(),
+		RecordTokens: l.recordTokens.Load(), ChargedTokens: l.charged.Load(), Charges: l.charges.Load()}
+}
+
+// OutcomeStats sum the Outcomes of a pipeline's relays, as each returned.
+type OutcomeStats struct {
+	Relays    int64 `json:"relays"`
+	Delivered int64 `json:"delivered"` // chunks the gateway's Sink accepted
+	Dropped   int64 `json:"dropped"`
+	Rejected  int64 `json:"rejected"`
+	Discarded int64 `json:"discarded"`
+	Cancelled int64 `json:"cancelled"` // relays that ended with ErrCancelled
+	Errors    int64 `json:"errors"`    // relays that ended with another error
+	QueuePeak int64 `json:"queue_peak"`
+}
+
+// countingPipeline adds a relay's Outcome to running totals. It costs a few
+// atomic adds per request, not per chunk.
+type countingPipeline struct {
+	impls.Pipeline
+	relays, delivered, dropped, rejected, discarded, cancelled, errs, queuePeak atomic.Int64
+}
+
+func (p *countingPipeline) Relay(ctx context.Context, req impls.Request, src impls.Source, dst impls.Sink) impls.Outcome {
+	out := p.Pipeline.Relay(ctx, req, src, dst)
+	p.relays.Add(1)
+	p.delivered.Add(out.Delivered)
+	p.dropped.Add(out.Dropped)
+	p.rejected.Add(out.Rejected)
+	p.discarded.Add(out.Discarded)
+	switch {
+	case out.Err == nil:
+	case isCancel(out.Err):
+		p.cancelled.Add(1)
+	default:
+		p.errs.Add(1)
+	}
+	for {
+		old := p.queuePeak.Load()
+		if out.QueuePeak <= old || p.queuePeak.CompareAndSwap(old, out.QueuePeak) {
+			break
+		}
+	}
+	return out
+}
+
+func (p *countingPipeline) stats() OutcomeStats {
+	return OutcomeStats{Relays: p.relays.Load(), Delivered: p.delivered.Load(), Dropped: p.dropped.Load(),
+		Rejected: p.rejected.Load(), Discarded: p.discarded.Load(), Cancelled: p.cancelled.Load(),
+		Errors: p.errs.Load(), QueuePeak: p.queuePeak.Load()}
+}
+
+// StackOptions configures NewStack.
+type StackOptions struct {
+	// Gateway is the template of every gateway's options; Ledger and
+	// Limits are set per gateway by NewStack.
+	Gateway GatewayOptions
+	// Provider configures the provider.
+	Provider ProviderOptions
+	// IdleConnTimeout closes the gateways' idle connections to the
+	// provider; zero means DefaultStackIdleConnTimeout.
+	//
+	// Note: it is short so that, between a load generator's trials, idle
+	// connections (and the goroutines serving them) go away and are not
+	// counted as leaked.
+	IdleConnTimeout time.Duration
+}
+
+// DefaultStackIdleConnTimeout is StackOptions.IdleConnTimeout's default.
+const DefaultStackIdleConnTimeout = time.Second
+
+// Stack is what `bench serve` runs in one server: a Provider replaying a
+// scenario at ProviderPath, and one Gateway per variant at
+// /<variant>/v1/chat/completions, each with its own Ledger.
+type Stack struct {
+	Scenario *scenarios.Scenario
+	Provider *Provider
+	// Variants are the gateways' variants, in the order given.
+	Variants []variant.Variant
+	gateways map[string]*stackGateway
+	client   *http.Client
+	mux      *http.ServeMux
+}
+
+type stackGateway struct {
+	gw     *Gateway
+	ledger *Ledger
+	pipe   *countingPipeline
+}
+
+// NewStack builds the provider and the gateways. baseURL is where the
+// server that will serve the Stack's Handler is reached
+// ("http://127.0.0.1:8080"): the gateways call the provider there. Variant
+// names must be distinct and usable as a path segment.
+func NewStack(baseURL string, sc *scenarios.Scenario, variants []variant.Variant, opts StackOptions) (*Stack, error) {
+	if opts.IdleConnTimeout <= 0 {
+		opts.IdleConnTimeout = DefaultStackIdleConnTimeout
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil
+	tr.MaxIdleConns = 0
+	tr.MaxIdleConnsPerHost = 4096
+	tr.IdleConnTimeout = opts.IdleConnTimeout
+	tr.ResponseHeaderTimeout = 30 * time.Second
+	tr.DisableCompression = true
+	s := &Stack{
+		Scenario: sc,
+		Provider: NewProvider(NewScenarioSource(sc), opts.Provider),
+		Variants: variants,
+		gateways: make(map[string]*stackGateway, len(variants)),
+		client:   &http.Client{Transport: tr},
+		mux:      http.NewServeMux(),
+	}
+	s.mux.Handle(ProviderPath, s.Provider)
+	for _, v := range variants {
+		if v.Name == "" || v.Name == "provider" || !pathSafe(v.Name) {
+			return nil, fmt.Errorf("httpmode: variant name %q cannot be a path prefix (use a built-in name, or a spec without '/')", v.Name)
+		}
+		if _, dup := s.gateways[v.Name]; dup {
+			return nil, fmt.Errorf("httpmode: variant %q given twice", v.Name)
+		}
+		l := &Ledger{}
+		p := &countingPipeline{Pipeline: v.New(l)}
+		gopts := opts.Gateway
+		gopts.Ledger, gopts.Limits = l, sc.RequestLimits()
+		g := NewGateway(p, baseURL+ProviderPath, s.client, gopts)
+		s.gateways[v.Name] = &stackGateway{gw: g, ledger: l, pipe: p}
+		s.mux.Handle("/"+v.Name+"/", http.StripPrefix("/"+v.Name, g))
+	}
+	return s, nil
+}
+
+func isCancel(err error) bool {
+	return errors.Is(err, impls.ErrCancelled) || errors.Is(err, impls.ErrClientGone)
+}
+
+// pathSafe reports whether name can be one path segment as written.
+func pathSafe(name string) bool {
+	for _, r := range name {
+		if r == '/' || r == '?' || r == '#' || r == '%' || r <= ' ' {
+			return false
+		}
+	}
+	return true
+}
+
+// Handler serves the provider and every gateway.
+func (s *Stack) Handler() http.Handler { return s.mux }
+
+// Ledger returns the ledger of the named variant's gateway, or nil.
+func (s *Stack) Ledger(name string) *Ledger {
+	if g := s.gateways[name]; g != nil {
+		return g.ledger
+	}
+	return nil
+}
+
+// Gateway returns the named variant's gateway, or nil.
+func (s *Stack) Gateway(name string) *Gateway {
+	if g := s.gateways[name]; g != nil {
+		return g.gw
+	}
+	return nil
+}
+
+// InFlight returns the relays running now in every gateway.
+func (s *Stack) InFlight() int64 {
+	var n int64
+	for _, g := range s.gateways {
+		n += g.gw.InFlight()
+	}
+	return n
+}
+
+// CloseIdleConnections closes the gateways' idle connections to the
+// provider.
+func (s *Stack) CloseIdleConnections() { s.client.CloseIdleConnections() }
+
+// GatewayMetrics is one gateway's part of StackMetrics.
+type GatewayMetrics struct {
+	Spec     string       `json:"spec"`
+	Gateway  GatewayStats `json:"gateway"`
+	Ledger   LedgerStats  `json:"ledger"`
+	Outcomes OutcomeStats `json:"outcomes"`
+}
+
+// StackMetrics is the JSON document a Stack's server serves at /metrics:
+// the process's state and CPU time, the provider's totals, and each
+// gateway's totals, ledger and relay outcomes. A load generator reads it
+// before and after a trial and takes differences.
+type StackMetrics struct {
+	Metrics
+	// CPUNS is the user and system CPU time this process has used
+	// (getrusage), so that a client can compute CPU per chunk.
+	CPUNS    int64                     `json:"cpu_ns"`
+	UptimeNS int64                     `json:"uptime_ns"`
+	Scenario string                    `json:"scenario"`
+	Provider ProviderStats             `json:"provider"`
+	Gateways map[string]GatewayMetrics `json:"gateways"`
+}
+
+// Metrics samples the Stack's metrics. started is when the process began,
+// for UptimeNS.
+func (s *Stack) Metrics(started time.Time) StackMetrics {
+	m := StackMetrics{
+		Metrics:  ReadMetrics(s, nil),
+		CPUNS:    ProcessCPU().Nanoseconds(),
+		UptimeNS: time.Since(started).Nanoseconds(),
+		Scenario: s.Scenario.Name,
+		Provider: s.Provider.Stats(),
+		Gateways: make(map[string]GatewayMetrics, len(s.gateways)),
+	}
+	for _, v := range s.Variants {
+		g := s.gateways[v.Name]
+		ls := g.ledger.Stats()
+		m.LedgerRecords += ls.Records
+		m.LedgerTokens += ls.ChargedTokens
+		m.Gateways[v.Name] = GatewayMetrics{Spec: v.Spec(), Gateway: g.gw.Stats(), Ledger: ls, Outcomes: g.pipe.stats()}
+	}
+	return m
+}
