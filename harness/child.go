@@ -64,9 +64,10 @@ func runChild(ctx context.Context, spec TrialSpec) (*result.Trial, error) {
 	if err != nil {
 		return nil, err
 	}
+	spec.withDefaults()
 	timeout := spec.Warmup + spec.Duration + 3*spec.Drain + spec.Grace + 30*time.Second
 	if spec.Requests > 0 {
-		timeout += 10 * time.Minute
+		timeout += spec.Timeout
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

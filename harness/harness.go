@@ -51,6 +51,10 @@ type TrialSpec struct {
 	// end of the window, and for providers still producing after that,
 	// before it stops them.
 	Drain time.Duration `json:"drain"`
+	// Timeout bounds the measured window of a request-count trial (a
+	// duration trial is bounded by its duration): past it the trial stops
+	// starting requests, says so, and drains.
+	Timeout time.Duration `json:"timeout"`
 	// SampleEvery is the period of the heap and goroutine time series.
 	SampleEvery time.Duration `json:"sample_every"`
 }
@@ -60,6 +64,7 @@ const (
 	DefaultGrace       = 250 * time.Millisecond
 	DefaultDrain       = 20 * time.Second
 	DefaultSampleEvery = 25 * time.Millisecond
+	DefaultTimeout     = 10 * time.Minute
 	// maxRequestDigests bounds the per-request digests a record keeps.
 	maxRequestDigests = 100_000
 	// maxOpenInFlight bounds the open model's requests in flight when the
@@ -76,6 +81,9 @@ func (s *TrialSpec) withDefaults() {
 	}
 	if s.SampleEvery == 0 {
 		s.SampleEvery = DefaultSampleEvery
+	}
+	if s.Timeout == 0 {
+		s.Timeout = DefaultTimeout
 	}
 }
 

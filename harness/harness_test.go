@@ -355,3 +355,57 @@ func TestTrialInterrupted(t *testing.T) {
 		t.Fatalf("interrupted trial: duration %g, violations %q", rec.DurationS, rec.Accounting.Violations)
 	}
 }
+
+// TestAccountingProperty varies the seed, so that disconnects, failures and
+// their chunk positions land differently each time, and requires the
+// accounting to close for the designs and a lossy backpressure strategy.
+func TestAccountingProperty(t *testing.T) {
+	for seed := uint64(1); seed <= 6; seed++ {
+		for _, v := range []string{"mutex", "lockfree", "lockfree-drop", "mutex:lock=global,cancel=on"} {
+			spec := quick(v, "testdata/disconnect-short.yaml")
+			spec.Seed = seed * 7919
+			spec.Requests = 40
+			rec := mustRun(t, spec)
+			if err := Violations(rec); err != nil {
+				t.Errorf("seed %d: %v", spec.Seed, err)
+			}
+			a := rec.Accounting
+			if a.ChunksDelivered+a.ChunksDropped+a.ChunksRejected+a.ChunksDiscarded != a.ChunksProduced {
+				t.Errorf("seed %d %s: buckets do not close: %+v", spec.Seed, v, a)
+			}
+			if a.ChunksAfterDisconnect > a.ChunksProduced-a.ChunksDelivered {
+				t.Errorf("seed %d %s: %d chunks after disconnect but only %d undelivered", spec.Seed, v, a.ChunksAfterDisconnect, a.ChunksProduced-a.ChunksDelivered)
+			}
+		}
+	}
+}
+
+// TestHungProvider: providers that stall for an hour do not hang the trial;
+// the harness stops them after the drain bound and says so.
+func TestHungProvider(t *testing.T) {
+	for _, v := range []string{"mutex", "lockfree"} {
+		t.Run(v, func(t *testing.T) {
+			spec := quick(v, "testdata/hung.yaml")
+			spec.Drain = 200 * time.Millisecond
+			spec.Timeout = 500 * time.Millisecond
+			began := time.Now()
+			rec := mustRun(t, spec)
+			if d := time.Since(began); d > time.Minute {
+				t.Fatalf("trial took %s", d)
+			}
+			for _, want := range []string{"timed out", "outlived"} {
+				if !strings.Contains(strings.Join(rec.Warnings, ";"), want) {
+					t.Errorf("warnings %q do not say %q", rec.Warnings, want)
+				}
+			}
+			if rec.StreamsFailed == 0 {
+				t.Errorf("no failed streams recorded: %+v", rec)
+			}
+			if v == "lockfree" {
+				if err := Violations(rec); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+}

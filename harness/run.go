@@ -43,6 +43,8 @@ type Config struct {
 	Warmup time.Duration
 	Grace  time.Duration
 	Drain  time.Duration
+	// Timeout bounds a request-count trial's measured window.
+	Timeout time.Duration
 	// InProcess runs trials in this process instead of child processes
 	// (for tests; measurements then share one heap and scheduler).
 	InProcess bool
@@ -136,7 +138,7 @@ func Plan(cfg Config) ([]TrialSpec, error) {
 							Variant: v, Scenario: name, Load: load,
 							Duration: cfg.Duration, Requests: cfg.Requests, Warmup: cfg.Warmup,
 							GOMAXPROCS: p, Trial: rep, Order: len(specs), Seed: cfg.Seed,
-							Grace: cfg.Grace, Drain: cfg.Drain,
+							Grace: cfg.Grace, Drain: cfg.Drain, Timeout: cfg.Timeout,
 						}
 						// Check the spec now, so a bad override fails before
 						// the run starts rather than in its tenth minute.

@@ -300,14 +300,18 @@ func (t *trial) run(parent context.Context) (*result.Trial, error) {
 		}
 	}
 	openWindow()
-	var windowTimer <-chan time.Time
+	var windowTimer, timeout <-chan time.Time
 	if spec.Duration > 0 {
 		windowTimer = time.After(spec.Duration)
+	} else {
+		timeout = time.After(spec.Timeout)
 	}
 	select {
 	case <-windowTimer:
 	case <-measuredAllDone:
 	case <-done:
+	case <-timeout:
+		warnings = append(warnings, fmt.Sprintf("trial timed out: the requests had not finished %s after the window opened", spec.Timeout))
 	case <-parent.Done():
 		interrupted()
 	}

@@ -38,6 +38,7 @@ func cmdRun(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer,
 		out         = fs.String("out", "", "output folder (default: a fresh folder under bench-results/)")
 		format      = fs.String("format", "table", "summary format: table or json")
 		grace       = fs.Duration("grace", harness.DefaultGrace, "wait after a trial's streams end before counting leaked goroutines")
+		timeout     = fs.Duration("timeout", harness.DefaultTimeout, "longest a -requests trial may run before it stops and drains")
 		inprocess   = fs.Bool("inprocess", false, "run trials in this process, not in child processes (less isolated; for debugging)")
 		noCalibrate = fs.Bool("no-calibrate", false, "skip the pass-through calibration trials")
 	)
@@ -62,6 +63,7 @@ func cmdRun(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer,
 		Seed:      *seed,
 		Warmup:    warmup,
 		Grace:     *grace,
+		Timeout:   *timeout,
 		InProcess: *inprocess,
 	}
 	var err error
