@@ -49,6 +49,7 @@ func makeTrials(specs ...spec) []*result.Trial {
 				E2E:         result.Percentiles{Count: 100, P99: int64(5e7 * j)},
 				Dist: map[string][]result.Quantile{
 					"ttft": {{Q: 0.5, NS: int64(2e6 * j)}, {Q: 0.9, NS: int64(4e6 * j)}, {Q: 0.99, NS: int64(9e6 * j)}, {Q: 0.999, NS: int64(2e7 * j)}},
+					"e2e":  {{Q: 0.5, NS: int64(3e7 * j)}, {Q: 0.9, NS: int64(4e7 * j)}, {Q: 0.99, NS: int64(5e7 * j)}, {Q: 0.999, NS: int64(6e7 * j)}},
 				},
 				HeapPeakBytes: uint64(8e6 * j),
 				HeapSeries: []result.Sample{

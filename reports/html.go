@@ -76,6 +76,13 @@ func writeHTML(w io.Writer, hdr *result.Header, trials []*result.Trial, figs []F
 		Table      string
 		Figures    []fig
 	}{hdr, Findings(trials), confPct(DefaultOptions.Confidence), table.String(), nil}
+	if hdr != nil && len(hdr.Command) > 0 {
+		// Under `go run` the program is a long path in the build cache;
+		// its base name is the command a reader would type.
+		h := *hdr
+		h.Command = append([]string{filepath.Base(hdr.Command[0])}, hdr.Command[1:]...)
+		data.Header = &h
+	}
 	for _, f := range figs {
 		// The data: URI is built here from PNG bytes we rendered, so
 		// marking it safe cannot inject anything.

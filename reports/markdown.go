@@ -31,9 +31,9 @@ func WriteMarkdown(w io.Writer, hdr *result.Header, trials []*result.Trial) erro
 				ratioCell(g, i, &notes))
 		}
 	}
-	if len(notes.texts) > 0 {
+	if lines := notes.lines(); len(lines) > 0 {
 		b.WriteString("\n")
-		for i, t := range notes.texts {
+		for i, t := range lines {
 			fmt.Fprintf(&b, "%s %s  \n", superscript(i+1), t)
 		}
 	}

@@ -12,18 +12,28 @@ import (
 	"strings"
 
 	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+	"gonum.org/v1/plot/vg/vgsvg"
 
 	"github.com/streambench/streambench/harness/result"
 )
 
-// Plot size of every figure.
+// Plot size of every figure, and the resolution of its PNG. Note: at 120
+// dpi a figure is 960x540 pixels, sharp at the HTML report's width
+// without making the self-contained file heavy.
 const (
-	plotW = 7 * vg.Inch
-	plotH = 4 * vg.Inch
+	plotW  = 8 * vg.Inch
+	plotH  = 4.5 * vg.Inch
+	pngDPI = 120
 )
+
+// sans is the typeface of every label: a sans-serif reads better than
+// gonum's default serif at the small sizes of tick labels.
+var sans = font.Font{Typeface: "Liberation", Variant: "Sans"}
 
 // Style is the colour and marker of one variant, the same in every plot.
 type Style struct {
@@ -117,20 +127,15 @@ func Figures(trials []*result.Trial) ([]Figure, error) {
 			return err
 		}
 		f := Figure{Name: name, Title: p.Title.Text, Caption: caption}
-		for _, ext := range []string{"png", "svg"} {
-			wt, err := p.WriterTo(plotW, plotH, ext)
-			if err != nil {
-				return err
-			}
-			var b bytes.Buffer
-			if _, err := wt.WriteTo(&b); err != nil {
-				return err
-			}
-			if ext == "png" {
-				f.PNG = b.Bytes()
-			} else {
-				f.SVG = b.Bytes()
-			}
+		// The legend goes in a strip right of the plot, where it cannot
+		// hide a line.
+		leg := p.Legend
+		p.Legend = plot.NewLegend()
+		if f.PNG, err = render(p, leg, "png"); err != nil {
+			return err
+		}
+		if f.SVG, err = render(p, leg, "svg"); err != nil {
+			return err
 		}
 		figs = append(figs, f)
 		return nil
@@ -172,15 +177,15 @@ func Figures(trials []*result.Trial) ([]Figure, error) {
 				func() (*plot.Plot, error) {
 					return metricPlot(gs, "closed", []string{MMutexWaitNS}, sc.title+": mutex wait per chunk", "mutex wait (ns/chunk)")
 				}},
-			{"ttft-dist", "TTFT percentile distribution at the highest load; the right of the plot is the tail a few users see.",
-				func() (*plot.Plot, error) { return distPlot(trials, gs, "ttft", sc.title+": TTFT percentiles") }},
-			{"heap", "Heap in use during the measured window of one trial at the highest load; a rising line is memory held past its use.",
+			{"latency-dist", "Percentile distribution of time to first token (solid) and whole-stream time (dashed) at the highest load; each step right is a ten times rarer request, so the right edge is the tail a few users see.",
+				func() (*plot.Plot, error) { return distPlot(trials, gs, sc.title+": latency percentiles") }},
+			{"heap", "Heap in use through one trial per variant at the highest load, warm-up shaded grey and the end of the measured window dashed; heap that stays up after the window ends is memory still held.",
 				func() (*plot.Plot, error) { return seriesPlot(trials, gs, false, sc.title+": heap in use over time") }},
-			{"goroutines", "Live goroutines during one trial at the highest load; a line that keeps rising is a leak.",
+			{"goroutines", "Live goroutines through one trial per variant at the highest load, warm-up shaded grey and the end of the measured window dashed; a line that stays up after the window ends is goroutines leaked.",
 				func() (*plot.Plot, error) {
 					return seriesPlot(trials, gs, true, sc.title+": live goroutines over time")
 				}},
-			{"billing", "Median tokens billed (coloured) and delivered (grey) per trial at the highest load; billed should equal delivered.",
+			{"billing", "Median tokens delivered (grey) and billed (coloured) per trial, at each load of a scenario where clients disconnect, labelled with billed minus delivered; a correct design bills exactly what it delivered (=), a negative figure is revenue lost, a positive one a customer overcharged.",
 				func() (*plot.Plot, error) { return billingPlot(trials, gs, sc.title+": tokens billed vs delivered") }},
 		}
 		for _, s := range steps {
@@ -191,6 +196,36 @@ func Figures(trials []*result.Trial) ([]Figure, error) {
 		}
 	}
 	return figs, nil
+}
+
+// render draws p with leg in a strip at its right and encodes it as ext,
+// "png" or "svg".
+func render(p *plot.Plot, leg plot.Legend, ext string) ([]byte, error) {
+	var c vg.CanvasWriterTo
+	switch ext {
+	case "png":
+		c = vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(plotW, plotH), vgimg.UseDPI(pngDPI))}
+	case "svg":
+		c = vgsvg.New(plotW, plotH)
+	default:
+		return nil, fmt.Errorf("unknown image format %q", ext)
+	}
+	dc := draw.New(c)
+	var legW vg.Length
+	if leg.Rectangle(dc).Size().X > 0 {
+		legW = leg.Rectangle(dc).Size().X + vg.Points(12)
+	}
+	p.Draw(draw.Crop(dc, 0, -legW, 0, 0))
+	if legW > 0 {
+		leg.Top, leg.Left = true, true
+		leg.YOffs = -vg.Points(28) // level with the top of the data area
+		leg.Draw(draw.Crop(dc, plotW-legW+vg.Points(6), 0, 0, 0))
+	}
+	var b bytes.Buffer
+	if _, err := c.WriteTo(&b); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 // scenarioPlots is the groups of one scenario at one GOMAXPROCS.
@@ -237,9 +272,16 @@ func xOf(k Key, model string) (float64, bool) {
 func newPlot(title, xlabel, ylabel string) *plot.Plot {
 	p := plot.New()
 	p.Title.Text = title
+	p.Title.TextStyle.Font = font.From(sans, 14)
+	p.Title.Padding = vg.Points(6)
 	p.X.Label.Text = xlabel
 	p.Y.Label.Text = ylabel
-	p.Legend.Top = true
+	for _, a := range []*plot.Axis{&p.X, &p.Y} {
+		a.Label.TextStyle.Font = font.From(sans, 12)
+		a.Tick.Label.Font = font.From(sans, 11)
+	}
+	p.Legend.TextStyle.Font = font.From(sans, 11)
+	p.Legend.ThumbnailWidth = vg.Points(24)
 	p.Add(plotter.NewGrid())
 	return p
 }
@@ -347,17 +389,72 @@ func percentileOf(metric string) string {
 }
 
 // logAxes puts an axis on a log scale when its positive values span more
-// than a decade. Note: a log axis cannot show zero, so an axis with a zero
-// or negative value stays linear.
+// than a decade, and marks the x axis at the load levels of xs. Note: a
+// log axis cannot show zero, so an axis with a zero or negative value
+// stays linear.
 func logAxes(p *plot.Plot, xs, ys []float64) {
 	if spansDecade(xs) {
 		p.X.Scale = plot.LogScale{}
-		p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+		p.X.Tick.Marker = logTicks{}
+	}
+	if m, ok := valueTicks(xs); ok {
+		p.X.Tick.Marker = m
 	}
 	if spansDecade(ys) {
 		p.Y.Scale = plot.LogScale{}
-		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+		p.Y.Tick.Marker = logTicks{}
 	}
+}
+
+// valueTicks labels an axis at each distinct value of vs, the load levels
+// a sweep ran, when there are few enough to read.
+func valueTicks(vs []float64) (plot.Ticker, bool) {
+	u := slices.Clone(vs)
+	slices.Sort(u)
+	u = slices.Compact(u)
+	if len(u) == 0 || len(u) > 12 {
+		return nil, false
+	}
+	var ts plot.ConstantTicks
+	for _, v := range u {
+		ts = append(ts, plot.Tick{Value: v, Label: fmtSI(v)})
+	}
+	return ts, true
+}
+
+// logTicks marks a log axis at 1, 2 and 5 times each power of ten, with
+// unlabelled ticks between. Note: gonum's plot.LogTicks labels powers of
+// ten only, which leaves a range of less than a decade or two with one
+// label or none.
+type logTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (logTicks) Ticks(lo, hi float64) []plot.Tick {
+	if lo <= 0 || hi <= lo {
+		return plot.DefaultTicks{}.Ticks(lo, hi)
+	}
+	var ts []plot.Tick
+	labelled := 0
+	for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
+		for m := 1; m <= 9; m++ {
+			v := float64(m) * math.Pow(10, e)
+			if v < lo*(1-1e-9) || v > hi*(1+1e-9) {
+				continue
+			}
+			t := plot.Tick{Value: v}
+			if m == 1 || m == 2 || m == 5 {
+				t.Label = fmtSI(v)
+				labelled++
+			}
+			ts = append(ts, t)
+		}
+	}
+	if labelled < 3 { // less than about half a decade: label every tick
+		for i := range ts {
+			ts[i].Label = fmtSI(ts[i].Value)
+		}
+	}
+	return ts
 }
 
 func spansDecade(vs []float64) bool {
@@ -410,23 +507,43 @@ func ratioPlot(groups []*Group, title string) (*plot.Plot, error) {
 			return nil, err
 		}
 	}
-	for _, ref := range []float64{1, 20} {
-		f := plotter.NewFunction(func(float64) float64 { return ref })
+	refs := plotter.XYLabels{}
+	for _, ref := range []struct {
+		y     float64
+		label string
+	}{{1, "1x: no difference"}, {20, "20x: the source's claim"}} {
+		f := plotter.NewFunction(func(float64) float64 { return ref.y })
 		f.Color = color.Gray{Y: 0x60}
 		f.Dashes = []vg.Length{vg.Points(2), vg.Points(2)}
 		p.Add(f)
+		refs.XYs = append(refs.XYs, plotter.XY{X: slices.Min(xs), Y: ref.y})
+		refs.Labels = append(refs.Labels, ref.label)
 	}
+	labels, err := plotter.NewLabels(refs)
+	if err != nil {
+		return nil, err
+	}
+	for i := range labels.TextStyle {
+		labels.TextStyle[i].Font = font.From(sans, 10)
+		labels.TextStyle[i].Color = color.Gray{Y: 0x40}
+	}
+	labels.Offset = vg.Point{X: vg.Points(4), Y: vg.Points(3)}
+	p.Add(unpadded{labels})
 	p.Y.Scale = plot.LogScale{}
-	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Y.Tick.Marker = logTicks{}
 	p.Y.Min = math.Min(p.Y.Min, 0.5)
 	p.Y.Max = math.Max(p.Y.Max, 30)
 	p.X.Min, p.X.Max = slices.Min(xs), slices.Max(xs)
-	if spansDecade(xs) {
-		p.X.Scale = plot.LogScale{}
-		p.X.Tick.Marker = plot.LogTicks{Prec: -1}
-	}
+	logAxes(p, xs, nil)
 	return p, nil
 }
+
+// unpadded draws labels without the plot making room for their glyphs,
+// which with a label near the top of a log axis shrinks the data area.
+type unpadded struct{ labels *plotter.Labels }
+
+// Plot implements plot.Plotter.
+func (u unpadded) Plot(c draw.Canvas, p *plot.Plot) { u.labels.Plot(c, p) }
 
 // heaviest returns the closed-model group with the highest concurrency
 // (or, with none, the last group), whose trials the per-trial plots show.
@@ -451,72 +568,99 @@ func trialsOf(trials []*result.Trial, g *Group, variant string) []*result.Trial 
 	return out
 }
 
-// distPlot plots the percentile distribution of one latency at the
-// heaviest load: x is 1/(1-q) on a log axis labelled by percentile, y the
-// median over trials of each quantile.
-func distPlot(trials []*result.Trial, groups []*Group, dist, title string) (*plot.Plot, error) {
+// distLines are the latencies the percentile plot draws, and how.
+var distLines = []struct {
+	dist, label string
+	dashed      bool
+}{{"ttft", "TTFT", false}, {"e2e", "E2E", true}}
+
+// distPlot plots the percentile distributions of time to first token
+// (solid) and end-to-end stream time (dashed) at the heaviest load, in the
+// style of HdrHistogram's percentile plots: x is 1/(1-q) on a log axis
+// labelled by percentile, so each step right is a ten times rarer tail;
+// y is the median over trials of each quantile.
+func distPlot(trials []*result.Trial, groups []*Group, title string) (*plot.Plot, error) {
 	g := heaviest(groups)
-	p := newPlot(title+" ("+g.Key.LoadName()+")", "percentile", strings.ToUpper(dist)+" latency (ms)")
-	var ys []float64
-	for _, name := range variantNames([]*Group{g}) {
-		byQ := map[float64][]float64{}
-		for _, t := range trialsOf(trials, g, name) {
-			for _, q := range t.Dist[dist] {
-				if q.Q >= 0 && q.Q < 1 {
-					byQ[q.Q] = append(byQ[q.Q], float64(q.NS)/1e6)
+	p := newPlot(title+" ("+g.Key.LoadName()+")", "percentile (log scale of 1/(1-q))", "latency (ms)")
+	var xs, ys []float64
+	for _, d := range distLines {
+		for _, name := range variantNames([]*Group{g}) {
+			byQ := map[float64][]float64{}
+			for _, t := range trialsOf(trials, g, name) {
+				for _, q := range t.Dist[d.dist] {
+					if q.Q >= 0 && q.Q < 1 {
+						byQ[q.Q] = append(byQ[q.Q], float64(q.NS)/1e6)
+					}
 				}
 			}
-		}
-		var pts xyErr
-		qs := make([]float64, 0, len(byQ))
-		for q := range byQ {
-			qs = append(qs, q)
-		}
-		slices.Sort(qs)
-		for _, q := range qs {
-			vs := byQ[q]
-			slices.Sort(vs)
-			y := vs[len(vs)/2]
-			pts.XYs = append(pts.XYs, plotter.XY{X: 1 / (1 - q), Y: y})
-			pts.lo, pts.hi = append(pts.lo, math.Inf(1)), append(pts.hi, math.Inf(1))
-			ys = append(ys, y)
-		}
-		if err := addSeries(p, name, VariantStyle(name), pts, false); err != nil {
-			return nil, err
+			var pts xyErr
+			qs := make([]float64, 0, len(byQ))
+			for q := range byQ {
+				qs = append(qs, q)
+			}
+			slices.Sort(qs)
+			for _, q := range qs {
+				vs := byQ[q]
+				slices.Sort(vs)
+				y := vs[len(vs)/2]
+				pts.XYs = append(pts.XYs, plotter.XY{X: 1 / (1 - q), Y: y})
+				pts.lo, pts.hi = append(pts.lo, math.Inf(1)), append(pts.hi, math.Inf(1))
+				xs, ys = append(xs, 1/(1-q)), append(ys, y)
+			}
+			if err := addSeries(p, name+" "+d.label, VariantStyle(name), pts, d.dashed); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if len(ys) == 0 {
 		return nil, nil
 	}
-	// Pad the x range so the end labels ("99.9%") are not clipped.
-	p.X.Min, p.X.Max = p.X.Min/1.3, p.X.Max*1.6
+	// Pad the x range so the end labels ("99.9%") are not clipped. The
+	// left edge, q = 0, is the fastest request; it has a tick but no
+	// label, which would collide with 50%.
+	p.X.Min, p.X.Max = slices.Min(xs)/1.3, slices.Max(xs)*1.6
 	p.X.Scale = plot.LogScale{}
-	p.X.Tick.Marker = plot.ConstantTicks{
-		{Value: 1, Label: "0%"}, {Value: 2, Label: "50%"}, {Value: 10, Label: "90%"},
-		{Value: 100, Label: "99%"}, {Value: 1000, Label: "99.9%"}, {Value: 10000, Label: "99.99%"},
+	var ticks plot.ConstantTicks
+	for _, t := range []plot.Tick{
+		{Value: 1}, {Value: 2, Label: "50%"}, {Value: 10, Label: "90%"},
+		{Value: 100, Label: "99%"}, {Value: 1e3, Label: "99.9%"}, {Value: 1e4, Label: "99.99%"},
+		{Value: 1e5, Label: "99.999%"}, {Value: 1e6, Label: "99.9999%"},
+	} {
+		if t.Value <= p.X.Max {
+			ticks = append(ticks, t)
+		}
 	}
+	p.X.Tick.Marker = ticks
 	if spansDecade(ys) {
 		p.Y.Scale = plot.LogScale{}
-		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+		p.Y.Tick.Marker = logTicks{}
 	}
 	return p, nil
 }
 
 // seriesPlot plots heap in use (or live goroutines) over time in the first
-// successful trial of each variant at the heaviest load.
+// successful trial of each variant at the heaviest load. The samples taken
+// during warm-up have negative times; that stretch is shaded grey, and a
+// dashed line marks the end of the measured window, after which the
+// harness waits for the pipeline to drain (what is still there is held or
+// leaked).
 func seriesPlot(trials []*result.Trial, groups []*Group, goroutines bool, title string) (*plot.Plot, error) {
 	g := heaviest(groups)
 	ylabel := "heap in use (MiB)"
 	if goroutines {
 		ylabel = "live goroutines"
 	}
-	p := newPlot(title+" ("+g.Key.LoadName()+")", "time since measurement began (s)", ylabel)
-	n := 0
+	p := newPlot(title+" ("+g.Key.LoadName()+")",
+		"seconds since the measured window began (grey: warm-up; dashed: window end)", ylabel)
+	var lines []plot.Plotter
+	var xs, ys []float64
+	window := 0.0
 	for _, name := range variantNames([]*Group{g}) {
 		ts := trialsOf(trials, g, name)
 		if len(ts) == 0 || len(ts[0].HeapSeries) == 0 {
 			continue
 		}
+		window = math.Max(window, ts[0].DurationS)
 		var pts plotter.XYs
 		for _, s := range ts[0].HeapSeries {
 			y := float64(s.HeapBytes) / (1 << 20)
@@ -524,73 +668,177 @@ func seriesPlot(trials []*result.Trial, groups []*Group, goroutines bool, title 
 				y = float64(s.Goroutines)
 			}
 			pts = append(pts, plotter.XY{X: s.T, Y: y})
+			xs, ys = append(xs, s.T), append(ys, y)
 		}
 		l, err := plotter.NewLine(pts)
 		if err != nil {
 			return nil, err
 		}
 		st := VariantStyle(name)
-		l.Color, l.Width = st.Color, vg.Points(1.5)
-		p.Add(l)
+		l.Color, l.Width = st.Color, vg.Points(2)
+		lines = append(lines, l)
 		p.Legend.Add(fmt.Sprintf("%s (trial %d)", name, ts[0].Trial), l)
-		n++
 	}
-	if n == 0 {
+	if len(lines) == 0 {
 		return nil, nil
 	}
+	ylo, yhi := 0.0, slices.Max(ys)*1.05
+	if !goroutines {
+		ylo = slices.Min(ys) * 0.95
+	}
+	if x0 := slices.Min(xs); x0 < 0 {
+		warm, err := plotter.NewPolygon(plotter.XYs{{X: x0, Y: ylo}, {X: 0, Y: ylo}, {X: 0, Y: yhi}, {X: x0, Y: yhi}})
+		if err != nil {
+			return nil, err
+		}
+		warm.Color, warm.LineStyle.Width = color.Gray{Y: 0xe8}, 0
+		p.Add(warm)
+	}
+	if window > 0 {
+		end, err := plotter.NewLine(plotter.XYs{{X: window, Y: ylo}, {X: window, Y: yhi}})
+		if err != nil {
+			return nil, err
+		}
+		end.Color, end.Dashes = color.Gray{Y: 0x60}, []vg.Length{vg.Points(4), vg.Points(3)}
+		p.Add(end)
+	}
+	p.Add(lines...)
+	p.Y.Min, p.Y.Max = ylo, yhi
 	return p, nil
 }
 
-// billingPlot draws, for the heaviest load of a scenario in which clients
-// disconnected, the median tokens delivered and billed per variant.
+// billingPlot draws, for a scenario in which clients disconnected, the
+// median tokens delivered (grey) and billed (the variant's colour) per
+// trial, for each closed-model load level and each variant that bills,
+// with the billed bar labelled by its difference from delivery. A variant
+// that keeps no records (the pass-through calibration) bills nothing by
+// design and is left out, named in the axis label, rather than drawn as
+// billing nothing for what it delivered.
 func billingPlot(trials []*result.Trial, groups []*Group, title string) (*plot.Plot, error) {
-	g := heaviest(groups)
-	disconnects := false
-	for _, t := range trials {
-		if keyOf(t) == g.Key && t.StreamsDisconnected > 0 {
-			disconnects = true
-		}
+	type bar struct {
+		label             string
+		variant           string
+		delivered, billed float64
+		deltaPct          float64
 	}
-	if !disconnects {
-		return nil, nil
-	}
-	p := newPlot(title+" ("+g.Key.LoadName()+")", "variant", "tokens per trial (median)")
-	p.Add(plotter.NewGrid())
-	names := variantNames([]*Group{g})
-	w := vg.Points(18)
-	for i, name := range names {
-		var billed, delivered []float64
-		for _, t := range trialsOf(trials, g, name) {
-			billed = append(billed, float64(t.Accounting.TokensBilled))
-			delivered = append(delivered, float64(t.Accounting.TokensDelivered))
-		}
-		if len(billed) == 0 {
+	var bars []bar
+	var nonBilling []string
+	for _, g := range groups {
+		if _, ok := xOf(g.Key, "closed"); !ok && g != heaviest(groups) {
 			continue
 		}
-		for j, bar := range []struct {
-			v   []float64
-			col color.Color
-		}{{delivered, color.Gray{Y: 0xa0}}, {billed, VariantStyle(name).Color}} {
-			vals := make(plotter.Values, len(names))
-			slices.Sort(bar.v)
-			vals[i] = bar.v[len(bar.v)/2]
-			b, err := plotter.NewBarChart(vals, w)
-			if err != nil {
-				return nil, err
-			}
-			b.Color = bar.col
-			b.LineStyle.Width = 0
-			b.Offset = vg.Length(2*j-1) * w / 2
-			p.Add(b)
-			if i == 0 && j == 0 {
-				p.Legend.Add("delivered", b)
-			}
-			if j == 1 {
-				p.Legend.Add(name+" billed", b)
+		disconnects := false
+		for _, t := range trials {
+			if keyOf(t) == g.Key && t.StreamsDisconnected > 0 {
+				disconnects = true
 			}
 		}
+		if !disconnects {
+			continue
+		}
+		for _, name := range variantNames([]*Group{g}) {
+			var billed, delivered []float64
+			for _, t := range trialsOf(trials, g, name) {
+				if !bills(t) {
+					if !slices.Contains(nonBilling, name) {
+						nonBilling = append(nonBilling, name)
+					}
+					continue
+				}
+				billed = append(billed, float64(t.Accounting.TokensBilled))
+				delivered = append(delivered, float64(t.Accounting.TokensDelivered))
+			}
+			if len(billed) == 0 {
+				continue
+			}
+			// The label is the same statistic the findings quote: the
+			// median over trials of each trial's difference.
+			delta := g.Variant(name).Estimate(MBillingDeltaPct).Center
+			bars = append(bars, bar{name + "\n" + g.Key.describeLoad(), name, median(delivered), median(billed), delta})
+		}
 	}
+	if len(bars) == 0 {
+		return nil, nil
+	}
+	xlabel := "variant and load"
+	if len(nonBilling) > 0 {
+		xlabel += " (" + strings.Join(nonBilling, ", ") + " keeps no records and bills nothing: not shown)"
+	}
+	p := newPlot(title, xlabel, "tokens per trial (median)")
+	w := vg.Points(22)
+	delivered := make(plotter.Values, len(bars))
+	for i, b := range bars {
+		delivered[i] = b.delivered
+	}
+	db, err := plotter.NewBarChart(delivered, w)
+	if err != nil {
+		return nil, err
+	}
+	db.Color, db.LineStyle.Width, db.Offset = color.Gray{Y: 0xa0}, 0, -w/2
+	p.Add(db)
+	p.Legend.Add("delivered", db)
+	var names []string
+	for _, b := range bars {
+		names = append(names, b.label)
+	}
+	var deltas plotter.XYLabels
+	for _, name := range variantNames(groups) {
+		vals := make(plotter.Values, len(bars))
+		any := false
+		for i, b := range bars {
+			if b.variant == name {
+				vals[i], any = b.billed, true
+				deltas.XYs = append(deltas.XYs, plotter.XY{X: float64(i), Y: b.billed})
+				deltas.Labels = append(deltas.Labels, fmtDelta(b.deltaPct))
+			}
+		}
+		if !any {
+			continue
+		}
+		bb, err := plotter.NewBarChart(vals, w)
+		if err != nil {
+			return nil, err
+		}
+		bb.Color, bb.LineStyle.Width, bb.Offset = VariantStyle(name).Color, 0, w/2
+		p.Add(bb)
+		p.Legend.Add(name+" billed", bb)
+	}
+	labels, err := plotter.NewLabels(deltas)
+	if err != nil {
+		return nil, err
+	}
+	for i := range labels.TextStyle {
+		labels.TextStyle[i].Font = font.From(sans, 10)
+		labels.TextStyle[i].XAlign = draw.XCenter
+	}
+	labels.Offset = vg.Point{X: w / 2, Y: vg.Points(3)}
+	p.Add(labels)
 	p.NominalX(names...)
+	p.X.Tick.Label.Font = font.From(sans, 10)
 	p.Y.Min = 0
+	p.Y.Max *= 1.12 // room for the labels above the bars
 	return p, nil
+}
+
+// fmtDelta formats a difference of billed from delivered tokens, in
+// percent, as "+4.2%", "-8.6%" or "=" (within 0.05%).
+func fmtDelta(pct float64) string {
+	switch {
+	case math.IsNaN(pct):
+		return "?"
+	case math.Abs(pct) < 0.05:
+		return "="
+	}
+	return fmt.Sprintf("%+.1f%%", pct)
+}
+
+// median returns the median of vs, the mean of the middle two of an even
+// count as benchmath computes it; vs is sorted in place.
+func median(vs []float64) float64 {
+	slices.Sort(vs)
+	n := len(vs)
+	if n%2 == 0 {
+		return (vs[n/2-1] + vs[n/2]) / 2
+	}
+	return vs[n/2]
 }

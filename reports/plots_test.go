@@ -36,7 +36,7 @@ func TestWritePlots(t *testing.T) {
 	}
 	for _, want := range []string{
 		"chat-throughput.png", "chat-ratio.svg", "chat-ttft.png", "chat-itl.png", "chat-cpu.png",
-		"chat-allocs.png", "chat-mutexwait.png", "chat-ttft-dist.png", "chat-heap.png",
+		"chat-allocs.png", "chat-mutexwait.png", "chat-latency-dist.png", "chat-heap.png",
 		"chat-goroutines.png", "disconnect-billing.png", "disconnect-billing.svg",
 	} {
 		if !slices.Contains(names, want) {
@@ -54,7 +54,7 @@ func TestWritePlots(t *testing.T) {
 	}{
 		{"chat-throughput.png", []string{"mutex", "lockfree"}},
 		{"chat-ratio.png", []string{"lockfree"}}, // lockfree/mutex only
-		{"chat-ttft-dist.png", []string{"mutex", "lockfree"}},
+		{"chat-latency-dist.png", []string{"mutex", "lockfree"}},
 		{"disconnect-billing.png", []string{"mutex", "lockfree"}},
 		{"chat-heap.png", []string{"mutex", "lockfree"}},
 	} {
@@ -140,6 +140,15 @@ func checkSVG(t *testing.T, path, want string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if text := svgText(t, data); !strings.Contains(text, want) {
+		t.Errorf("%s text %q lacks %q", path, text, want)
+	}
+}
+
+// svgText returns the text of an SVG's <text> elements, space-separated;
+// it fails the test if the SVG is not XML.
+func svgText(t *testing.T, data []byte) string {
+	t.Helper()
 	d := xml.NewDecoder(bytes.NewReader(data))
 	var text strings.Builder
 	inText := false
@@ -149,7 +158,7 @@ func checkSVG(t *testing.T, path, want string) {
 			break
 		}
 		if err != nil {
-			t.Fatalf("%s is not XML: %v", path, err)
+			t.Fatalf("SVG is not XML: %v", err)
 		}
 		switch tok := tok.(type) {
 		case xml.StartElement:
@@ -157,10 +166,9 @@ func checkSVG(t *testing.T, path, want string) {
 		case xml.CharData:
 			if inText {
 				text.Write(tok)
+				text.WriteByte(' ')
 			}
 		}
 	}
-	if !strings.Contains(text.String(), want) {
-		t.Errorf("%s text %q lacks %q", path, text.String(), want)
-	}
+	return text.String()
 }

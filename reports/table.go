@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -112,23 +114,83 @@ func withCI(e Estimate, unit string, f func(float64) string) string {
 	return fmt.Sprintf("%s%s [%s %s]", f(e.Center), unit, f(e.Lo), f(e.Hi))
 }
 
-// footnotes numbers distinct warning texts in order of first use.
-type footnotes struct{ texts []string }
+// footnotes numbers distinct warnings in order of first use.
+//
+// Note: warnings that differ only in their numbers (the harness words a
+// noisy-machine or late-timer warning with each trial's own figures) share
+// one footnote that gives each differing number as a range, "54–98%";
+// otherwise a sweep's table ends in one footnote per trial.
+type footnotes struct{ notes []*footnote }
+
+// A footnote is one warning text with the numbers of every warning merged
+// into it.
+type footnote struct {
+	pattern string    // the text with each number replaced by "#"
+	parts   []string  // the text split around its numbers
+	lo, hi  []string  // per number, the smallest and largest as written
+	loV     []float64 // their values
+	hiV     []float64
+}
+
+// numberRE matches the numbers footnotes merge.
+var numberRE = regexp.MustCompile(`[0-9]+(?:\.[0-9]+)?`)
+
+func newFootnote(w string) *footnote {
+	f := &footnote{pattern: numberRE.ReplaceAllString(w, "#"), parts: numberRE.Split(w, -1)}
+	for _, num := range numberRE.FindAllString(w, -1) {
+		v, _ := strconv.ParseFloat(num, 64)
+		f.lo, f.hi = append(f.lo, num), append(f.hi, num)
+		f.loV, f.hiV = append(f.loV, v), append(f.hiV, v)
+	}
+	return f
+}
+
+// merge widens f's ranges by the numbers of w, which has f's pattern.
+func (f *footnote) merge(w string) {
+	for i, num := range numberRE.FindAllString(w, -1) {
+		v, _ := strconv.ParseFloat(num, 64)
+		if v < f.loV[i] {
+			f.lo[i], f.loV[i] = num, v
+		}
+		if v > f.hiV[i] {
+			f.hi[i], f.hiV[i] = num, v
+		}
+	}
+}
+
+// String returns the footnote's text, each number that differed among
+// its warnings as "lo–hi".
+func (f *footnote) String() string {
+	var b strings.Builder
+	for i, p := range f.parts {
+		b.WriteString(p)
+		if i < len(f.lo) {
+			b.WriteString(f.lo[i])
+			if f.hi[i] != f.lo[i] {
+				b.WriteString("–" + f.hi[i])
+			}
+		}
+	}
+	return b.String()
+}
 
 // mark returns " ¹²" style markers for ws, registering new texts.
 func (n *footnotes) mark(ws []string) string {
 	var b strings.Builder
+	var marked []int
 	for _, w := range ws {
-		i := -1
-		for j, t := range n.texts {
-			if t == w {
-				i = j
-			}
-		}
+		pat := numberRE.ReplaceAllString(w, "#")
+		i := slices.IndexFunc(n.notes, func(f *footnote) bool { return f.pattern == pat })
 		if i < 0 {
-			n.texts = append(n.texts, w)
-			i = len(n.texts) - 1
+			n.notes = append(n.notes, newFootnote(w))
+			i = len(n.notes) - 1
+		} else {
+			n.notes[i].merge(w)
 		}
+		if slices.Contains(marked, i) {
+			continue
+		}
+		marked = append(marked, i)
 		if b.Len() == 0 {
 			b.WriteByte(' ')
 		}
@@ -137,8 +199,17 @@ func (n *footnotes) mark(ws []string) string {
 	return b.String()
 }
 
+// lines returns the footnotes' texts, in number order.
+func (n *footnotes) lines() []string {
+	var out []string
+	for _, f := range n.notes {
+		out = append(out, f.String())
+	}
+	return out
+}
+
 func (n *footnotes) write(w io.Writer) error {
-	for i, t := range n.texts {
+	for i, t := range n.lines() {
 		if _, err := fmt.Fprintf(w, "%s %s\n", superscript(i+1), t); err != nil {
 			return err
 		}

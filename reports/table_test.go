@@ -113,3 +113,33 @@ func TestWriteJSON(t *testing.T) {
 		t.Errorf("ratio = %+v", r)
 	}
 }
+
+func TestFootnotesMergeNumbers(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		cells [][]string
+		marks []string
+		lines []string
+	}{
+		{"same text", [][]string{{"a 1"}, {"a 1"}}, []string{" ¹", " ¹"}, []string{"a 1"}},
+		{"numbers differ", [][]string{{"used 91% (1 of 2 trials)"}, {"used 54% (2 of 2 trials)"}, {"used 97% (1 of 2 trials)"}},
+			[]string{" ¹", " ¹", " ¹"}, []string{"used 54–97% (1–2 of 2 trials)"}},
+		{"words differ", [][]string{{"need >= 6 samples"}, {"need >= 7 trials"}}, []string{" ¹", " ²"},
+			[]string{"need >= 6 samples", "need >= 7 trials"}},
+		{"one mark per cell", [][]string{{"late 1.5ms", "late 2.5ms"}}, []string{" ¹"}, []string{"late 1.5–2.5ms"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var n footnotes
+			var marks []string
+			for _, c := range tt.cells {
+				marks = append(marks, n.mark(c))
+			}
+			if diff := cmp.Diff(tt.marks, marks); diff != "" {
+				t.Errorf("marks (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.lines, n.lines()); diff != "" {
+				t.Errorf("lines (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
