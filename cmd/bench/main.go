@@ -83,6 +83,8 @@ var commands = map[string]func(ctx context.Context, stop <-chan struct{}, stdout
 	"report":    cmdReport,
 	"scenarios": cmdScenarios,
 	"variants":  cmdVariants,
+	"serve":     cmdServe,
+	"attack":    cmdAttack,
 }
 
 func run(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer, args []string) error {
@@ -107,4 +109,6 @@ const usage = `usage:
   bench report FILE|DIR...    rebuild tables, plots and reports from result files
   bench scenarios             list the built-in scenarios
   bench variants              list the built-in variants and their knobs
+  bench serve [flags]         serve the synthetic provider and a gateway per variant over HTTP
+  bench attack [flags]        drive those gateways with vegeta (HTTP mode; bench attack -h)
 `

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime/metrics"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -194,6 +195,11 @@ func NewStack(baseURL string, sc *scenarios.Scenario, variants []variant.Variant
 		p := &countingPipeline{Pipeline: v.New(l)}
 		gopts := opts.Gateway
 		gopts.Ledger, gopts.Limits = l, sc.RequestLimits()
+		if !v.Traits().Persists {
+			// A variant that bills nothing gets no gateway-written
+			// records either (for requests the provider refused).
+			gopts.Ledger = nil
+		}
 		g := NewGateway(p, baseURL+ProviderPath, s.client, gopts)
 		s.gateways[v.Name] = &stackGateway{gw: g, ledger: l, pipe: p}
 		s.mux.Handle("/"+v.Name+"/", http.StripPrefix("/"+v.Name, g))
@@ -263,11 +269,17 @@ type StackMetrics struct {
 	Metrics
 	// CPUNS is the user and system CPU time this process has used
 	// (getrusage), so that a client can compute CPU per chunk.
-	CPUNS    int64                     `json:"cpu_ns"`
-	UptimeNS int64                     `json:"uptime_ns"`
-	Scenario string                    `json:"scenario"`
-	Provider ProviderStats             `json:"provider"`
-	Gateways map[string]GatewayMetrics `json:"gateways"`
+	CPUNS int64 `json:"cpu_ns"`
+	// AllocBytes, AllocObjects, GCCycles and MutexWaitNS are the
+	// runtime's cumulative totals, for per-chunk differences.
+	AllocBytes   uint64                    `json:"alloc_bytes"`
+	AllocObjects uint64                    `json:"alloc_objects"`
+	GCCycles     uint64                    `json:"gc_cycles"`
+	MutexWaitNS  int64                     `json:"mutex_wait_ns"`
+	UptimeNS     int64                     `json:"uptime_ns"`
+	Scenario     string                    `json:"scenario"`
+	Provider     ProviderStats             `json:"provider"`
+	Gateways     map[string]GatewayMetrics `json:"gateways"`
 }
 
 // Metrics samples the Stack's metrics. started is when the process began,
@@ -280,6 +292,21 @@ func (s *Stack) Metrics(started time.Time) StackMetrics {
 		Scenario: s.Scenario.Name,
 		Provider: s.Provider.Stats(),
 		Gateways: make(map[string]GatewayMetrics, len(s.gateways)),
+	}
+	rt := []metrics.Sample{
+		{Name: "/gc/heap/allocs:bytes"}, {Name: "/gc/heap/allocs:objects"},
+		{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/sync/mutex/wait/total:seconds"},
+	}
+	metrics.Read(rt)
+	u := func(i int) uint64 {
+		if rt[i].Value.Kind() == metrics.KindUint64 {
+			return rt[i].Value.Uint64()
+		}
+		return 0
+	}
+	m.AllocBytes, m.AllocObjects, m.GCCycles = u(0), u(1), u(2)
+	if rt[3].Value.Kind() == metrics.KindFloat64 {
+		m.MutexWaitNS = int64(rt[3].Value.Float64() * 1e9)
 	}
 	for _, v := range s.Variants {
 		g := s.gateways[v.Name]

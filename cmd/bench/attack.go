@@ -1,0 +1,246 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/streambench/streambench/harness/httpload"
+	"github.com/streambench/streambench/harness/result"
+	"github.com/streambench/streambench/impls/variant"
+	"github.com/streambench/streambench/reports"
+	"github.com/streambench/streambench/scenarios"
+)
+
+// cmdAttack runs the HTTP mode's load generator against a bench serve
+// process: the one at -target, or a child it spawns on 127.0.0.1:0.
+func cmdAttack(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer, args []string) error {
+	// The spawned serve process writes to stderr from another goroutine.
+	stderr = &lockedWriter{w: stderr}
+	fs := flag.NewFlagSet("bench attack", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		target    = fs.String("target", "", "base URL of a running bench serve (default: spawn one on 127.0.0.1:0)")
+		scen      = fs.String("scenario", "chat", "scenario: a built-in name or a YAML file (the serve process must replay the same)")
+		variants  = fs.String("variants", "mutex,lockfree", "variants to attack, interleaved A B A B")
+		rates     = fs.String("rate", "50", "arrival rates per second, comma-separated (a sweep)")
+		arrival   = fs.String("arrival", "", "constant or poisson (default: the scenario's, else constant)")
+		trials    = fs.Int("trials", 1, "repetitions of every variant and rate")
+		out       = fs.String("out", "", "output folder (default: a fresh folder under bench-results/)")
+		workers   = fs.Uint64("workers", httpload.DefaultWorkers, "vegeta's initial workers")
+		maxW      = fs.Uint64("max-workers", httpload.DefaultMaxWorkers, "most requests in flight; reaching it means the client is saturated")
+		late      = fs.Duration("late", httpload.DefaultLateThreshold, "a request sent this long after its intended start counts as late")
+		grace     = fs.Duration("grace", httpload.DefaultGrace, "wait after a trial before counting the serve process's goroutines")
+		maxSettle = fs.Duration("max-settle", httpload.DefaultMaxSettle, "most time to wait for a detached finalizer's late records")
+		timeout   = fs.Duration("timeout", httpload.DefaultTimeout, "bound on one request, stream included")
+	)
+	duration := httpload.DefaultDuration
+	fs.Func("duration", "how long each trial sends requests, e.g. 5s", durationFlag(&duration))
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usagef("bench attack: unexpected arguments %q", fs.Args())
+	}
+	sc, err := scenarios.Lookup(*scen)
+	if err != nil {
+		return usageError{err}
+	}
+	vs, err := variant.ParseList(*variants)
+	if err != nil {
+		return usageError{err}
+	}
+	rs, err := parseFloats("rate", *rates)
+	if err != nil {
+		return err
+	}
+	cfg := httpload.Config{
+		Target: *target, Scenario: sc, Variants: vs, Rates: rs,
+		Arrival: scenarios.ArrivalProcess(*arrival), Duration: duration, Trials: *trials,
+		Workers: *workers, MaxWorkers: *maxW, LateThreshold: *late, Grace: *grace,
+		MaxSettle: *maxSettle, Timeout: *timeout, Log: stderr,
+	}
+	if cfg.Target == "" {
+		cfg.Target = "http://127.0.0.1:1" // validated below, replaced by the child's
+	}
+	if err := cfg.Validate(); err != nil {
+		return usagef("bench attack: %v", err)
+	}
+
+	if *out == "" {
+		*out = filepath.Join("bench-results", "http-"+time.Now().Format("20060102-150405"))
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return usageError{err}
+	}
+	resultsPath := filepath.Join(*out, "results.jsonl")
+	f, err := os.OpenFile(resultsPath, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return usagef("%v (choose a fresh -out folder)", err)
+	}
+	defer f.Close()
+	cfg.Bin = func(name string) (io.WriteCloser, error) {
+		return os.Create(filepath.Join(*out, name+".bin"))
+	}
+
+	if *target == "" {
+		url, stopChild, err := spawnServe(sc, *scen, *variants, stderr)
+		if err != nil {
+			return err
+		}
+		defer stopChild()
+		cfg.Target = url
+	}
+
+	w := result.NewWriter(f)
+	names := make([]string, len(vs))
+	for i, v := range vs {
+		names[i] = v.Name
+	}
+	if err := w.Write(newHTTPHeader(sc, names, *trials)); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "bench attack: %s on %s, variants %s at %s/s, %d trials of %v; results in %s\n",
+		sc.Name, cfg.Target, strings.Join(names, ","), *rates, *trials, duration, *out)
+
+	// The first interrupt stops after the trial in flight, like bench run.
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-stop:
+			cancel()
+		case <-actx.Done():
+		}
+	}()
+	trials2, runErr := httpload.Run(actx, cfg, w)
+	if err := f.Sync(); err != nil && runErr == nil {
+		runErr = err
+	}
+	if len(trials2) > 0 {
+		if err := reports.WriteTable(stdout, trials2, reports.DefaultTableOptions); err != nil {
+			fmt.Fprintf(stderr, "bench attack: summary table: %v\n", err)
+		}
+		fmt.Fprintf(stderr, "bench attack: vegeta results in %s/*.bin (vegeta report %s/*.bin); bench report %s for the full report\n", *out, *out, *out)
+	}
+	failed := 0
+	for _, t := range trials2 {
+		if t.Failed() {
+			failed++
+		}
+	}
+	switch {
+	case runErr != nil:
+		fmt.Fprintf(stderr, "bench attack: %v after %d trials; what was measured is in %s\n", runErr, len(trials2), *out)
+		return errFailed
+	case failed > 0:
+		fmt.Fprintf(stderr, "bench attack: %d of %d trials FAILED their accounting (see %s)\n", failed, len(trials2), resultsPath)
+		return errFailed
+	}
+	return nil
+}
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// spawnServe starts `bench serve -addr 127.0.0.1:0` as a child process (this
+// same executable) and returns its URL and a function that stops it.
+func spawnServe(sc *scenarios.Scenario, scenArg, variants string, stderr io.Writer) (string, func(), error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", nil, err
+	}
+	cmd := exec.Command(exe, "serve", "-addr", "127.0.0.1:0", "-scenario", scenArg, "-variants", variants)
+	cmd.Stderr = stderr
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, fmt.Errorf("starting bench serve: %w", err)
+	}
+	stopChild := func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() {
+			io.Copy(io.Discard, pipe)
+			cmd.Wait()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	}
+	url, err := readServeURL(bufio.NewReader(pipe))
+	if err != nil {
+		stopChild()
+		return "", nil, err
+	}
+	return url, stopChild, nil
+}
+
+// newHTTPHeader describes the machine and the command of an attack run.
+func newHTTPHeader(sc *scenarios.Scenario, variants []string, trials int) *result.Header {
+	h := &result.Header{
+		Time: time.Now().UTC(), CPUModel: cpuModel(), Cores: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0),
+		GoVersion: runtime.Version(), GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, Command: os.Args,
+		Scenarios: []string{sc.Name}, Variants: variants, Trials: trials, Seed: sc.Seed, Isolation: result.ModeHTTP,
+	}
+	h.Hostname, _ = os.Hostname()
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		dirty := false
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				h.Commit = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+		if dirty && h.Commit != "" {
+			h.Commit += "+dirty"
+		}
+	}
+	return h
+}
+
+// cpuModel reads the CPU model name from /proc/cpuinfo, or returns
+// GOARCH.
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				return strings.TrimSpace(v)
+			}
+		}
+	}
+	return runtime.GOARCH
+}

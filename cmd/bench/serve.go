@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/streambench/streambench/harness/httpmode"
+	"github.com/streambench/streambench/impls/variant"
+	"github.com/streambench/streambench/scenarios"
+)
+
+// DefaultServeAddr is where bench serve listens unless told otherwise.
+const DefaultServeAddr = "127.0.0.1:8080"
+
+// servePrefix starts the line bench serve prints on stdout once it
+// listens; bench attack reads it from the child it spawns.
+const servePrefix = "listening on "
+
+// cmdServe runs the provider and one gateway per variant in one server
+// until SIGINT or SIGTERM.
+func cmdServe(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer, args []string) error {
+	fs := flag.NewFlagSet("bench serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		addr     = fs.String("addr", DefaultServeAddr, "listen address; port 0 picks a free port (printed on stdout)")
+		scen     = fs.String("scenario", "chat", "the scenario the provider replays: a built-in name or a YAML file")
+		variants = fs.String("variants", strings.Join(variant.Names(), ","), "variants to serve, one gateway each at /<variant>/v1/chat/completions")
+		remote   = fs.Bool("allow-remote", false, "allow a non-loopback -addr (the servers have no authentication)")
+		omitExt  = fs.Bool("plain", false, "leave the streambench seq/tokens extension out of the chunks (plain OpenAI)")
+	)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usagef("bench serve: unexpected arguments %q", fs.Args())
+	}
+	sc, err := scenarios.Lookup(*scen)
+	if err != nil {
+		return usageError{err}
+	}
+	vs, err := variant.ParseList(*variants)
+	if err != nil {
+		return usageError{err}
+	}
+
+	// Note: the Stack needs the bound address (for the gateways' provider
+	// URL) and the server needs a handler first, so the handler is an
+	// indirection filled in before Serve starts.
+	var stack *httpmode.Stack
+	started := time.Now()
+	srv, err := httpmode.NewServer(*addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		stack.Handler().ServeHTTP(w, r)
+	}), httpmode.ServerOptions{
+		AllowRemote: *remote,
+		InFlight:    inFlightFunc(func() int64 { return stack.InFlight() }),
+		Metrics:     func() any { return stack.Metrics(started) },
+	})
+	if err != nil {
+		return usageError{err}
+	}
+	ln, err := net.Listen("tcp", srv.Addr)
+	if err != nil {
+		return usageError{err}
+	}
+	base := "http://" + dialable(ln.Addr().(*net.TCPAddr))
+	stack, err = httpmode.NewStack(base, sc, vs, httpmode.StackOptions{
+		Gateway:  httpmode.GatewayOptions{OmitExtensions: *omitExt},
+		Provider: httpmode.ProviderOptions{OmitExtensions: *omitExt},
+	})
+	if err != nil {
+		ln.Close()
+		return usageError{err}
+	}
+	defer stack.CloseIdleConnections()
+
+	url := "http://" + ln.Addr().String()
+	fmt.Fprintf(stdout, "%s%s\n", servePrefix, url)
+	if f, ok := stdout.(interface{ Sync() error }); ok {
+		f.Sync()
+	}
+	fmt.Fprintf(stderr, "bench serve: scenario %s; provider at %s%s\n", sc.Name, url, httpmode.ProviderPath)
+	for _, v := range vs {
+		fmt.Fprintf(stderr, "bench serve: gateway %-16s at %s/%s%s\n", v.Name, url, v.Name, httpmode.GatewayPath)
+	}
+	fmt.Fprintf(stderr, "bench serve: %s/healthz, %s/metrics; SIGINT or SIGTERM stops\n", url, url)
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-stop:
+	case <-sigs:
+	case <-ctx.Done():
+	}
+	fmt.Fprintln(stderr, "bench serve: shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		// Streams still running after the grace period are cut.
+		srv.Close()
+	}
+	<-errc
+	return nil
+}
+
+type inFlightFunc func() int64
+
+func (f inFlightFunc) InFlight() int64 { return f() }
+
+// dialable returns an address the process can dial to reach its own
+// listener: the loopback address when it listens on every interface.
+func dialable(a *net.TCPAddr) string {
+	if a.IP.IsUnspecified() {
+		return net.JoinHostPort("127.0.0.1", fmt.Sprint(a.Port))
+	}
+	return a.String()
+}
+
+// readServeURL reads a bench serve process's stdout until its listening
+// line and returns the URL on it.
+func readServeURL(r *bufio.Reader) (string, error) {
+	for {
+		line, err := r.ReadString('\n')
+		if s, ok := strings.CutPrefix(strings.TrimSpace(line), servePrefix); ok {
+			return s, nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("bench serve exited before it listened: %w", err)
+		}
+	}
+}

@@ -1,0 +1,197 @@
+// Package httpload is the load generator of the HTTP end-to-end mode: it
+// drives the gateways a `bench serve` process (package httpmode's Stack)
+// serves, in an open model paced by vegeta, with a streaming-aware client
+// (Transport) that parses the SSE events as they arrive, records time to
+// first chunk and the gaps between chunks, and disconnects on the
+// scenario's schedule. Each trial becomes one result.Trial record (Mode
+// "http") built from the client's measurements and the differences of the
+// serve process's /metrics before and after, plus vegeta's own result
+// encoding.
+//
+// The cmd/bench "attack" subcommand is a thin adapter over Run.
+package httpload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/streambench/streambench/harness/result"
+	"github.com/streambench/streambench/impls/variant"
+	"github.com/streambench/streambench/scenarios"
+)
+
+// Defaults for Config fields left zero; they double as flag defaults.
+const (
+	DefaultDuration      = 5 * time.Second
+	DefaultWorkers       = 64
+	DefaultMaxWorkers    = 10000
+	DefaultLateThreshold = 10 * time.Millisecond
+	DefaultGrace         = 1500 * time.Millisecond
+	DefaultMaxSettle     = 30 * time.Second
+	DefaultTimeout       = 2 * time.Minute
+)
+
+// Config is one run of the load generator: every variant at every rate,
+// Trials times, interleaved (A B A B).
+type Config struct {
+	// Target is the serve process's base URL ("http://127.0.0.1:8080").
+	Target   string
+	Scenario *scenarios.Scenario
+	Variants []variant.Variant
+	// Rates are the arrival rates per second to apply, in order.
+	Rates []float64
+	// Arrival overrides the scenario's arrival process when set.
+	Arrival scenarios.ArrivalProcess
+	// Duration is how long each trial sends requests; streams started in
+	// it run to their end after it.
+	Duration time.Duration
+	Trials   int
+	// Workers is vegeta's initial number of workers; MaxWorkers bounds
+	// them, and so the requests in flight: a client that reaches it is
+	// saturated.
+	Workers, MaxWorkers uint64
+	// LateThreshold is how far past its intended start a request may be
+	// sent before it counts as late.
+	LateThreshold time.Duration
+	// Grace is the wait after a trial's streams ended (and, for a detached
+	// finalizer, after its timeout) before the serve process's goroutines
+	// are counted; it must exceed the serve process's idle-connection
+	// timeout (httpmode.DefaultStackIdleConnTimeout).
+	Grace time.Duration
+	// MaxSettle bounds the wait for the records a detached finalizer
+	// writes late.
+	MaxSettle time.Duration
+	// Timeout bounds one request, headers and stream.
+	Timeout time.Duration
+	// Bin, if set, opens the file for vegeta's encoding of one trial's
+	// results, named "<variant>-<trial>".
+	Bin func(name string) (io.WriteCloser, error)
+	// Log receives one line per trial; nil discards them.
+	Log io.Writer
+}
+
+// fill returns c with defaults in place of zero fields.
+func (c Config) fill() Config {
+	if c.Duration <= 0 {
+		c.Duration = DefaultDuration
+	}
+	if c.Trials <= 0 {
+		c.Trials = 1
+	}
+	if c.Workers == 0 {
+		c.Workers = DefaultWorkers
+	}
+	if c.MaxWorkers == 0 {
+		c.MaxWorkers = DefaultMaxWorkers
+	}
+	if c.LateThreshold <= 0 {
+		c.LateThreshold = DefaultLateThreshold
+	}
+	if c.Grace <= 0 {
+		c.Grace = DefaultGrace
+	}
+	if c.MaxSettle <= 0 {
+		c.MaxSettle = DefaultMaxSettle
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.Arrival == "" && c.Scenario != nil {
+		c.Arrival = c.Scenario.Load.Arrival
+	}
+	if c.Arrival == "" {
+		c.Arrival = scenarios.Constant
+	}
+	if c.Log == nil {
+		c.Log = io.Discard
+	}
+	return c
+}
+
+// Validate reports every problem of c at once.
+func (c Config) Validate() error {
+	var errs []error
+	if u, err := url.Parse(c.Target); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("target %q is not an http:// URL", c.Target))
+	}
+	if c.Scenario == nil {
+		errs = append(errs, errors.New("no scenario"))
+	}
+	if len(c.Variants) == 0 {
+		errs = append(errs, errors.New("no variants"))
+	}
+	if len(c.Rates) == 0 {
+		errs = append(errs, errors.New("no rates: the HTTP mode is an open model, give -rate"))
+	}
+	for _, r := range c.Rates {
+		if !(r > 0) || r > 1e6 {
+			errs = append(errs, fmt.Errorf("rate %v is not in (0, 1e6]", r))
+		}
+	}
+	if c.Arrival != "" && c.Arrival != scenarios.Constant && c.Arrival != scenarios.Poisson {
+		errs = append(errs, fmt.Errorf("arrival %q is not constant or poisson", c.Arrival))
+	}
+	if c.Workers > 0 && c.MaxWorkers > 0 && c.Workers > c.MaxWorkers {
+		errs = append(errs, fmt.Errorf("workers %d > max workers %d", c.Workers, c.MaxWorkers))
+	}
+	return errors.Join(errs...)
+}
+
+// Run runs every trial of cfg in order, writing each record to w as it
+// ends, and returns the records. It stops early, with ctx's error, when ctx
+// ends. A trial whose accounting is violated is still a record (with
+// Accounting.Violations set); Run does not stop for it.
+func Run(ctx context.Context, cfg Config, w *result.Writer) ([]*result.Trial, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.fill()
+	cfg.Target = strings.TrimRight(cfg.Target, "/")
+	mc := &metricsClient{base: cfg.Target, c: &http.Client{Timeout: 10 * time.Second}}
+	defer mc.c.CloseIdleConnections()
+	if _, err := mc.get(ctx); err != nil {
+		return nil, fmt.Errorf("httpload: the serve process at %s does not answer /metrics: %w", cfg.Target, err)
+	}
+	var out []*result.Trial
+	order := 0
+	for trial := range cfg.Trials {
+		for _, rate := range cfg.Rates {
+			for _, v := range cfg.Variants {
+				if err := ctx.Err(); err != nil {
+					return out, err
+				}
+				rec, err := runTrial(ctx, cfg, mc, v, rate, trial, order)
+				if err != nil {
+					return out, err
+				}
+				order++
+				out = append(out, rec)
+				if err := w.Write(rec); err != nil {
+					return out, err
+				}
+				fmt.Fprintf(cfg.Log, "%s\n", summaryLine(rec))
+			}
+		}
+	}
+	return out, nil
+}
+
+// summaryLine is one trial's line of progress.
+func summaryLine(t *result.Trial) string {
+	s := fmt.Sprintf("trial %d %-14s rate %6.1f/s: %5d streams (%d completed, %d disconnected, %d failed), %8.0f chunks/s, ttft p50 %v p99 %v, itl p99 %v, cpu %.0f ns/chunk, leaked %d goroutines",
+		t.Trial, t.Variant, t.Load.Rate, t.RequestsStarted, t.StreamsCompleted, t.StreamsDisconnected, t.StreamsFailed,
+		t.ChunksPerS, time.Duration(t.TTFT.P50), time.Duration(t.TTFT.P99), time.Duration(t.ITL.P99), t.CPUNSPerChunk, t.GoroutinesLeaked)
+	if n := len(t.Accounting.Violations); n > 0 {
+		s += fmt.Sprintf("; %d VIOLATIONS: %s", n, strings.Join(t.Accounting.Violations, "; "))
+	}
+	for _, w := range t.Warnings {
+		s += "\n  warning: " + w
+	}
+	return s
+}

@@ -1,0 +1,456 @@
+package httpload
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/streambench/streambench/harness/httpmode"
+	"github.com/streambench/streambench/harness/result"
+	"github.com/streambench/streambench/impls/variant"
+	"github.com/streambench/streambench/scenarios"
+)
+
+// runID names this load-generator process in the accounts it charges.
+var runID = func() string {
+	h, _ := os.Hostname()
+	return fmt.Sprintf("%s-%d", h, os.Getpid())
+}()
+
+// metricsClient reads the serve process's /metrics.
+type metricsClient struct {
+	base string
+	c    *http.Client
+}
+
+func (m *metricsClient) get(ctx context.Context) (httpmode.StackMetrics, error) {
+	var sm httpmode.StackMetrics
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.base+"/metrics", nil)
+	if err != nil {
+		return sm, err
+	}
+	resp, err := m.c.Do(req)
+	if err != nil {
+		return sm, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return sm, fmt.Errorf("/metrics answered %s", resp.Status)
+	}
+	err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&sm)
+	if err == nil && sm.Gateways == nil {
+		err = fmt.Errorf("/metrics of %s has no gateways: is it a `bench serve` process?", m.base)
+	}
+	return sm, err
+}
+
+// sampler polls /metrics during a trial for the heap and goroutine series.
+type sampler struct {
+	series []result.Sample
+	peakH  uint64
+	peakG  int64
+}
+
+// sampleEvery is the period of the in-trial /metrics polls: often enough
+// for a peak, rare enough to cost the serve process nothing measurable.
+const sampleEvery = 200 * time.Millisecond
+
+// maxSeries bounds the heap series kept in a record.
+const maxSeries = 600
+
+func (s *sampler) run(ctx context.Context, mc *metricsClient, began time.Time) {
+	t := time.NewTicker(sampleEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		m, err := mc.get(ctx)
+		if err != nil {
+			continue
+		}
+		s.add(m, time.Since(began))
+	}
+}
+
+func (s *sampler) add(m httpmode.StackMetrics, at time.Duration) {
+	s.peakH = max(s.peakH, m.HeapInUseBytes)
+	s.peakG = max(s.peakG, m.Goroutines)
+	if len(s.series) < maxSeries {
+		s.series = append(s.series, result.Sample{T: at.Seconds(), HeapBytes: m.HeapInUseBytes, Goroutines: m.Goroutines})
+	}
+}
+
+// runTrial runs one variant at one rate and builds its record.
+func runTrial(ctx context.Context, cfg Config, mc *metricsClient, v variant.Variant, rate float64, trial, order int) (*result.Trial, error) {
+	sc := cfg.Scenario
+	before, err := mc.get(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("httpload: reading /metrics before trial %d: %w", order, err)
+	}
+	if _, ok := before.Gateways[v.Name]; !ok {
+		return nil, fmt.Errorf("httpload: the serve process at %s has no gateway %q (it serves %s)", cfg.Target, v.Name, gatewayNames(before))
+	}
+	if before.Scenario != sc.Name {
+		return nil, fmt.Errorf("httpload: the serve process replays scenario %q, not %q: its streams would not match the client's schedule", before.Scenario, sc.Name)
+	}
+
+	sched := newSchedule(cfg.Arrival, rate, sc.Seed)
+	col := newCollector(sched, cfg.LateThreshold)
+	base := &http.Transport{
+		MaxIdleConnsPerHost: int(min(cfg.MaxWorkers, 1<<16)),
+		IdleConnTimeout:     30 * time.Second,
+		DisableCompression:  true,
+		ForceAttemptHTTP2:   false,
+	}
+	defer base.CloseIdleConnections()
+	client := &http.Client{Transport: &Transport{base: base, sc: sc, c: col}, Timeout: cfg.Timeout}
+	atk := vegeta.NewAttacker(
+		vegeta.Client(client),
+		vegeta.MaxBody(0),
+		vegeta.Workers(cfg.Workers),
+		vegeta.MaxWorkers(cfg.MaxWorkers),
+		vegeta.Redirects(vegeta.NoFollow),
+	)
+	// Note: the account names this load generator and the trial, so that
+	// the gateway's ledger tells apart trials (which reuse request
+	// indices) and load machines sharing one serve process.
+	account := runID + "-t" + strconv.Itoa(order)
+	url := cfg.Target + "/" + v.Name + httpmode.GatewayPath
+	body := []byte(`{"model":"streambench","messages":[{"role":"user","content":"Tell me a story."}],"stream":true,"stream_options":{"include_usage":true}}`)
+	var next atomic.Uint64
+	targeter := func(t *vegeta.Target) error {
+		i := next.Add(1) - 1
+		t.Method, t.URL, t.Body = http.MethodPost, url, body
+		t.Header = http.Header{
+			"Content-Type":         {"application/json"},
+			httpmode.HeaderRequest: {strconv.FormatUint(i, 10)},
+			httpmode.HeaderAccount: {account},
+		}
+		return nil
+	}
+
+	var enc vegeta.Encoder
+	var bin io.WriteCloser
+	if cfg.Bin != nil {
+		if bin, err = cfg.Bin(fmt.Sprintf("%s-%d", v.Name, trial)); err != nil {
+			return nil, err
+		}
+		defer bin.Close()
+		enc = vegeta.NewEncoder(bin)
+	}
+
+	sctx, stopSampler := context.WithCancel(ctx)
+	smp := &sampler{}
+	smp.add(before, 0)
+	var swg sync.WaitGroup
+	began := time.Now()
+	col.began = began
+	swg.Go(func() { smp.run(sctx, mc, began) })
+	cpu0 := processCPU()
+	// Note: the vegeta attack's own start is a moment after began; the
+	// schedule's offsets are from began, so that moment counts as lateness
+	// of the first hits, which is the truth from the client's side.
+	results := atk.Attack(vegeta.Targeter(targeter), sched, cfg.Duration, fmt.Sprintf("%s-%d", v.Name, trial))
+	var encErr error
+	stopped := false
+	for res := range results {
+		if ctx.Err() != nil && !stopped {
+			atk.Stop()
+			stopped = true
+		}
+		if n, ok := col.wireBySeq.LoadAndDelete(res.Seq); ok {
+			res.BytesIn = uint64(n.(int64))
+		}
+		if enc != nil && encErr == nil {
+			encErr = enc.Encode(res)
+		}
+	}
+	elapsed := time.Since(began)
+	clientCPU := processCPU() - cpu0
+	base.CloseIdleConnections()
+	if encErr != nil {
+		stopSampler()
+		swg.Wait()
+		return nil, fmt.Errorf("httpload: writing vegeta results: %w", encErr)
+	}
+
+	after, settleWarn, err := settle(ctx, cfg, mc, v, before, col)
+	stopSampler()
+	swg.Wait()
+	if err != nil {
+		return nil, fmt.Errorf("httpload: reading /metrics after trial %d: %w", order, err)
+	}
+	smp.add(after, time.Since(began))
+
+	rec := buildRecord(cfg, v, rate, trial, order, elapsed, before, after, col, smp)
+	if settleWarn != "" {
+		rec.Warnings = append(rec.Warnings, settleWarn)
+	}
+	if share := clientCPU.Seconds() / elapsed.Seconds(); share > 0.8*float64(runtime.NumCPU()) {
+		rec.Warnings = append(rec.Warnings, fmt.Sprintf("the load generator used %.0f%% of the machine's %d cores: it may have been the bottleneck", 100*share/float64(runtime.NumCPU()), runtime.NumCPU()))
+	}
+	sort.Strings(rec.Warnings)
+	return rec, nil
+}
+
+// settle waits after the streams ended until the serve process is quiet:
+// no stream in flight in the gateway or the provider and every expected
+// record persisted, or, for a detached finalizer, its timeout passed. Then
+// it waits Grace more, so that idle connections and finished goroutines are
+// gone, and reads the metrics.
+func settle(ctx context.Context, cfg Config, mc *metricsClient, v variant.Variant, before httpmode.StackMetrics, col *collector) (httpmode.StackMetrics, string, error) {
+	limit := cfg.Grace
+	tr := v.Traits()
+	if tr.DetachedFinalizer && col.disconnected.Load()+col.failed.Load() > 0 {
+		limit += cfg.Scenario.RequestLimits().FinalizerTimeout
+	}
+	limit = min(limit, cfg.MaxSettle)
+	deadline := time.Now().Add(limit)
+	warn := ""
+	for {
+		m, err := mc.get(ctx)
+		if err != nil {
+			return m, "", err
+		}
+		g, g0 := m.Gateways[v.Name], before.Gateways[v.Name]
+		expected := (g.Gateway.Requests - g0.Gateway.Requests) - (g.Gateway.Rejected - g0.Gateway.Rejected)
+		quiet := g.Gateway.InFlight == 0 && m.Provider.InFlight == 0 &&
+			(!tr.Persists || g.Ledger.Records-g0.Ledger.Records >= expected)
+		if quiet {
+			break
+		}
+		if time.Now().After(deadline) {
+			if tr.DetachedFinalizer {
+				warn = fmt.Sprintf("stopped waiting for late records after %v (the finalizer timeout is %v; -max-settle bounds the wait)", limit, cfg.Scenario.RequestLimits().FinalizerTimeout)
+			} else {
+				warn = fmt.Sprintf("the serve process was not quiet %v after the trial: streams still in flight or records missing", limit)
+			}
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return m, "", ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	select {
+	case <-ctx.Done():
+		return httpmode.StackMetrics{}, "", ctx.Err()
+	case <-time.After(cfg.Grace):
+	}
+	m, err := mc.get(ctx)
+	return m, warn, err
+}
+
+func gatewayNames(m httpmode.StackMetrics) string {
+	var names []string
+	for n := range m.Gateways {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return fmt.Sprint(names)
+}
+
+// buildRecord turns the client's measurements and the serve process's
+// metric differences into the trial's record, and checks its accounting.
+func buildRecord(cfg Config, v variant.Variant, rate float64, trial, order int, elapsed time.Duration,
+	before, after httpmode.StackMetrics, col *collector, smp *sampler) *result.Trial {
+	sc := cfg.Scenario
+	g, g0 := after.Gateways[v.Name], before.Gateways[v.Name]
+	chunks := col.chunks.Load()
+	per := func(x float64) float64 {
+		if chunks == 0 {
+			return 0
+		}
+		return x / float64(chunks)
+	}
+	secs := elapsed.Seconds()
+	rec := &result.Trial{
+		Mode:        result.ModeHTTP,
+		Variant:     v.Name,
+		VariantSpec: v.Spec(),
+		Scenario:    sc.Name,
+		Load:        result.Load{Model: string(scenarios.Open), Rate: rate, Arrival: string(cfg.Arrival)},
+		GOMAXPROCS:  runtime.GOMAXPROCS(0),
+		Cores:       runtime.NumCPU(),
+		Trial:       trial,
+		Seed:        sc.Seed,
+		Order:       order,
+		DurationS:   secs,
+
+		RequestsStarted:     col.started.Load(),
+		RequestsLate:        col.lateN.Load(),
+		StreamsCompleted:    col.completed.Load(),
+		StreamsDisconnected: col.disconnected.Load(),
+		StreamsFailed:       col.failed.Load(),
+
+		HeapPeakBytes:       smp.peakH,
+		HeapSeries:          smp.series,
+		AllocBytesPerChunk:  per(float64(after.AllocBytes - before.AllocBytes)),
+		AllocsPerChunk:      per(float64(after.AllocObjects - before.AllocObjects)),
+		GCCycles:            int64(after.GCCycles - before.GCCycles),
+		GoroutinesPeak:      smp.peakG,
+		GoroutinesLeaked:    after.Goroutines - before.Goroutines,
+		MutexWaitNSPerChunk: per(float64(after.MutexWaitNS - before.MutexWaitNS)),
+		CPUNSPerChunk:       per(float64(after.CPUNS - before.CPUNS)),
+		QueuePeak:           g.Outcomes.QueuePeak,
+	}
+	if secs > 0 {
+		rec.ChunksPerS = float64(chunks) / secs
+		rec.BytesPerS = float64(col.content.Load()) / secs
+		rec.StreamsPerS = float64(col.completed.Load()+col.disconnected.Load()+col.failed.Load()) / secs
+	}
+	col.mu.Lock()
+	rec.TTFT = percentiles(col.hist[latTTFT])
+	rec.ITL = percentiles(col.hist[latITL])
+	rec.E2E = percentiles(col.hist[latE2E])
+	rec.TTFTIntended = percentiles(col.hist[latTTFTIntended])
+	rec.E2EIntended = percentiles(col.hist[latE2EIntended])
+	rec.Dist = map[string][]result.Quantile{
+		"ttft":         distribution(col.hist[latTTFT]),
+		"itl":          distribution(col.hist[latITL]),
+		"e2e":          distribution(col.hist[latE2E]),
+		"e2e_intended": distribution(col.hist[latE2EIntended]),
+	}
+	for reason, n := range col.errs {
+		rec.Warnings = append(rec.Warnings, fmt.Sprintf("%d streams failed: %s", n, reason))
+	}
+	col.mu.Unlock()
+
+	if rec.RequestsLate > 0 {
+		rec.Warnings = append(rec.Warnings, fmt.Sprintf("%d of %d requests were sent more than %v after their intended start: the load generator fell behind its schedule, and latencies from the actual start understate queueing (see ttft_intended_ns, e2e_intended_ns)",
+			rec.RequestsLate, rec.RequestsStarted, cfg.LateThreshold))
+	}
+	if peak := col.peak.Load(); uint64(peak) >= cfg.MaxWorkers {
+		rec.Warnings = append(rec.Warnings, fmt.Sprintf("the client was saturated: all %d workers were busy at once (raise -max-workers, or run the load from more machines)", cfg.MaxWorkers))
+	}
+
+	a := &rec.Accounting
+	a.ChunksProduced = after.Provider.Chunks - before.Provider.Chunks
+	a.ChunksDelivered = chunks
+	a.ChunksDropped = g.Outcomes.Dropped - g0.Outcomes.Dropped
+	a.ChunksRejected = g.Outcomes.Rejected - g0.Outcomes.Rejected
+	a.ChunksDiscarded = g.Outcomes.Discarded - g0.Outcomes.Discarded
+	// Note: over HTTP, what the provider produced beyond what the client
+	// received and the pipeline accounted for when its relay returned was
+	// produced for a client that had gone: written into a socket the
+	// client no longer read, read by a legacy relay's detached producer
+	// after the relay returned, or lost in the provider connection when
+	// the gateway closed it.
+	a.ChunksAfterDisconnect = a.ChunksProduced - a.ChunksDelivered - a.ChunksDropped - a.ChunksRejected - a.ChunksDiscarded
+	a.TokensDelivered = col.tokens.Load()
+	a.TokensBilled = g.Ledger.ChargedTokens - g0.Ledger.ChargedTokens
+	a.RecordsPersisted = g.Ledger.Records - g0.Ledger.Records
+	a.RecordsDuplicated = g.Ledger.Duplicated - g0.Ledger.Duplicated
+	tr := v.Traits()
+	if tr.Persists {
+		a.RecordsExpected = (g.Gateway.Requests - g0.Gateway.Requests) - (g.Gateway.Rejected - g0.Gateway.Rejected)
+		a.RecordsPending = a.RecordsExpected - a.RecordsPersisted
+	}
+	recordTokens := g.Ledger.RecordTokens - g0.Ledger.RecordTokens
+	a.Violations = check(a, tr.Persists, tr.DetachedFinalizer, tr.OverbillsOnDisconnect, v.Name, rec, recordTokens,
+		g.Outcomes.Delivered-g0.Outcomes.Delivered, after.Provider.Streams-before.Provider.Streams)
+	return rec
+}
+
+// check runs the HTTP mode's invariants. They are weaker than the
+// in-process ones where sockets blur the count: chunks a gateway wrote
+// into a connection its client had stopped reading were delivered by the
+// pipeline but never received.
+func check(a *result.Accounting, persists, detached, overbills bool, name string, rec *result.Trial,
+	recordTokens, gwDelivered, providerStreams int64) []string {
+	var v []string
+	violate := func(format string, args ...any) { v = append(v, fmt.Sprintf(format, args...)) }
+	clean := rec.StreamsDisconnected == 0 && rec.StreamsFailed == 0
+	if a.ChunksAfterDisconnect < 0 {
+		violate("chunks: the client received %d, backpressure dropped %d and rejected %d and the pipeline discarded %d (= %d), more than the provider's %d",
+			a.ChunksDelivered, a.ChunksDropped, a.ChunksRejected, a.ChunksDiscarded,
+			a.ChunksDelivered+a.ChunksDropped+a.ChunksRejected+a.ChunksDiscarded, a.ChunksProduced)
+	}
+	if gwDelivered < a.ChunksDelivered {
+		violate("chunks: the client received %d but the gateway's pipeline delivered only %d", a.ChunksDelivered, gwDelivered)
+	}
+	if clean && gwDelivered != a.ChunksDelivered {
+		violate("chunks: no client left early, yet the gateway delivered %d and the clients received %d", gwDelivered, a.ChunksDelivered)
+	}
+	if clean && a.ChunksAfterDisconnect != 0 {
+		violate("chunks: no client left early, yet %d produced chunks are unaccounted for", a.ChunksAfterDisconnect)
+	}
+	if providerStreams > rec.RequestsStarted {
+		violate("streams: the provider served %d streams for %d requests", providerStreams, rec.RequestsStarted)
+	}
+	if a.RecordsDuplicated > 0 {
+		violate("records: %d requests persisted more than once", a.RecordsDuplicated)
+	}
+	switch {
+	case !persists:
+		if a.RecordsPersisted != 0 || a.TokensBilled != 0 {
+			violate("records: %s persists nothing but %d records and %d tokens reached the ledger", name, a.RecordsPersisted, a.TokensBilled)
+		}
+	default:
+		if a.RecordsPersisted > a.RecordsExpected {
+			violate("records: %d persisted for %d requests", a.RecordsPersisted, a.RecordsExpected)
+		}
+		if !detached && a.RecordsPending != 0 {
+			violate("records: %d of %d expected records were not persisted after the trial", a.RecordsPending, a.RecordsExpected)
+		}
+		if a.RecordsPending == 0 && a.TokensBilled < a.TokensDelivered {
+			violate("billing: %d tokens billed < %d tokens the clients received", a.TokensBilled, a.TokensDelivered)
+		}
+		if clean && !overbills && a.RecordsPending == 0 && a.TokensBilled != a.TokensDelivered {
+			violate("billing: no client left early, yet %d tokens billed != %d delivered", a.TokensBilled, a.TokensDelivered)
+		}
+		if a.RecordsPending == 0 && recordTokens != a.TokensBilled {
+			violate("billing: records say %d tokens, charges say %d", recordTokens, a.TokensBilled)
+		}
+	}
+	return v
+}
+
+// distQuantiles are the points of the fuller distributions kept in Dist.
+var distQuantiles = []float64{0.5, 0.75, 0.9, 0.95, 0.99, 0.999, 0.9999, 1}
+
+func percentiles(h *hdrhistogram.Histogram) result.Percentiles {
+	if h.TotalCount() == 0 {
+		return result.Percentiles{}
+	}
+	return result.Percentiles{
+		Count: h.TotalCount(), Mean: h.Mean(),
+		P50: h.ValueAtQuantile(50), P90: h.ValueAtQuantile(90), P99: h.ValueAtQuantile(99),
+		P999: h.ValueAtQuantile(99.9), Max: h.Max(),
+	}
+}
+
+func distribution(h *hdrhistogram.Histogram) []result.Quantile {
+	if h.TotalCount() == 0 {
+		return nil
+	}
+	out := make([]result.Quantile, len(distQuantiles))
+	for i, q := range distQuantiles {
+		v := h.ValueAtQuantile(q * 100)
+		if q == 1 {
+			v = h.Max()
+		}
+		out[i] = result.Quantile{Q: q, NS: v}
+	}
+	return out
+}
+
+// processCPU is this process's CPU time, for the load generator's own
+// share.
+func processCPU() time.Duration { return httpmode.ProcessCPU() }
