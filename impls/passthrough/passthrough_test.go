@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -153,39 +150,13 @@ type discard struct{}
 func (discard) Write(impls.Chunk) error { return nil }
 func (discard) Gone() <-chan struct{}   { return nil }
 
-// BenchmarkRelay measures the pass-through's cost per chunk: one b.N op is
-// one chunk; the b.N chunks are cut into streams of streamChunks chunks,
+// BenchmarkRelay measures the pass-through's cost per chunk with the same
+// driver as the designs (conformance.Bench): one b.N op is one 64-byte chunk,
 // relayed by S concurrent workers (streams=S).
 func BenchmarkRelay(b *testing.B) {
 	for _, workers := range []int{1, 64, 1024} {
 		b.Run(fmt.Sprintf("streams=%d", workers), func(b *testing.B) {
-			p := passthrough.New()
-			srcs := make([]memSource, workers)
-			total := int64(b.N)
-			var claimed atomic.Int64
-			var before, after runtime.MemStats
-			var wg sync.WaitGroup
-			b.ReportAllocs()
-			runtime.ReadMemStats(&before)
-			b.ResetTimer()
-			for w := range workers {
-				wg.Go(func() {
-					src := &srcs[w]
-					for {
-						start := claimed.Add(streamChunks) - streamChunks
-						if start >= total {
-							return
-						}
-						src.reset(int(min(streamChunks, total-start)))
-						p.Relay(context.Background(), impls.Request{}, src, discard{})
-					}
-				})
-			}
-			wg.Wait()
-			b.StopTimer()
-			runtime.ReadMemStats(&after)
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/chunk")
-			b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N), "allocs/chunk")
+			conformance.Bench(b, func(impls.Ledger) impls.Pipeline { return passthrough.New() }, workers, conformance.Traits{})
 		})
 	}
 }
