@@ -111,7 +111,7 @@ func (p *Pipeline) Relay(ctx context.Context, req impls.Request, src impls.Sourc
 	}
 	_ = src.Close() // Note: the provider is done with either way; a close error changes no record.
 	if err == nil {
-		err = r.producerEnd()
+		err = r.producerEnd(ctx)
 	}
 
 	out := impls.Outcome{
@@ -345,12 +345,17 @@ func stopReason(ctx context.Context, gone <-chan struct{}) error {
 
 // producerEnd turns the producer's reason to stop into the Outcome error
 // after a relay that reached the end marker.
-func (r *request) producerEnd() error {
+func (r *request) producerEnd(ctx context.Context) error {
 	switch err := r.prodErr; {
 	case err == nil || errors.Is(err, io.EOF):
 		return nil
 	case errors.Is(err, impls.ErrRejected):
 		return err
+	case (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) && context.Cause(ctx) != errRelayOver:
+		// The caller's context ended while the producer waited on the
+		// provider, and the end marker reached the relay before it saw
+		// the cancellation itself: a cancellation, not a provider failure.
+		return fmt.Errorf("lockfree: %w: %w", impls.ErrCancelled, err)
 	default:
 		return fmt.Errorf("lockfree: %w: %w", impls.ErrProviderFailed, err)
 	}
