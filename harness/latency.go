@@ -4,8 +4,6 @@ import (
 	"sync"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
-
-	"github.com/streambench/streambench/harness/result"
 )
 
 // Latency kinds the harness records, one histogram each.
@@ -99,40 +97,6 @@ func (l *latencies) merged(k int) *hdr.Histogram {
 		s.mu.Lock()
 		out.Merge(s.h[k])
 		s.mu.Unlock()
-	}
-	return out
-}
-
-// distQuantiles are the points of the percentile distributions kept in a
-// record, as HdrHistogram's percentile plots space them.
-var distQuantiles = []float64{0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 0.99999, 1}
-
-func percentiles(h *hdr.Histogram) result.Percentiles {
-	if h.TotalCount() == 0 {
-		return result.Percentiles{}
-	}
-	return result.Percentiles{
-		Count: h.TotalCount(),
-		Mean:  h.Mean(),
-		P50:   h.ValueAtQuantile(50),
-		P90:   h.ValueAtQuantile(90),
-		P99:   h.ValueAtQuantile(99),
-		P999:  h.ValueAtQuantile(99.9),
-		Max:   h.Max(),
-	}
-}
-
-func distribution(h *hdr.Histogram) []result.Quantile {
-	if h.TotalCount() == 0 {
-		return nil
-	}
-	out := make([]result.Quantile, len(distQuantiles))
-	for i, q := range distQuantiles {
-		v := h.ValueAtQuantile(q * 100)
-		if q == 1 {
-			v = h.Max()
-		}
-		out[i] = result.Quantile{Q: q, NS: v}
 	}
 	return out
 }

@@ -619,24 +619,24 @@ func (t *trial) record(start, end snapshot, chunks, bytes, streams, window, rela
 	if cpu := end.float(mTotalCPU) - start.float(mTotalCPU); cpu > 0 {
 		rec.GCCPUFraction = (end.float(mGCCPU) - start.float(mGCCPU)) / cpu
 	}
-	rec.TTFT = percentiles(t.lat.merged(latTTFT))
-	rec.ITL = percentiles(t.lat.merged(latITL))
-	rec.E2E = percentiles(t.lat.merged(latE2E))
-	rec.TTFTIntended = percentiles(t.lat.merged(latTTFTIntended))
-	rec.E2EIntended = percentiles(t.lat.merged(latE2EIntended))
-	rec.Relay = percentiles(t.lat.merged(latRelay))
-	rec.Cancel = percentiles(t.lat.merged(latCancel))
-	rec.ProviderLate = percentiles(t.lat.merged(latProviderLate))
+	rec.TTFT = result.Summarize(t.lat.merged(latTTFT))
+	rec.ITL = result.Summarize(t.lat.merged(latITL))
+	rec.E2E = result.Summarize(t.lat.merged(latE2E))
+	rec.TTFTIntended = result.Summarize(t.lat.merged(latTTFTIntended))
+	rec.E2EIntended = result.Summarize(t.lat.merged(latE2EIntended))
+	rec.Relay = result.Summarize(t.lat.merged(latRelay))
+	rec.Cancel = result.Summarize(t.lat.merged(latCancel))
+	rec.ProviderLate = result.Summarize(t.lat.merged(latProviderLate))
 	if pl := rec.ProviderLate; pl.Count > 0 && pl.P50 > int64(providerLateWarn) {
 		rec.Warnings = append(rec.Warnings, fmt.Sprintf("provider timers late: the synthetic provider woke over %s after chunks were due at the median (provider_late_ns), as sub-millisecond timers do in a mostly idle process; chunks keep their scripted timeline, but inter-chunk gaps are burstier than scripted, alike for every variant", providerLateWarn))
 	}
 	rec.Dist = map[string][]result.Quantile{
-		"ttft": distribution(t.lat.merged(latTTFT)),
-		"itl":  distribution(t.lat.merged(latITL)),
-		"e2e":  distribution(t.lat.merged(latE2E)),
+		"ttft": result.Distribution(t.lat.merged(latTTFT)),
+		"itl":  result.Distribution(t.lat.merged(latITL)),
+		"e2e":  result.Distribution(t.lat.merged(latE2E)),
 	}
 	if t.sc.Load.Model == scenarios.Open {
-		rec.Dist["e2e_intended"] = distribution(t.lat.merged(latE2EIntended))
+		rec.Dist["e2e_intended"] = result.Distribution(t.lat.merged(latE2EIntended))
 	}
 
 	a := &rec.Accounting

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -48,14 +47,8 @@ func cmdAttack(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writ
 	)
 	duration := httpload.DefaultDuration
 	fs.Func("duration", "how long each trial sends requests, e.g. 5s", durationFlag(&duration))
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return usagef("bench attack: unexpected arguments %q", fs.Args())
+	if done, err := parseFlags(fs, args, false); done || err != nil {
+		return err
 	}
 	sc, err := scenarios.Lookup(*scen)
 	if err != nil {

@@ -46,14 +46,8 @@ func cmdRun(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer,
 	warmup := time.Duration(-1)
 	fs.Func("duration", "measured time per trial, e.g. 5s (default: each scenario's own; or use -requests)", durationFlag(&duration))
 	fs.Func("warmup", "unmeasured warm-up per trial, e.g. 500ms (default: each scenario's own)", durationFlag(&warmup))
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return usagef("bench run: unexpected arguments %q", fs.Args())
+	if done, err := parseFlags(fs, args, false); done || err != nil {
+		return err
 	}
 	cfg := harness.Config{
 		Scenarios: splitList(*scen),
@@ -167,11 +161,8 @@ func cmdReport(_ context.Context, _ <-chan struct{}, stdout, stderr io.Writer, a
 	fs := flag.NewFlagSet("bench report", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	out := fs.String("out", "", "output folder (default: the first folder given, or the folder of the first file)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usageError{err}
+	if done, err := parseFlags(fs, args, true); done || err != nil {
+		return err
 	}
 	if fs.NArg() == 0 {
 		return usagef("bench report: give result files or folders")
@@ -190,6 +181,22 @@ func cmdReport(_ context.Context, _ <-chan struct{}, stdout, stderr io.Writer, a
 	}
 	fmt.Fprintf(stdout, "report in %s\n", filepath.Join(dir, "report.html"))
 	return nil
+}
+
+// parseFlags parses args into fs. It reports done for -h (usage printed, the
+// command has nothing more to do) and a usage error for bad flags, or for
+// positional arguments unless the command takes them.
+func parseFlags(fs *flag.FlagSet, args []string, positional bool) (done bool, err error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return true, nil
+		}
+		return true, usageError{err}
+	}
+	if !positional && fs.NArg() > 0 {
+		return true, usagef("%s: unexpected arguments %q", fs.Name(), fs.Args())
+	}
+	return false, nil
 }
 
 // durationFlag parses a non-negative duration into d.

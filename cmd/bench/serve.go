@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -39,14 +38,8 @@ func cmdServe(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Write
 		remote   = fs.Bool("allow-remote", false, "allow a non-loopback -addr (the servers have no authentication)")
 		omitExt  = fs.Bool("plain", false, "leave the streambench seq/tokens extension out of the chunks (plain OpenAI)")
 	)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return usagef("bench serve: unexpected arguments %q", fs.Args())
+	if done, err := parseFlags(fs, args, false); done || err != nil {
+		return err
 	}
 	sc, err := scenarios.Lookup(*scen)
 	if err != nil {

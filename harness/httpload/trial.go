@@ -14,7 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/HdrHistogram/hdrhistogram-go"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"github.com/streambench/streambench/harness/httpmode"
@@ -316,16 +315,16 @@ func buildRecord(cfg Config, v variant.Variant, rate float64, trial, order int, 
 		rec.StreamsPerS = float64(col.completed.Load()+col.disconnected.Load()+col.failed.Load()) / secs
 	}
 	col.mu.Lock()
-	rec.TTFT = percentiles(col.hist[latTTFT])
-	rec.ITL = percentiles(col.hist[latITL])
-	rec.E2E = percentiles(col.hist[latE2E])
-	rec.TTFTIntended = percentiles(col.hist[latTTFTIntended])
-	rec.E2EIntended = percentiles(col.hist[latE2EIntended])
+	rec.TTFT = result.Summarize(col.hist[latTTFT])
+	rec.ITL = result.Summarize(col.hist[latITL])
+	rec.E2E = result.Summarize(col.hist[latE2E])
+	rec.TTFTIntended = result.Summarize(col.hist[latTTFTIntended])
+	rec.E2EIntended = result.Summarize(col.hist[latE2EIntended])
 	rec.Dist = map[string][]result.Quantile{
-		"ttft":         distribution(col.hist[latTTFT]),
-		"itl":          distribution(col.hist[latITL]),
-		"e2e":          distribution(col.hist[latE2E]),
-		"e2e_intended": distribution(col.hist[latE2EIntended]),
+		"ttft":         result.Distribution(col.hist[latTTFT]),
+		"itl":          result.Distribution(col.hist[latITL]),
+		"e2e":          result.Distribution(col.hist[latE2E]),
+		"e2e_intended": result.Distribution(col.hist[latE2EIntended]),
 	}
 	for reason, n := range col.errs {
 		rec.Warnings = append(rec.Warnings, fmt.Sprintf("%d streams failed: %s", n, reason))
@@ -420,35 +419,6 @@ func check(a *result.Accounting, persists, detached, overbills bool, name string
 		}
 	}
 	return v
-}
-
-// distQuantiles are the points of the fuller distributions kept in Dist.
-var distQuantiles = []float64{0.5, 0.75, 0.9, 0.95, 0.99, 0.999, 0.9999, 1}
-
-func percentiles(h *hdrhistogram.Histogram) result.Percentiles {
-	if h.TotalCount() == 0 {
-		return result.Percentiles{}
-	}
-	return result.Percentiles{
-		Count: h.TotalCount(), Mean: h.Mean(),
-		P50: h.ValueAtQuantile(50), P90: h.ValueAtQuantile(90), P99: h.ValueAtQuantile(99),
-		P999: h.ValueAtQuantile(99.9), Max: h.Max(),
-	}
-}
-
-func distribution(h *hdrhistogram.Histogram) []result.Quantile {
-	if h.TotalCount() == 0 {
-		return nil
-	}
-	out := make([]result.Quantile, len(distQuantiles))
-	for i, q := range distQuantiles {
-		v := h.ValueAtQuantile(q * 100)
-		if q == 1 {
-			v = h.Max()
-		}
-		out[i] = result.Quantile{Q: q, NS: v}
-	}
-	return out
 }
 
 // processCPU is this process's CPU time, for the load generator's own
