@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -314,6 +315,20 @@ func TestRecordFields(t *testing.T) {
 		if !ok {
 			t.Errorf("%s not filled in: %+v", name, rec)
 		}
+	}
+}
+
+func TestMoreProcsThanCores(t *testing.T) {
+	spec := quick("lockfree", "firehose")
+	spec.Load = result.Load{Model: "closed", Concurrency: 2}
+	spec.Duration, spec.Warmup = 100*time.Millisecond, 0
+	spec.GOMAXPROCS = runtime.NumCPU() + 2
+	rec := mustRun(t, spec)
+	if rec.GOMAXPROCS != spec.GOMAXPROCS || rec.Cores != runtime.NumCPU() {
+		t.Fatalf("record says GOMAXPROCS %d on %d cores", rec.GOMAXPROCS, rec.Cores)
+	}
+	if !strings.Contains(strings.Join(rec.Warnings, ";"), "exceeds the machine's cores") {
+		t.Errorf("no warning for GOMAXPROCS %d on %d cores: %q", rec.GOMAXPROCS, rec.Cores, rec.Warnings)
 	}
 }
 

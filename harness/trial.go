@@ -612,6 +612,9 @@ func (t *trial) record(start, end snapshot, chunks, bytes, streams, window, rela
 		rec.BytesPerS = float64(bytes) / secs
 		rec.StreamsPerS = float64(streams) / secs
 	}
+	if rec.GOMAXPROCS > rec.Cores {
+		rec.Warnings = append(rec.Warnings, "GOMAXPROCS exceeds the machine's cores: the extra Ps share the cores, so this trial shows no more parallelism than the cores allow")
+	}
 	rec.OtherCPUShare = otherCPUShare(start, end)
 	if rec.OtherCPUShare > busyMachine {
 		rec.Warnings = append(rec.Warnings, fmt.Sprintf("machine busy: other processes used over %.0f%% of the CPU during the measured window (other_cpu_share)", 100*busyMachine))
