@@ -122,10 +122,18 @@ func saveFigures(dir string, figs []Figure) ([]string, error) {
 func Figures(trials []*result.Trial) ([]Figure, error) {
 	groups := Analyze(trials, DefaultOptions)
 	var figs []Figure
-	add := func(name, caption string, p *plot.Plot, err error) error {
+	add := func(name, caption string, p *plot.Plot, err error) (rerr error) {
 		if err != nil || p == nil {
 			return err
 		}
+		// Note: gonum/plot panics on data it cannot draw (a zero on a log
+		// axis); one bad figure must fail with its name, not crash a run
+		// whose results are already on disk.
+		defer func() {
+			if r := recover(); r != nil {
+				rerr = fmt.Errorf("cannot draw: %v", r)
+			}
+		}()
 		f := Figure{Name: name, Title: p.Title.Text, Caption: caption}
 		// The legend goes in a strip right of the plot, where it cannot
 		// hide a line.
@@ -361,6 +369,11 @@ func metricPlot(groups []*Group, model string, metrics []string, title, ylabel s
 				pts.lo = append(pts.lo, c-e.Lo*scale)
 				pts.hi = append(pts.hi, e.Hi*scale-c)
 				xs, ys = append(xs, x), append(ys, c)
+				// The interval is drawn too, so a lower bound at zero must
+				// keep the axis linear.
+				if lo := e.Lo * scale; !math.IsInf(lo, 0) && !math.IsNaN(lo) {
+					ys = append(ys, lo)
+				}
 			}
 			label := name
 			if len(metrics) > 1 {

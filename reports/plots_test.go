@@ -172,3 +172,32 @@ func svgText(t *testing.T, data []byte) string {
 	}
 	return text.String()
 }
+
+// TestFiguresWithZeros: a metric that is zero in some trials (no mutex wait
+// at all, say) spans decades with its interval reaching zero; the plot must
+// stay drawable (gonum/plot panics on a zero on a log axis), and a figure
+// that still cannot be drawn fails with its name instead of a panic.
+func TestFiguresWithZeros(t *testing.T) {
+	trials := standardRun()
+	for i, tr := range trials {
+		switch {
+		case tr.Variant == "mutex":
+			tr.MutexWaitNSPerChunk = 500000 // decades above the other
+		case i%2 == 0:
+			tr.MutexWaitNSPerChunk = 0
+		default:
+			tr.MutexWaitNSPerChunk = 5000
+		}
+	}
+	figs, err := Figures(trials)
+	if err != nil {
+		t.Fatalf("Figures: %v", err)
+	}
+	found := false
+	for _, f := range figs {
+		found = found || strings.HasSuffix(f.Name, "mutexwait")
+	}
+	if !found {
+		t.Errorf("no mutex-wait figure among %d", len(figs))
+	}
+}
