@@ -164,7 +164,7 @@ func (s *stream) Close() error {
 	now := s.tr.now()
 	s.closedAt.Store(now)
 	if g := s.goneAt.Load(); g != 0 && s.measured {
-		s.tr.recordShared(latCancel, now-g)
+		s.tr.recordShared(s.shard, latCancel, now-g)
 	}
 	s.finishEvent()
 	return nil

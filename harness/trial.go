@@ -62,7 +62,6 @@ type trial struct {
 	discarded, afterGone, tokensDelivered  atomic.Int64
 	queuePeak                              atomic.Int64
 	completed, disconnected, failed, late  atomic.Int64
-	closesOver                             atomic.Int64
 	mu                                     sync.Mutex
 	violations                             []string
 	violationsMore                         int
@@ -83,10 +82,10 @@ func (t *trial) violate(format string, args ...any) {
 
 // recordShared records one sample from a goroutine that owns no batch (a
 // provider closing after its client left).
-func (t *trial) recordShared(kind int, v int64) {
+func (t *trial) recordShared(shard int, kind int, v int64) {
 	var b batch
-	b.add(t.lat, int(v)%latShards, kind, v)
-	b.flush(t.lat, int(v)%latShards)
+	b.add(t.lat, shard, kind, v)
+	b.flush(t.lat, shard)
 }
 
 // RunTrial runs one trial in this process and returns its record. An error

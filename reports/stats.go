@@ -141,17 +141,6 @@ var Metrics = []Metric{
 // (the pass-through calibration does neither).
 func bills(t *result.Trial) bool { return t.Accounting.RecordsExpected > 0 }
 
-// metricByName returns the Metric called name; it panics on a name not in
-// Metrics, which is a programming error.
-func metricByName(name string) Metric {
-	for _, m := range Metrics {
-		if m.Name == name {
-			return m
-		}
-	}
-	panic("reports: unknown metric " + name)
-}
-
 // Options configures the statistics.
 type Options struct {
 	// Confidence is the level of every confidence interval, in (0,1).

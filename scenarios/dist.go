@@ -218,8 +218,6 @@ func mix(x uint64) uint64 {
 	return x ^ (x >> 31)
 }
 
-func (r *rng) uint64() uint64 { return r.pcg.Uint64() }
-
 // float64 returns a uniform value in [0, 1).
 func (r *rng) float64() float64 { return float64(r.pcg.Uint64()>>11) * 0x1p-53 }
 

@@ -198,11 +198,12 @@ func (p *Provider) stream(w http.ResponseWriter, r *http.Request, req *ChatReque
 				buf = sse.AppendUsage(buf, &info, usage)
 			}
 			buf = sse.AppendDone(buf)
-			if _, err := w.Write(buf); err == nil {
-				err = rc.Flush()
-			}
 			// A failed [DONE] write after every chunk was sent is not a
-			// cancellation: the client got the whole response.
+			// cancellation: the client got the whole response, so the
+			// errors are not kept.
+			if _, werr := w.Write(buf); werr == nil {
+				_ = rc.Flush()
+			}
 			return
 		}
 		if err != nil {

@@ -61,7 +61,7 @@ func (b *buffer) wake() {
 // pop takes the oldest queued chunk (ok true), or reports the source's end
 // error once the queue is drained (ok false, ended true), or that nothing
 // is there yet (both false).
-func (b *buffer) pop() (c impls.Chunk, end error, ok, ended bool) {
+func (b *buffer) pop() (c impls.Chunk, ok, ended bool, end error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.head < len(b.items) {
@@ -73,9 +73,9 @@ func (b *buffer) pop() (c impls.Chunk, end error, ok, ended bool) {
 			// a relay that keeps up allocates nothing here per chunk.
 			b.items, b.head = b.items[:0], 0
 		}
-		return c, nil, true, false
+		return c, true, false, nil
 	}
-	return impls.Chunk{}, b.end, false, b.ended
+	return impls.Chunk{}, false, b.ended, b.end
 }
 
 // stats returns the chunks still queued and the peak queue length.

@@ -192,7 +192,7 @@ func (p *Pipeline) relay(ctx context.Context, req impls.Request, own *state, sta
 		gone, cancelled = dst.Gone(), ctx.Done()
 	}
 	for {
-		c, end, ok, ended := buf.pop()
+		c, ok, ended, end := buf.pop()
 		if !ok {
 			if !ended {
 				select {
