@@ -31,6 +31,7 @@ func Findings(trials []*result.Trial) []string {
 	}
 	var out []string
 	out = append(out, throughputFindings(groups, where)...)
+	out = append(out, walkFindings(groups, where)...)
 	out = append(out, leakFindings(groups, where)...)
 	out = append(out, billingFindings(groups, where)...)
 	out = append(out, failureFindings(groups, where)...)
@@ -115,6 +116,61 @@ func fmtXShort(v float64) string {
 		return fmtSI(v)
 	}
 	return fmt.Sprintf("%.2gx", v)
+}
+
+// walkSteps is the built-in walk from the legacy design to the redesign,
+// one knob at a time (see impls/variant).
+var walkSteps = []string{"mutex", "mutex-zerocopy", "mutex-cancel", "mutex-awaited", "lockfree"}
+
+// walkFindings attributes a group's throughput ratio to the steps of the
+// walk that ran: each step's chunks/s over the step before it, so a
+// speedup (or a slowdown) is pinned on the knob that caused it.
+func walkFindings(groups []*Group, where func(Key) string) []string {
+	var out []string
+	for _, g := range groups {
+		var ran []string
+		for _, name := range walkSteps {
+			if g.Variant(name) != nil {
+				ran = append(ran, name)
+			}
+		}
+		if len(ran) < 3 || ran[0] != "mutex" || ran[len(ran)-1] != "lockfree" {
+			continue
+		}
+		var steps []string
+		for i := 1; i < len(ran); i++ {
+			r, ok := stepRatio(g, ran[i], ran[i-1])
+			if !ok || math.IsNaN(r.Center) {
+				steps = nil
+				break
+			}
+			sig := ""
+			if !r.Significant() {
+				sig = " (not significant)"
+			}
+			steps = append(steps, fmt.Sprintf("%s %s%s", ran[i], fmtXShort(r.Center), sig))
+		}
+		if steps != nil {
+			out = append(out, fmt.Sprintf("%s, walking from mutex to lockfree one knob at a time (chunks/s over the step before): %s.",
+				capitalize(where(g.Key)), strings.Join(steps, ", ")))
+		}
+	}
+	return out
+}
+
+// stepRatio is num's chunks/s over den's, whichever order Analyze paired
+// them in: the inverse of a ratio inverts its interval too.
+func stepRatio(g *Group, num, den string) (Ratio, bool) {
+	if r, ok := g.Ratio(MChunksPerS, num, den); ok {
+		return r, true
+	}
+	r, ok := g.Ratio(MChunksPerS, den, num)
+	if !ok {
+		return r, false
+	}
+	r.Num, r.Den = num, den
+	r.Center, r.Lo, r.Hi = 1/r.Center, 1/r.Hi, 1/r.Lo
+	return r, true
 }
 
 // leakFindings reports, per variant, the most goroutines it leaked per

@@ -76,3 +76,28 @@ func TestFindings(t *testing.T) {
 		})
 	}
 }
+
+func TestWalkFindings(t *testing.T) {
+	trials := makeTrials(
+		spec{scenario: "firehose", variant: "mutex", conc: 64, n: 8, chunks: 1000},
+		spec{scenario: "firehose", variant: "lockfree", conc: 64, n: 8, chunks: 3000},
+		spec{scenario: "firehose", variant: "mutex-zerocopy", conc: 64, n: 8, chunks: 1000},
+		spec{scenario: "firehose", variant: "mutex-awaited", conc: 64, n: 8, chunks: 2000},
+	)
+	var got string
+	for _, f := range Findings(trials) {
+		if strings.Contains(f, "walking") {
+			got = f
+		}
+	}
+	want := "On firehose at 64 streams, walking from mutex to lockfree one knob at a time (chunks/s over the step before): mutex-zerocopy 1x (not significant), mutex-awaited 2x, lockfree 1.5x."
+	if got != want {
+		t.Fatalf("walk finding:\n got %q\nwant %q", got, want)
+	}
+	// Without the intermediate steps there is no walk to attribute.
+	for _, f := range Findings(trials[:16]) {
+		if strings.Contains(f, "walking") {
+			t.Errorf("a walk finding from mutex and lockfree alone: %q", f)
+		}
+	}
+}
