@@ -310,6 +310,7 @@ func TestRecordFields(t *testing.T) {
 		"no request digests":    rec.RequestDigests == nil,
 		"dist":                  len(rec.Dist["e2e"]) > 0,
 		"warm-up not in window": rec.WarmupS == 0.05,
+		"calibration_ns":        rec.CalibrationNS > 0,
 	}
 	for name, ok := range checks {
 		if !ok {

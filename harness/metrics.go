@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"crypto/sha256"
 	"os"
 	"runtime"
 	"runtime/metrics"
@@ -140,6 +141,25 @@ func (r *seriesReader) read() (heap uint64, goroutines int64) {
 	heap = r.samples[0].Value.Uint64()
 	goroutines = int64(r.samples[1].Value.Uint64())
 	return
+}
+
+// calibrationBlock is the input of the machine-speed calibration.
+var calibrationBlock = make([]byte, 256<<10)
+
+// cpuCalibration times a fixed single-threaded CPU workload (SHA-256 over
+// 1 MiB), best of three, so records can show how the machine's own speed
+// drifted between trials: a change that moves every variant alike.
+func cpuCalibration() time.Duration {
+	best := time.Duration(1<<63 - 1)
+	for range 3 {
+		start := time.Now()
+		for range 4 {
+			sum := sha256.Sum256(calibrationBlock)
+			calibrationBlock[0] = sum[0] // keep the work from being elided
+		}
+		best = min(best, time.Since(start))
+	}
+	return best
 }
 
 // settle runs the garbage collector so that a trial's heap readings start

@@ -43,9 +43,12 @@ type trial struct {
 	joins   bool // the design ends all of a request's work before Relay returns
 	pipe    impls.Pipeline
 	newPipe func(impls.Ledger) impls.Pipeline
-	led     *ledger
-	lat     *latencies
-	limits  impls.Limits
+	// calibration is how long the machine-speed workload took before the
+	// trial (see cpuCalibration).
+	calibration time.Duration
+	led         *ledger
+	lat         *latencies
+	limits      impls.Limits
 
 	base   time.Time
 	kill   chan struct{}
@@ -187,6 +190,7 @@ func (t *trial) run(parent context.Context) (*result.Trial, error) {
 	defer cancel()
 	t.ctx = ctx
 
+	t.calibration = cpuCalibration()
 	settle()
 	goroutinesBefore := runtime.NumGoroutine()
 	t.pipe = t.newPipe(t.led)
@@ -604,6 +608,7 @@ func (t *trial) record(start, end snapshot, chunks, bytes, streams, window, rela
 		MutexWaitNSPerChunk: per((end.float(mMutexWait) - start.float(mMutexWait)) * 1e9),
 		CPUNSPerChunk:       per(float64(end.cpu - start.cpu)),
 		QueuePeak:           t.queuePeak.Load(),
+		CalibrationNS:       int64(t.calibration),
 		Warnings:            warnings,
 	}
 	if secs > 0 {

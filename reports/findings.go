@@ -35,7 +35,41 @@ func Findings(trials []*result.Trial) []string {
 	out = append(out, leakFindings(groups, where)...)
 	out = append(out, billingFindings(groups, where)...)
 	out = append(out, failureFindings(groups, where)...)
+	out = append(out, driftFindings(trials)...)
 	return out
+}
+
+// driftLimit is how far the machine's own speed may move across a run's
+// trials before the findings say so.
+const driftLimit = 1.10
+
+// driftFindings reports when the machine's single-core speed, timed before
+// each trial (calibration_ns), moved by more than driftLimit over the run:
+// absolute numbers then drift with it, while the ratios of variants that
+// were interleaved hold.
+func driftFindings(trials []*result.Trial) []string {
+	var vs []float64
+	for _, t := range trials {
+		if !t.Failed() && t.CalibrationNS > 0 {
+			vs = append(vs, float64(t.CalibrationNS))
+		}
+	}
+	if len(vs) < 2 {
+		return nil
+	}
+	slices.Sort(vs)
+	// Note: with five or more trials the single fastest and slowest
+	// readings are set aside, so one interrupted calibration does not
+	// speak for the whole run.
+	if len(vs) >= 5 {
+		vs = vs[1 : len(vs)-1]
+	}
+	lo, hi := vs[0], vs[len(vs)-1]
+	if hi/lo <= driftLimit {
+		return nil
+	}
+	return []string{fmt.Sprintf("The machine's own speed moved by %.0f%% across the run (a fixed CPU workload timed before each trial took %s to %s, calibration_ns): absolute throughput drifts with it; the ratios of interleaved variants are the numbers to compare.",
+		100*(hi/lo-1), fmtNS(lo), fmtNS(hi))}
 }
 
 // throughputFindings compares chunks/s of each group's headline pair.

@@ -101,3 +101,39 @@ func TestWalkFindings(t *testing.T) {
 		}
 	}
 }
+
+func TestDriftFindings(t *testing.T) {
+	trials := makeTrials(
+		spec{scenario: "chat", variant: "mutex", conc: 64, n: 4, chunks: 1000},
+		spec{scenario: "chat", variant: "lockfree", conc: 64, n: 4, chunks: 1000},
+	)
+	for i, tr := range trials {
+		tr.CalibrationNS = 2_000_000 + int64(i)*10_000 // 2.00ms to 2.07ms: within 10%
+	}
+	for _, f := range Findings(trials) {
+		if strings.Contains(f, "machine's own speed") {
+			t.Fatalf("drift reported for 3.5%%: %q", f)
+		}
+	}
+	trials[3].CalibrationNS = 2_600_000 // one slow reading is set aside
+	for _, f := range Findings(trials) {
+		if strings.Contains(f, "machine's own speed") {
+			t.Fatalf("drift reported for one outlier: %q", f)
+		}
+	}
+	for i, tr := range trials {
+		tr.CalibrationNS = 2_000_000
+		if i >= len(trials)/2 {
+			tr.CalibrationNS = 2_600_000 // the second half of the run 30% slower
+		}
+	}
+	var got string
+	for _, f := range Findings(trials) {
+		if strings.Contains(f, "machine's own speed") {
+			got = f
+		}
+	}
+	if !strings.Contains(got, "moved by 30%") || !strings.Contains(got, "2ms to 2.6ms") {
+		t.Fatalf("drift finding %q", got)
+	}
+}

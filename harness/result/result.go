@@ -168,6 +168,10 @@ type Trial struct {
 	// variant's CPUNSPerChunk.
 	HarnessNSPerChunk float64 `json:"harness_ns_per_chunk"`
 	QueuePeak         int64   `json:"queue_peak"`
+	// CalibrationNS is how long a fixed single-threaded CPU workload took
+	// just before the trial: across a run it shows how much the machine's
+	// own speed drifted, which moves every variant alike.
+	CalibrationNS int64 `json:"calibration_ns,omitempty"`
 	// OtherCPUShare is the share of the machine's CPU that other processes
 	// used during the measured window (from /proc/stat): a busy machine is
 	// a noisy measurement, and the harness warns about it.
