@@ -147,11 +147,11 @@ func (r *seriesReader) read() (heap uint64, goroutines int64) {
 var calibrationBlock = make([]byte, 256<<10)
 
 // cpuCalibration times a fixed single-threaded CPU workload (SHA-256 over
-// 1 MiB), best of three, so records can show how the machine's own speed
+// 1 MiB), best of five, so records can show how the machine's own speed
 // drifted between trials: a change that moves every variant alike.
 func cpuCalibration() time.Duration {
 	best := time.Duration(1<<63 - 1)
-	for range 3 {
+	for range 5 {
 		start := time.Now()
 		for range 4 {
 			sum := sha256.Sum256(calibrationBlock)

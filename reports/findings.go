@@ -58,17 +58,21 @@ func driftFindings(trials []*result.Trial) []string {
 		return nil
 	}
 	slices.Sort(vs)
-	// Note: with five or more trials the single fastest and slowest
-	// readings are set aside, so one interrupted calibration does not
-	// speak for the whole run.
-	if len(vs) >= 5 {
-		vs = vs[1 : len(vs)-1]
-	}
+	// Note: a calibration is a few milliseconds long and now and then one
+	// is interrupted. From ten trials the spread is the 10th to the 90th
+	// percentile; from five, the extremes are set aside; so a few such
+	// readings do not speak for the whole run.
 	lo, hi := vs[0], vs[len(vs)-1]
+	switch {
+	case len(vs) >= 10:
+		lo, hi = vs[len(vs)/10], vs[len(vs)-1-len(vs)/10]
+	case len(vs) >= 5:
+		lo, hi = vs[1], vs[len(vs)-2]
+	}
 	if hi/lo <= driftLimit {
 		return nil
 	}
-	return []string{fmt.Sprintf("The machine's own speed moved by %.0f%% across the run (a fixed CPU workload timed before each trial took %s to %s, calibration_ns): absolute throughput drifts with it; the ratios of interleaved variants are the numbers to compare.",
+	return []string{fmt.Sprintf("The machine's own speed moved by %.0f%% across the run (a fixed CPU workload timed before each trial took %s to %s in most trials, calibration_ns): absolute throughput drifts with it; the ratios of interleaved variants are the numbers to compare.",
 		100*(hi/lo-1), fmtNS(lo), fmtNS(hi))}
 }
 
