@@ -68,10 +68,10 @@ var DefaultConfig = Config{
 	Grace:          100 * time.Millisecond,
 }
 
-// Plan expands cfg into the run's trials, in the order they run: for each
-// scenario, load level and GOMAXPROCS, the repetitions in turn, and in each
-// repetition every variant once (the pass-through first), so that drift
-// over the run hits every variant alike.
+// Plan expands cfg into the run's trials, in the order they run: each
+// repetition visits every scenario, load level and GOMAXPROCS in turn and
+// runs every variant there once (the pass-through first), so that drift
+// over the run hits every variant and every group alike.
 func Plan(cfg Config) ([]TrialSpec, error) {
 	if cfg.Trials < 1 {
 		return nil, fmt.Errorf("trials must be at least 1 (got %d)", cfg.Trials)
@@ -112,7 +112,14 @@ func Plan(cfg Config) ([]TrialSpec, error) {
 			return nil, fmt.Errorf("rate must be positive (got %g)", r)
 		}
 	}
-	var specs []TrialSpec
+	// The groups (scenario × load × GOMAXPROCS) a repetition walks through.
+	type group struct {
+		name string
+		sc   *scenarios.Scenario
+		load result.Load
+		p    int
+	}
+	var groups []group
 	for _, name := range cfg.Scenarios {
 		sc, err := scenarios.Lookup(name)
 		if err != nil {
@@ -130,27 +137,35 @@ func Plan(cfg Config) ([]TrialSpec, error) {
 		}
 		for _, load := range loads {
 			for _, p := range procs {
-				for rep := 0; rep < cfg.Trials; rep++ {
-					row := names
-					if cfg.Calibrate && rep%every == 0 {
-						row = append([]string{variant.PassThrough}, names...)
-					}
-					for _, v := range row {
-						spec := TrialSpec{
-							Variant: v, Scenario: name, Load: load,
-							Duration: cfg.Duration, Requests: cfg.Requests, Warmup: cfg.Warmup,
-							GOMAXPROCS: p, Trial: rep, Order: len(specs), Seed: cfg.Seed,
-							Grace: cfg.Grace, Drain: cfg.Drain, Timeout: cfg.Timeout,
-						}
-						// Check the spec now, so a bad override fails before
-						// the run starts rather than in its tenth minute.
-						probe := sc.Clone()
-						if err := applySpec(probe, &spec); err != nil {
-							return nil, fmt.Errorf("scenario %s: %v", name, err)
-						}
-						specs = append(specs, spec)
-					}
+				groups = append(groups, group{name, sc, load, p})
+			}
+		}
+	}
+	// Note: each repetition visits every group before the next begins, so
+	// a group's trials are spread over the whole run and a slow phase of
+	// the machine lands on every group a little rather than on one group
+	// entirely.
+	var specs []TrialSpec
+	for rep := 0; rep < cfg.Trials; rep++ {
+		for _, g := range groups {
+			row := names
+			if cfg.Calibrate && rep%every == 0 {
+				row = append([]string{variant.PassThrough}, names...)
+			}
+			for _, v := range row {
+				spec := TrialSpec{
+					Variant: v, Scenario: g.name, Load: g.load,
+					Duration: cfg.Duration, Requests: cfg.Requests, Warmup: cfg.Warmup,
+					GOMAXPROCS: g.p, Trial: rep, Order: len(specs), Seed: cfg.Seed,
+					Grace: cfg.Grace, Drain: cfg.Drain, Timeout: cfg.Timeout,
 				}
+				// Check the spec now, so a bad override fails before the
+				// run starts rather than in its tenth minute.
+				probe := g.sc.Clone()
+				if err := applySpec(probe, &spec); err != nil {
+					return nil, fmt.Errorf("scenario %s: %v", g.name, err)
+				}
+				specs = append(specs, spec)
 			}
 		}
 	}
