@@ -171,6 +171,8 @@ func (b *broken) Relay(ctx context.Context, req impls.Request, src impls.Source,
 		out.Dropped++ // claims a chunk the provider never produced
 	case "overbill":
 		_ = b.ledger.Charge(ctx, req.Account, 1)
+	case "close-twice":
+		_ = src.Close()
 	}
 	return out
 }
@@ -186,6 +188,7 @@ func TestAccountingCatchesBrokenPipelines(t *testing.T) {
 		{"overclaim", "the client received"},
 		{"lose", "produced"},
 		{"overbill", "billed"},
+		{"close-twice", "Close called more than once"},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
 			rec, err := runTrial(context.Background(), quick("lockfree", "testdata/disconnect-short.yaml"), v,

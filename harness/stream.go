@@ -66,15 +66,16 @@ type stream struct {
 	goneTimer *time.Timer
 	delivered atomic.Int64
 	tokens    atomic.Int64
-	bytes     int64
 	lastSeq   int64
 	firstAt   int64
 	lastAt    int64
-	hash      uint64 // running digest of the delivered stream (request-count trials only)
-	hashing   bool
-	orderErr  string
-	batch     batch
-	ctimer    *time.Timer
+	// hash and bytes digest the delivered stream (request-count trials only).
+	hash     uint64
+	bytes    int64
+	hashing  bool
+	orderErr string
+	batch    batch
+	ctimer   *time.Timer
 
 	// Outcome and finalisation: the later of Relay returning and the
 	// provider closing does the accounting.
@@ -157,8 +158,11 @@ func (s *stream) wait(ctx context.Context, d time.Duration) error {
 
 // Close records when the provider was released.
 func (s *stream) Close() error {
-	if s.closes.Add(1) != 1 {
-		return nil // counted as a violation in finish
+	if n := s.closes.Add(1); n != 1 {
+		if n == 2 { // say it once per request, not once per extra call
+			s.tr.violate("request %d: Source.Close called more than once", s.id)
+		}
+		return nil
 	}
 	s.pbatch.flush(s.tr.lat, s.shard)
 	now := s.tr.now()
@@ -229,8 +233,8 @@ func (c *sink) Write(ch impls.Chunk) error {
 		// Each chunk's hash is mixed in with its boundary, so a design
 		// that merges or splits chunks delivers a different digest.
 		s.hash = (s.hash^xxhash.Sum64(ch.Content))*0x9e3779b97f4a7c15 + uint64(len(ch.Content))
+		s.bytes += int64(len(ch.Content))
 	}
-	s.bytes += int64(len(ch.Content))
 	s.tokens.Add(ch.Tokens)
 	n := s.delivered.Add(1)
 	s.slot.chunks.Add(1)

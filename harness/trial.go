@@ -335,7 +335,6 @@ func (t *trial) run(parent context.Context) (*result.Trial, error) {
 		}
 	}
 	closeWindow()
-	relaysDone := t.now()
 
 	// Providers a design left producing (the legacy's, after a
 	// disconnect) run to the end of their response; give them the drain
@@ -364,7 +363,7 @@ func (t *trial) run(parent context.Context) (*result.Trial, error) {
 		buf := make([]byte, 1<<20)
 		os.Stderr.Write(buf[:runtime.Stack(buf, true)])
 	}
-	return t.record(startSnap, endSnap, endChunks-startChunks, endBytes-startBytes, endStreams, windowEnd.Load()-windowStart, relaysDone, sampler, int64(leaked), warnings), nil
+	return t.record(startSnap, endSnap, endChunks-startChunks, endBytes-startBytes, endStreams, windowEnd.Load()-windowStart, sampler, int64(leaked), warnings), nil
 }
 
 // stopProviders makes every provider and client of the trial give up: the
@@ -569,7 +568,7 @@ func (t *trial) account(s *stream) {
 }
 
 // record assembles the trial's result record and runs the trial-wide checks.
-func (t *trial) record(start, end snapshot, chunks, bytes, streams, window, relaysDone int64, sm *sampler, leaked int64, warnings []string) *result.Trial {
+func (t *trial) record(start, end snapshot, chunks, bytes, streams, window int64, sm *sampler, leaked int64, warnings []string) *result.Trial {
 	spec := t.spec
 	secs := time.Duration(window).Seconds()
 	per := func(v float64) float64 {
