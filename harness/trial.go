@@ -64,6 +64,7 @@ type trial struct {
 	produced, delivered, dropped, rejected atomic.Int64
 	discarded, afterGone, tokensDelivered  atomic.Int64
 	queuePeak                              atomic.Int64
+	delays, delayed, delayLate             atomic.Int64
 	completed, disconnected, failed, late  atomic.Int64
 	mu                                     sync.Mutex
 	violations                             []string
@@ -101,11 +102,12 @@ func RunTrial(ctx context.Context, spec TrialSpec) (*result.Trial, error) {
 	if err != nil {
 		return nil, err
 	}
-	return runTrial(ctx, spec, v, v.New)
+	return runTrial(ctx, spec, v, nil)
 }
 
-// runTrial runs spec with pipelines from newPipe, judged by v's traits.
-// Tests pass a broken pipeline here to see the accounting catch it.
+// runTrial runs spec with pipelines from newPipe (v's own when nil), judged
+// by v's traits. Tests pass a broken pipeline here to see the accounting
+// catch it.
 func runTrial(ctx context.Context, spec TrialSpec, v variant.Variant, newPipe func(impls.Ledger) impls.Pipeline) (*result.Trial, error) {
 	spec.withDefaults()
 	sc, err := scenarios.Lookup(spec.Scenario)
@@ -114,6 +116,13 @@ func runTrial(ctx context.Context, spec TrialSpec, v variant.Variant, newPipe fu
 	}
 	if err := applySpec(sc, &spec); err != nil {
 		return nil, err
+	}
+	// Every duration the design holds runs on the scenario's clock, like
+	// the provider's and the client's; the record's spec shows the values
+	// in force.
+	v = v.Scaled(sc.TimeScale)
+	if newPipe == nil {
+		newPipe = v.New
 	}
 	if spec.GOMAXPROCS > 0 {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(spec.GOMAXPROCS))
@@ -554,6 +563,9 @@ func (t *trial) account(s *stream) {
 	t.rejected.Add(out.Rejected)
 	t.discarded.Add(out.Discarded + leftover)
 	t.afterGone.Add(s.afterGone.Load())
+	t.delays.Add(out.Delays)
+	t.delayed.Add(int64(out.Delayed))
+	t.delayLate.Add(int64(out.DelayLate))
 	t.tokensDelivered.Add(s.tokens.Load())
 	for {
 		p := t.queuePeak.Load()
@@ -607,6 +619,9 @@ func (t *trial) record(start, end snapshot, chunks, bytes, streams, window int64
 		MutexWaitNSPerChunk: per((end.float(mMutexWait) - start.float(mMutexWait)) * 1e9),
 		CPUNSPerChunk:       per(float64(end.cpu - start.cpu)),
 		QueuePeak:           t.queuePeak.Load(),
+		BackpressureDelays:  t.delays.Load(),
+		BackpressureDelayNS: t.delayed.Load(),
+		BackpressureLateNS:  t.delayLate.Load(),
 		CalibrationNS:       int64(t.calibration),
 		Warnings:            warnings,
 	}
@@ -614,6 +629,9 @@ func (t *trial) record(start, end snapshot, chunks, bytes, streams, window int64
 		rec.ChunksPerS = float64(chunks) / secs
 		rec.BytesPerS = float64(bytes) / secs
 		rec.StreamsPerS = float64(streams) / secs
+	}
+	if w := result.DelayWarning(rec.BackpressureDelays, rec.BackpressureDelayNS, rec.BackpressureLateNS); w != "" {
+		rec.Warnings = append(rec.Warnings, w)
 	}
 	if rec.GOMAXPROCS > rec.Cores {
 		rec.Warnings = append(rec.Warnings, "GOMAXPROCS exceeds the machine's cores: the extra Ps share the cores, so this trial shows no more parallelism than the cores allow")

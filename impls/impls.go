@@ -104,7 +104,8 @@ type Record struct {
 	Chunks int64
 	Tokens int64
 	// FirstChunk is the time from the start of the relay to the first chunk
-	// taken from the provider; zero if none arrived.
+	// the relay took for delivery (popped from its buffer, or read from the
+	// provider where there is no buffer); zero if none arrived.
 	FirstChunk time.Duration
 	// Partial is true when the stream did not run to its last chunk.
 	Partial bool
@@ -133,6 +134,14 @@ type Outcome struct {
 	// QueuePeak is the most chunks buffered between provider and client at
 	// once (the high-water mark actually reached).
 	QueuePeak int64
+	// Delays counts the backpressure delays the producer took, Delayed is
+	// how long they lasted in all, and DelayLate how much those that ran to
+	// their end overshot the delay asked for: the runtime's timers cannot
+	// honour sub-millisecond durations, so a time-scaled delay can run long.
+	// A design without delays leaves them zero.
+	Delays    int64
+	Delayed   time.Duration
+	DelayLate time.Duration
 }
 
 // Pipeline is one design of the streaming relay. A Pipeline is shared by all

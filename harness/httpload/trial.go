@@ -282,7 +282,7 @@ func buildRecord(cfg Config, v variant.Variant, rate float64, trial, order int, 
 	rec := &result.Trial{
 		Mode:        result.ModeHTTP,
 		Variant:     v.Name,
-		VariantSpec: v.Spec(),
+		VariantSpec: v.Scaled(sc.TimeScale).Spec(),
 		Scenario:    sc.Name,
 		Load:        result.Load{Model: string(scenarios.Open), Rate: rate, Arrival: string(cfg.Arrival)},
 		GOMAXPROCS:  runtime.GOMAXPROCS(0),
@@ -308,12 +308,18 @@ func buildRecord(cfg Config, v variant.Variant, rate float64, trial, order int, 
 		MutexWaitNSPerChunk: per(float64(after.MutexWaitNS - before.MutexWaitNS)),
 		CPUNSPerChunk:       per(float64(after.CPUNS - before.CPUNS)),
 		QueuePeak:           g.Outcomes.QueuePeak,
+		BackpressureDelays:  g.Outcomes.Delays - g0.Outcomes.Delays,
+		BackpressureDelayNS: g.Outcomes.DelayedNS - g0.Outcomes.DelayedNS,
+		BackpressureLateNS:  g.Outcomes.DelayLateNS - g0.Outcomes.DelayLateNS,
 	}
 	if after.Goroutines < before.Goroutines {
 		// Note: the serve process is shared by every variant's trials, so
 		// goroutines an earlier trial left behind (the legacy design's
 		// detached finalizers) can end during this one.
 		rec.Warnings = append(rec.Warnings, "goroutines left by an earlier trial in the shared serve process ended during this one; leaks are counted as 0 here")
+	}
+	if w := result.DelayWarning(rec.BackpressureDelays, rec.BackpressureDelayNS, rec.BackpressureLateNS); w != "" {
+		rec.Warnings = append(rec.Warnings, w)
 	}
 	if secs > 0 {
 		rec.ChunksPerS = float64(chunks) / secs

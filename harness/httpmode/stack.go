@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/metrics"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,6 +85,11 @@ type OutcomeStats struct {
 	Cancelled int64 `json:"cancelled"` // relays that ended with ErrCancelled
 	Errors    int64 `json:"errors"`    // relays that ended with another error
 	QueuePeak int64 `json:"queue_peak"`
+	// Delays, DelayedNS and DelayLateNS sum the relays' backpressure
+	// delays (see impls.Outcome).
+	Delays      int64 `json:"delays"`
+	DelayedNS   int64 `json:"delayed_ns"`
+	DelayLateNS int64 `json:"delay_late_ns"`
 }
 
 // countingPipeline adds a relay's Outcome to running totals. It costs a few
@@ -91,12 +97,16 @@ type OutcomeStats struct {
 type countingPipeline struct {
 	impls.Pipeline
 	relays, delivered, dropped, rejected, discarded, cancelled, errs, queuePeak atomic.Int64
+	delays, delayed, delayLate                                                  atomic.Int64
 }
 
 func (p *countingPipeline) Relay(ctx context.Context, req impls.Request, src impls.Source, dst impls.Sink) impls.Outcome {
 	out := p.Pipeline.Relay(ctx, req, src, dst)
 	p.relays.Add(1)
 	p.delivered.Add(out.Delivered)
+	p.delays.Add(out.Delays)
+	p.delayed.Add(int64(out.Delayed))
+	p.delayLate.Add(int64(out.DelayLate))
 	p.dropped.Add(out.Dropped)
 	p.rejected.Add(out.Rejected)
 	p.discarded.Add(out.Discarded)
@@ -119,7 +129,8 @@ func (p *countingPipeline) Relay(ctx context.Context, req impls.Request, src imp
 func (p *countingPipeline) stats() OutcomeStats {
 	return OutcomeStats{Relays: p.relays.Load(), Delivered: p.delivered.Load(), Dropped: p.dropped.Load(),
 		Rejected: p.rejected.Load(), Discarded: p.discarded.Load(), Cancelled: p.cancelled.Load(),
-		Errors: p.errs.Load(), QueuePeak: p.queuePeak.Load()}
+		Errors: p.errs.Load(), QueuePeak: p.queuePeak.Load(),
+		Delays: p.delays.Load(), DelayedNS: p.delayed.Load(), DelayLateNS: p.delayLate.Load()}
 }
 
 // StackOptions configures NewStack.
@@ -175,6 +186,12 @@ func NewStack(baseURL string, sc *scenarios.Scenario, variants []variant.Variant
 	tr.IdleConnTimeout = opts.IdleConnTimeout
 	tr.ResponseHeaderTimeout = 30 * time.Second
 	tr.DisableCompression = true
+	// Every duration a variant holds runs on the scenario's clock, as in
+	// process (see variant.Variant.Scaled).
+	variants = slices.Clone(variants)
+	for i := range variants {
+		variants[i] = variants[i].Scaled(sc.TimeScale)
+	}
 	s := &Stack{
 		Scenario: sc,
 		Provider: NewProvider(NewScenarioSource(sc), opts.Provider),

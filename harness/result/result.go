@@ -168,6 +168,15 @@ type Trial struct {
 	// variant's CPUNSPerChunk.
 	HarnessNSPerChunk float64 `json:"harness_ns_per_chunk"`
 	QueuePeak         int64   `json:"queue_peak"`
+	// BackpressureDelays counts the adaptive backpressure delays producers
+	// took in the trial (warm-up included), BackpressureDelayNS how long
+	// they lasted in all, and BackpressureLateNS how much those that ran to
+	// their end overshot the delay asked for (timer lateness). The delays
+	// asked for are the variant's, scaled by the scenario's time scale (see
+	// VariantSpec).
+	BackpressureDelays  int64 `json:"backpressure_delays,omitempty"`
+	BackpressureDelayNS int64 `json:"backpressure_delay_ns,omitempty"`
+	BackpressureLateNS  int64 `json:"backpressure_late_ns,omitempty"`
 	// CalibrationNS is how long a fixed single-threaded CPU workload took
 	// just before the trial: across a run it shows how much the machine's
 	// own speed drifted, which moves every variant alike.
@@ -306,4 +315,18 @@ func ReadAll(rd io.Reader, name string) ([]*Header, []*Trial, error) {
 		}
 	}
 	return hs, ts, r.Err()
+}
+
+// lateDelayShare is the share of a trial's backpressure delay time that
+// timer lateness may take before the record says the scale distorts the
+// design.
+const lateDelayShare = 0.25
+
+// DelayWarning returns the warning a record carries when the runtime's
+// timers stretched a design's backpressure delays, or "".
+func DelayWarning(delays, delayedNS, lateNS int64) string {
+	if delays == 0 || float64(lateNS) <= lateDelayShare*float64(delayedNS) {
+		return ""
+	}
+	return fmt.Sprintf("backpressure delays ran late: timers overshot the design's scaled delays by %.0f%% of the time spent delaying (backpressure_late_ns), as sub-millisecond timers do; the time scale distorts this design's backpressure", 100*float64(lateNS)/float64(delayedNS))
 }

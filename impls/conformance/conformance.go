@@ -78,10 +78,22 @@ type Traits struct {
 	// DetachedFinalizer (legacy): after a disconnect the finalizer lingers
 	// until Limits.FinalizerTimeout and only then persists and charges.
 	DetachedFinalizer bool
+	// SenderDropped (a detached finalizer with linger=sender-dropped): after
+	// a disconnect the finalizer stops waiting as soon as Relay returns, not
+	// at the timeout, though nothing awaits it.
+	SenderDropped bool
+	// WatchesClient: the relay checks for a disconnect before it writes each
+	// chunk, so a client that left is not written to (and, for a design that
+	// accumulates before writing, not billed for that chunk).
+	WatchesClient bool
 	// OverbillsOnDisconnect (legacy): the chunk whose write failed was
 	// accumulated first, so it is recorded and billed although the client
 	// never got it.
 	OverbillsOnDisconnect bool
+	// BillsUsage: a response that reached the client whole is billed the
+	// provider's usage (completion tokens), not the sum of its chunks'
+	// tokens; anything less is billed by its chunks.
+	BillsUsage bool
 	// Buffer is the kind of queue between provider and client.
 	Buffer BufferKind
 	// BufferLimit is the queue's capacity in chunks (Bounded, Dropping,
@@ -469,7 +481,7 @@ func testDisconnect(t *testing.T, e *env) {
 	// got, plus, for a variant that accumulates before writing, the chunk
 	// whose write failed.
 	accumulated := got
-	if e.tr.OverbillsOnDisconnect {
+	if e.tr.OverbillsOnDisconnect && !e.tr.WatchesClient {
 		next := int64(0)
 		if len(got) > 0 {
 			next = got[len(got)-1].Seq + 1
@@ -493,6 +505,11 @@ func testDisconnect(t *testing.T, e *env) {
 	case e.tr.Cancels && !e.tr.DetachedFinalizer:
 		e.checkRecord(t, s, accumulated, "when Relay returned")
 		e.noneLeft(t, "when Relay returned after a disconnect")
+	case e.tr.DetachedFinalizer && e.tr.SenderDropped:
+		// Relay dropped the completion signal's sender when it returned, so
+		// the finalizer settles without waiting for its timeout.
+		synctest.Wait()
+		e.checkRecord(t, s, accumulated, "once Relay returned (sender dropped)")
 	case e.tr.DetachedFinalizer:
 		// The flaws: nothing is settled when Relay returns and a goroutine
 		// holds the request until the timeout; without cancellation the

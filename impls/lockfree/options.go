@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/streambench/streambench/impls/internal/backoff"
 )
 
 // QueueKind selects the bounded queue between the producer and the relay.
@@ -47,9 +49,10 @@ type Strategy int
 
 const (
 	// Adaptive sleeps before each push once the queue holds at least
-	// HighWaterMark chunks, for InitialDelay*(1+fill*Multiplier) capped at
-	// MaxDelay (fill = queued/BufferLimit), and waits for space when the
-	// queue is full, so nothing is lost and the buffer stays bounded.
+	// HighWaterMark chunks, for a delay that grows with the fill (Formula),
+	// cut short as soon as the relay drains the queue back under the mark,
+	// and waits for space when the queue is full, so nothing is lost and the
+	// buffer stays bounded.
 	Adaptive Strategy = iota
 	// DropOldest removes the oldest queued chunk (counted Dropped) to make
 	// room for the new one when the queue is full.
@@ -95,8 +98,12 @@ type Options struct {
 	// HighWaterMark is the queue length at which Adaptive starts to delay
 	// the producer (1..BufferLimit). Other strategies ignore it.
 	HighWaterMark int
-	// InitialDelay, MaxDelay and Multiplier shape Adaptive's delay:
+	// Formula is how Adaptive's delay grows with the fill (fill =
+	// queued/BufferLimit): backoff.Article, the source's code, is
+	// floor(1+2·fill) × Unit; backoff.Params, the source's enum, is
 	// min(InitialDelay*(1+fill*Multiplier), MaxDelay).
+	Formula      backoff.Formula
+	Unit         time.Duration
 	InitialDelay time.Duration
 	MaxDelay     time.Duration
 	Multiplier   float64
@@ -108,24 +115,161 @@ type Options struct {
 	// the smaller of ContentCap and the request's Limits.ContentCap, where 0
 	// means no cap.
 	ContentCap int64
+	// Acc is what accumulates the content: the lock-free segment queue, or
+	// (to put the legacy's lock back) segments or a copying buffer behind a
+	// per-request mutex.
+	Acc AccKind
+	// Hold is how long a mutex accumulator's lock is held per chunk: the
+	// append only, or across the client write too. AccLockFree ignores it.
+	Hold HoldScope
+	// Bill is what the record's tokens, and so the charge, are taken from.
+	Bill Billing
+	// BillUnsent puts the legacy's overbilling back: the chunk whose client
+	// write failed is recorded and billed although it was not delivered.
+	BillUnsent bool
+	// Pool recycles accumulators and record buffers between requests
+	// through sync.Pools. Off by default, as on the legacy design, so that
+	// pooling is a step of its own.
+	Pool bool
+}
+
+// AccKind is what accumulates a response's content.
+type AccKind int
+
+const (
+	// AccLockFree is the Accumulator: zero-copy segments, a CAS-enforced cap.
+	AccLockFree AccKind = iota
+	// AccMutex keeps zero-copy segments in a slice behind a mutex.
+	AccMutex
+	// AccMutexCopy copies every chunk into a growing buffer behind a mutex,
+	// as the legacy design does.
+	AccMutexCopy
+)
+
+// HoldScope says how long a mutex accumulator's lock is held per chunk.
+type HoldScope int
+
+const (
+	// HoldAppend locks around the append only.
+	HoldAppend HoldScope = iota
+	// HoldWrite keeps the lock across the client write (a synchronous lock
+	// held across an await).
+	HoldWrite
+)
+
+// Billing says what a record's tokens are taken from.
+type Billing int
+
+const (
+	// BillUsage bills the provider's reported usage (completion tokens) when
+	// the whole response reached the client, else the delivered chunks'
+	// tokens.
+	BillUsage Billing = iota
+	// BillDelivered always bills the delivered chunks' tokens.
+	BillDelivered
+)
+
+var (
+	accKindNames   = [...]string{AccLockFree: "lockfree", AccMutex: "mutex", AccMutexCopy: "mutex-copy"}
+	holdScopeNames = [...]string{HoldAppend: "append", HoldWrite: "write"}
+	billingNames   = [...]string{BillUsage: "usage", BillDelivered: "delivered"}
+)
+
+// String returns the name ParseAccKind accepts.
+func (k AccKind) String() string { return enumName(accKindNames[:], int(k), "AccKind") }
+
+// String returns the name ParseHoldScope accepts.
+func (h HoldScope) String() string { return enumName(holdScopeNames[:], int(h), "HoldScope") }
+
+// String returns the name ParseBilling accepts.
+func (b Billing) String() string { return enumName(billingNames[:], int(b), "Billing") }
+
+// ParseAccKind parses "lockfree", "mutex" or "mutex-copy".
+func ParseAccKind(s string) (AccKind, error) {
+	i, err := enumValue(accKindNames[:], s, "accumulator")
+	return AccKind(i), err
+}
+
+// ParseHoldScope parses "append" or "write".
+func ParseHoldScope(s string) (HoldScope, error) {
+	i, err := enumValue(holdScopeNames[:], s, "hold scope")
+	return HoldScope(i), err
+}
+
+// ParseBilling parses "usage" or "delivered".
+func ParseBilling(s string) (Billing, error) {
+	i, err := enumValue(billingNames[:], s, "billing")
+	return Billing(i), err
+}
+
+func enumName(names []string, i int, typ string) string {
+	if i >= 0 && i < len(names) {
+		return names[i]
+	}
+	return fmt.Sprintf("%s(%d)", typ, i)
+}
+
+func enumValue(names []string, s, what string) (int, error) {
+	for i, n := range names {
+		if s == n {
+			return i, nil
+		}
+	}
+	return 0, fmt.Errorf("lockfree: unknown %s %q (allowed: %s)", what, s, joinNames(names))
+}
+
+func joinNames(names []string) string {
+	out := ""
+	for i, n := range names {
+		if i > 0 {
+			out += ", "
+		}
+		out += n
+	}
+	return out
 }
 
 // DefaultOptions returns the faithful redesign: a channel queue of 128
 // chunks, adaptive backpressure from a high-water mark of 96 with the
-// source's delay of 1ms*(1+fill*2) capped at 50ms, and the request's own
-// content cap.
+// source's code for the delay (floor(1+2·fill) ms; the enum's parameters
+// are 1ms, 50ms and 2), the lock-free accumulator, billing from the
+// provider's usage like the legacy design, no pooling, and the request's
+// own content cap.
 func DefaultOptions() Options {
+	a := backoff.DefaultAdaptive()
 	return Options{
 		Queue:         QueueChan,
 		Backpressure:  Adaptive,
 		BufferLimit:   128,
 		HighWaterMark: 96,
-		InitialDelay:  time.Millisecond,
-		MaxDelay:      50 * time.Millisecond,
-		Multiplier:    2,
+		Formula:       a.Formula,
+		Unit:          a.Unit,
+		InitialDelay:  a.Initial,
+		MaxDelay:      a.Max,
+		Multiplier:    a.Multiplier,
 		BlockTimeout:  100 * time.Millisecond,
 		ContentCap:    0,
+		Acc:           AccLockFree,
+		Hold:          HoldAppend,
+		Bill:          BillUsage,
+		BillUnsent:    false,
+		Pool:          false,
 	}
+}
+
+// Scaled returns o with every duration it holds multiplied by scale (a
+// scenario's time scale), so that the design's own waits run on the same
+// clock as the provider and the client.
+func (o Options) Scaled(scale float64) Options {
+	a := o.adaptive().Scaled(scale)
+	o.Unit, o.InitialDelay, o.MaxDelay = a.Unit, a.Initial, a.Max
+	o.BlockTimeout = backoff.Scale(o.BlockTimeout, scale)
+	return o
+}
+
+// adaptive is Adaptive's delay rule.
+func (o Options) adaptive() backoff.Adaptive {
+	return backoff.Adaptive{Formula: o.Formula, Unit: o.Unit, Initial: o.InitialDelay, Max: o.MaxDelay, Multiplier: o.Multiplier}
 }
 
 // Validate reports every impossible value in o at once (joined with
@@ -166,19 +310,32 @@ func (o Options) Validate() error {
 	if o.ContentCap < 0 {
 		bad("ContentCap must not be negative (0 means the request's cap), got %d", o.ContentCap)
 	}
+	if o.Formula < 0 || int(o.Formula) > int(backoff.Params) {
+		bad("Formula: unknown formula %d (allowed: article, params)", int(o.Formula))
+	} else if o.Formula == backoff.Article && o.Unit <= 0 {
+		bad("Unit must be positive with the article formula, got %v", o.Unit)
+	}
+	if o.Acc < 0 || int(o.Acc) >= len(accKindNames) {
+		bad("Acc: unknown accumulator %d (allowed: %s)", int(o.Acc), joinNames(accKindNames[:]))
+	}
+	if o.Hold < 0 || int(o.Hold) >= len(holdScopeNames) {
+		bad("Hold: unknown hold scope %d (allowed: %s)", int(o.Hold), joinNames(holdScopeNames[:]))
+	} else if o.Hold == HoldWrite && o.Acc == AccLockFree {
+		bad("Hold: write needs a mutex accumulator (the lock-free one holds no lock)")
+	}
+	if o.Bill < 0 || int(o.Bill) >= len(billingNames) {
+		bad("Bill: unknown billing %d (allowed: %s)", int(o.Bill), joinNames(billingNames[:]))
+	}
 	return errors.Join(errs...)
 }
 
 // adaptiveDelay is Adaptive's pause before pushing onto a queue holding
-// queued chunks: zero below the high-water mark, else
-// InitialDelay*(1+fill*Multiplier) capped at MaxDelay.
+// queued chunks: zero below the high-water mark, else the Formula's.
 func (o Options) adaptiveDelay(queued int) time.Duration {
 	if queued < o.HighWaterMark {
 		return 0
 	}
-	fill := float64(queued) / float64(o.BufferLimit)
-	d := time.Duration(float64(o.InitialDelay) * (1 + fill*o.Multiplier))
-	return min(d, o.MaxDelay)
+	return o.adaptive().Delay(queued, o.BufferLimit)
 }
 
 // contentCap is the cap in force for a request: the smaller non-zero of the

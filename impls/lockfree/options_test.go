@@ -1,6 +1,8 @@
 package lockfree
 
 import (
+	"github.com/streambench/streambench/impls/internal/backoff"
+
 	"math"
 	"strings"
 	"testing"
@@ -89,7 +91,20 @@ func TestParse(t *testing.T) {
 }
 
 func TestAdaptiveDelay(t *testing.T) {
-	o := DefaultOptions() // 1ms*(1+fill*2) from 96 of 128, at most 50ms.
+	o := DefaultOptions()
+	// The article's code truncates to whole units: floor(1 + 2·fill) ms.
+	for _, tt := range []struct {
+		queued int
+		want   time.Duration
+	}{{0, 0}, {95, 0}, {96, 2 * time.Millisecond}, {127, 2 * time.Millisecond}, {128, 3 * time.Millisecond}} {
+		if got := o.adaptiveDelay(tt.queued); got != tt.want {
+			t.Errorf("article formula: adaptiveDelay(%d) = %v, want %v", tt.queued, got, tt.want)
+		}
+	}
+	if got := o.Scaled(0.01).adaptiveDelay(128); got != 30*time.Microsecond {
+		t.Errorf("article formula scaled by 0.01: adaptiveDelay(128) = %v, want 30µs", got)
+	}
+	o.Formula = backoff.Params // 1ms*(1+fill*2) from 96 of 128, at most 50ms.
 	tests := []struct {
 		queued int
 		max    time.Duration

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/streambench/streambench/impls"
+	"github.com/streambench/streambench/impls/internal/backoff"
 )
 
 // Pipeline is the redesigned relay. One Pipeline serves any number of
@@ -21,7 +22,7 @@ type Pipeline struct {
 	ledger impls.Ledger
 	// accs recycles accumulators (with their segment blocks) between
 	// requests; buffers recycles the joined record content, which the
-	// Ledger may not retain after Persist returns.
+	// Ledger may not retain after Persist returns. Both only with Pool.
 	//
 	// Note: only plain memory is pooled. Channels and timers are made per
 	// request, because pooled ones would cross testing/synctest bubbles.
@@ -52,8 +53,16 @@ type request struct {
 	opts   Options
 	cancel context.CancelCauseFunc
 	q      queue
-	acc    *Accumulator
+	acc    content
 	wg     sync.WaitGroup
+
+	// sleeping is set while Adaptive's producer delays; the relay then
+	// sends on wake when it drains the queue under the high-water mark.
+	sleeping atomic.Bool
+	wake     chan struct{}
+	delays   atomic.Int64
+	delayed  atomic.Int64
+	late     atomic.Int64
 
 	// Counters are atomic so that they may be read while the request runs
 	// (the producer and consumer each own the ones they write).
@@ -77,6 +86,9 @@ type request struct {
 	// them; the relay goroutine owns them.
 	finish string
 	usage  *impls.Usage
+	// unsent is the chunk whose client write failed, with BillUnsent: it
+	// is recorded and billed too. The relay goroutine owns it.
+	unsent *impls.Chunk
 }
 
 // Relay relays src to dst for req. See the package documentation for the
@@ -90,7 +102,10 @@ func (p *Pipeline) Relay(ctx context.Context, req impls.Request, src impls.Sourc
 		opts:   p.opts,
 		cancel: cancel,
 		q:      newQueue(p.opts.Queue, p.opts.BufferLimit),
-		acc:    p.getAccumulator(p.opts.contentCap(req.Limits.ContentCap)),
+		acc:    p.getContent(p.opts.contentCap(req.Limits.ContentCap)),
+	}
+	if p.opts.Backpressure == Adaptive {
+		r.wake = make(chan struct{}, 1)
 	}
 	r.wg.Go(func() { r.produce(ctx, src) })
 
@@ -121,11 +136,14 @@ func (p *Pipeline) Relay(ctx context.Context, req impls.Request, src impls.Sourc
 		Rejected:  r.rejected.Load(),
 		Discarded: r.discarded.Load(),
 		QueuePeak: r.peak.Load(),
+		Delays:    r.delays.Load(),
+		Delayed:   time.Duration(r.delayed.Load()),
+		DelayLate: time.Duration(r.late.Load()),
 	}
 	if lerr := p.settle(ctx, req, r, err); lerr != nil {
 		out.Err = errors.Join(err, lerr)
 	}
-	p.putAccumulator(r.acc)
+	p.putContent(r.acc)
 	return out
 }
 
@@ -133,17 +151,34 @@ func (p *Pipeline) Relay(ctx context.Context, req impls.Request, src impls.Sourc
 // tokens, synchronously and immune to the request's cancellation.
 func (p *Pipeline) settle(ctx context.Context, req impls.Request, r *request, err error) error {
 	ctx = context.WithoutCancel(ctx)
-	delivered := r.delivered.Load()
+	chunks, size, tokens := r.delivered.Load(), r.bytes.Load(), r.tokens.Load()
+	finish, usage := r.finish, r.usage
+	if c := r.unsent; c != nil {
+		// Note: BillUnsent puts the legacy's flaw back: the chunk whose
+		// write failed is in the accumulator, so it is recorded and billed.
+		chunks, size, tokens = chunks+1, size+int64(len(c.Content)), tokens+c.Tokens
+		if c.FinishReason != "" {
+			finish = c.FinishReason
+		}
+		if c.Usage != nil {
+			usage = c.Usage
+		}
+	}
+	// Note: usage is the provider's count of the whole response, so it is
+	// billed only when the whole response reached the client.
+	if p.opts.Bill == BillUsage && err == nil && usage != nil && r.dropped.Load()+r.rejected.Load() == 0 {
+		tokens = usage.CompletionTokens
+	}
 	buf := p.getBuffer()
-	content := r.acc.AppendTo(slices.Grow((*buf)[:0], int(r.bytes.Load())), int(delivered))
+	content := r.acc.appendTo(slices.Grow((*buf)[:0], int(size)), int(chunks), size)
 	rec := impls.Record{
 		RequestID:    req.ID,
 		Account:      req.Account,
 		Content:      content,
-		FinishReason: r.finish,
-		Usage:        r.usage,
-		Chunks:       delivered,
-		Tokens:       r.tokens.Load(),
+		FinishReason: finish,
+		Usage:        usage,
+		Chunks:       chunks,
+		Tokens:       tokens,
 		FirstChunk:   time.Duration(r.firstChunk.Load()),
 		Partial:      err != nil,
 	}
@@ -151,8 +186,10 @@ func (p *Pipeline) settle(ctx context.Context, req impls.Request, r *request, er
 		rec.Err = err.Error()
 	}
 	perr := p.ledger.Persist(ctx, rec)
-	*buf = content // the Ledger does not retain Content after Persist.
-	p.buffers.Put(buf)
+	if p.opts.Pool {
+		*buf = content // the Ledger does not retain Content after Persist.
+		p.buffers.Put(buf)
+	}
 	if perr != nil {
 		perr = fmt.Errorf("lockfree: persist record %d: %w", req.ID, perr)
 	}
@@ -213,15 +250,10 @@ func (r *request) push(ctx context.Context, c impls.Chunk, timer **time.Timer) b
 	done := ctx.Done()
 	switch r.opts.Backpressure {
 	case Adaptive:
-		if d := r.opts.adaptiveDelay(r.q.len()); d > 0 {
-			t := resetTimer(timer, d)
-			select {
-			case <-t.C:
-			case <-done:
-				r.discarded.Add(1) // taken from the provider, never queued.
-				r.prodErr = context.Cause(ctx)
-				return false
-			}
+		if d := r.opts.adaptiveDelay(r.q.len()); d > 0 && !r.delay(d, timer, done) {
+			r.discarded.Add(1) // taken from the provider, never queued.
+			r.prodErr = context.Cause(ctx)
+			return false
 		}
 		if r.q.tryPush(it) {
 			return true
@@ -264,6 +296,27 @@ func (r *request) push(ctx context.Context, c impls.Chunk, timer **time.Timer) b
 	return true
 }
 
+// delay is Adaptive's pause of d before a push. It ends early when the
+// relay drains the queue under the high-water mark, and returns false if
+// the request was cancelled meanwhile.
+func (r *request) delay(d time.Duration, timer **time.Timer, done <-chan struct{}) bool {
+	below := func() bool { return r.q.len() < r.opts.HighWaterMark }
+	r.sleeping.Store(true)
+	defer r.sleeping.Store(false)
+	if below() {
+		return true // the relay drained the queue before it could see sleeping.
+	}
+	t0 := time.Now()
+	w := backoff.Sleep(d, timer, done, r.wake, below)
+	waited := time.Since(t0)
+	r.delays.Add(1)
+	r.delayed.Add(int64(waited))
+	if w == backoff.Elapsed && waited > d {
+		r.late.Add(int64(waited - d))
+	}
+	return w != backoff.Stopped
+}
+
 // resetTimer arms *timer for d, making it on first use.
 func resetTimer(timer **time.Timer, d time.Duration) *time.Timer {
 	if *timer == nil {
@@ -279,10 +332,20 @@ func resetTimer(timer **time.Timer, d time.Duration) *time.Timer {
 // the producer's end marker, else why it stopped early.
 func (r *request) consume(ctx context.Context, dst impls.Sink, start time.Time) error {
 	done, gone := ctx.Done(), dst.Gone()
+	var held *mutexContent // the accumulator whose lock is held across the write
+	if m, ok := r.acc.(*mutexContent); ok && r.opts.Hold == HoldWrite {
+		held = m
+	}
 	for {
 		it, ok := r.q.pop(done, gone)
 		if !ok {
 			return stopReason(ctx, gone)
+		}
+		if r.wake != nil && r.sleeping.Load() && r.q.len() < r.opts.HighWaterMark {
+			select {
+			case r.wake <- struct{}{}:
+			default:
+			}
 		}
 		if it.end {
 			return nil
@@ -297,15 +360,32 @@ func (r *request) consume(ctx context.Context, dst impls.Sink, start time.Time) 
 			return stopReason(ctx, gone)
 		}
 		c := it.chunk
-		if !r.acc.Append(c.Content) {
+		var added bool
+		if held != nil {
+			held.mu.Lock()
+			added = held.addLocked(c.Content)
+		} else {
+			added = r.acc.add(c.Content)
+		}
+		if !added {
+			if held != nil {
+				held.mu.Unlock()
+			}
 			r.discarded.Add(1)
 			return fmt.Errorf("lockfree: chunk %d (%d bytes) would pass the content cap of %d bytes: %w",
-				c.Seq, len(c.Content), r.acc.Limit(), impls.ErrContentTooLarge)
+				c.Seq, len(c.Content), r.acc.limit(), impls.ErrContentTooLarge)
 		}
-		if err := dst.Write(c); err != nil {
+		err := dst.Write(c)
+		if held != nil {
+			held.mu.Unlock()
+		}
+		if err != nil {
 			// The chunk is in the accumulator but not delivered; the record
-			// takes only the first Delivered segments.
+			// takes only the first Delivered segments, unless BillUnsent.
 			r.discarded.Add(1)
+			if r.opts.BillUnsent {
+				r.unsent = &c
+			}
 			return fmt.Errorf("lockfree: write chunk %d: %w: %w", c.Seq, impls.ErrCancelled, err)
 		}
 		r.delivered.Add(1)
@@ -361,23 +441,28 @@ func (r *request) producerEnd(ctx context.Context) error {
 	}
 }
 
-func (p *Pipeline) getAccumulator(limit int64) *Accumulator {
-	a, _ := p.accs.Get().(*Accumulator)
-	if a == nil {
-		return NewAccumulator(limit)
+func (p *Pipeline) getContent(limit int64) content {
+	if p.opts.Pool {
+		if c, _ := p.accs.Get().(content); c != nil {
+			c.reset(limit)
+			return c
+		}
 	}
-	a.limit = limit
-	return a
+	return newContent(p.opts, limit)
 }
 
-func (p *Pipeline) putAccumulator(a *Accumulator) {
-	a.Reset(0) // drop references to the request's chunks now, not at reuse.
-	p.accs.Put(a)
+func (p *Pipeline) putContent(c content) {
+	if p.opts.Pool {
+		c.reset(0) // drop references to the request's chunks now, not at reuse.
+		p.accs.Put(c)
+	}
 }
 
 func (p *Pipeline) getBuffer() *[]byte {
-	if b, _ := p.buffers.Get().(*[]byte); b != nil {
-		return b
+	if p.opts.Pool {
+		if b, _ := p.buffers.Get().(*[]byte); b != nil {
+			return b
+		}
 	}
 	return new([]byte)
 }

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/streambench/streambench/impls"
+	"github.com/streambench/streambench/impls/internal/backoff"
 )
 
 func TestMain(m *testing.M) {
@@ -211,7 +212,7 @@ func TestAdaptiveSlowsProducer(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				opts := DefaultOptions()
 				opts.Queue, opts.BufferLimit, opts.HighWaterMark = q, 16, 4
-				opts.InitialDelay, opts.MaxDelay = 10*time.Millisecond, 10*time.Millisecond
+				opts.Formula, opts.InitialDelay, opts.MaxDelay = backoff.Params, 10*time.Millisecond, 10*time.Millisecond
 				src, dst := newSource(100), newSink()
 				dst.delay = 5 * time.Millisecond
 				out, l := relay(opts, testReq, src, dst)

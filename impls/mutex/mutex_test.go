@@ -465,8 +465,8 @@ func TestAccumulationCopiesOrAliases(t *testing.T) {
 			p := New(Options{Accumulation: tt.acc}, &fakeLedger{})
 			c := impls.Chunk{Content: []byte("hello"), Tokens: 1}
 			st := &state{}
-			if err := p.accumulate(impls.Request{ID: 1}, st, c, time.Now()); err != nil {
-				t.Fatal(err)
+			if werr, err := p.deliver(impls.Request{ID: 1}, st, c, time.Now(), newSink(-1)); err != nil || werr != nil {
+				t.Fatal(err, werr)
 			}
 			kept := st.content
 			if tt.acc == AccZeroCopy {

@@ -31,7 +31,7 @@ func TestParseErrorsListAllowedValues(t *testing.T) {
 	}{
 		{"lock", func(s string) error { _, err := ParseLockScope(s); return err }, `"stream" or "global"`},
 		{"acc", func(s string) error { _, err := ParseAccumulation(s); return err }, `"copy" or "zerocopy"`},
-		{"finalizer", func(s string) error { _, err := ParseFinalizerMode(s); return err }, `"detached" or "awaited"`},
+		{"finalizer", func(s string) error { _, err := ParseFinalizerMode(s); return err }, `"detached", "awaited" or "inline"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/streambench/streambench/impls"
 	"github.com/streambench/streambench/impls/conformance"
+	"github.com/streambench/streambench/impls/internal/backoff"
 	"github.com/streambench/streambench/impls/lockfree"
 	"github.com/streambench/streambench/impls/mutex"
 	"github.com/streambench/streambench/impls/passthrough"
@@ -46,17 +47,33 @@ type Variant struct {
 }
 
 // builtin is the one list of named variants. The first two are the faithful
-// designs; the mutex-* steps walk from the legacy design to the redesign one
-// knob at a time, so a speedup can be attributed to each step.
+// designs; the fix-*, lockfree-mutexacc and break-* variants are the rungs
+// of the two ablation ladders (see Ladders), each named by the one knob it
+// changes from the rung before; the rest show single knobs.
 var builtin = []struct{ name, spec, desc string }{
-	{"mutex", "mutex", "the faithful legacy design: per-stream mutex, copying buffer, no cancellation, detached finalizer, unbounded buffer"},
-	{"lockfree", "lockfree", "the faithful redesign: bounded channel, lock-free accumulator, adaptive backpressure, cancellation"},
+	{"mutex", "mutex", "the faithful legacy design: per-stream mutex, copying buffer, unbounded buffer, no cancellation, detached finalizer, bills the unsent chunk"},
+	{"lockfree", "lockfree", "the faithful redesign: bounded channel, lock-free accumulator, adaptive backpressure, cancellation, inline settle"},
 	{"passthrough", "passthrough", "calibration: relays without accumulating, billing or metrics; measures the harness's own cost"},
+
+	{"fix-awaited", "mutex:finalizer=awaited", "fix ladder 1: legacy whose relay signals and awaits its finalizer"},
+	{"fix-cancel", "mutex:finalizer=awaited,cancel=on", "fix ladder 2: ... and cancels the provider on disconnect"},
+	{"fix-inline", "mutex:finalizer=inline,cancel=on", "fix ladder 3: ... and settles inline, without a finalizer goroutine"},
+	{"fix-bounded", "mutex:finalizer=inline,cancel=on,buffer=bounded", "fix ladder 4: ... and bounds its buffer with adaptive backpressure (the break ladder's crossing)"},
+	{"fix-zerocopy", "mutex:finalizer=inline,cancel=on,buffer=bounded,acc=zerocopy", "fix ladder 5: ... and keeps zero-copy segments"},
+	{"fix-unsent", "mutex:finalizer=inline,cancel=on,buffer=bounded,acc=zerocopy,bill-unsent=off", "fix ladder 6: the legacy with every flaw but its mutex fixed (the fix ladder's crossing)"},
+	{"lockfree-mutexacc", "lockfree:acc=mutex", "the redesign with a mutex-guarded accumulator: fix-unsent's twin on the other code base"},
+	{"break-unsent", "lockfree:bill-unsent=on", "break ladder 1: the redesign billing the chunk whose write failed"},
+	{"break-mutexacc", "lockfree:bill-unsent=on,acc=mutex", "break ladder 2: ... with a mutex-guarded accumulator"},
+	{"break-copy", "lockfree:bill-unsent=on,acc=mutex-copy", "break ladder 3: ... copying into a mutex-guarded buffer (fix-bounded's twin)"},
+
 	{"mutex-global", "mutex:lock=global", "legacy with one lock shared by all streams (worst-case contention)"},
-	{"mutex-zerocopy", "mutex:acc=zerocopy", "legacy with zero-copy accumulation"},
-	{"mutex-cancel", "mutex:acc=zerocopy,cancel=on", "legacy with zero-copy accumulation and cancellation"},
-	{"mutex-awaited", "mutex:acc=zerocopy,cancel=on,finalizer=awaited", "legacy with every flaw fixed but the mutex and the unbounded buffer"},
+	{"mutex-holdwrite", "mutex:hold=write", "legacy holding its lock across the client write (a lock held across an await)"},
+	{"mutex-global-write", "mutex:lock=global,hold=write", "legacy with one lock for all streams, held across every client write"},
+	{"mutex-inline", "mutex:producer=inline", "legacy reading the provider in the relay loop, as the article's snippet does"},
+	{"mutex-sender", "mutex:linger=sender-dropped", "legacy whose finalizer stops waiting when the producer drops the signal's sender"},
 	{"lockfree-ring", "lockfree:queue=ring", "redesign with a lock-free ring instead of a Go channel"},
+	{"lockfree-params", "lockfree:formula=params", "redesign with the adaptive delay from the article's enum parameters instead of its code"},
+	{"lockfree-pool", "lockfree:pool=on", "redesign recycling accumulators and record buffers through sync.Pools"},
 	{"lockfree-drop", "lockfree:backpressure=drop-oldest", "redesign dropping the oldest chunk when the buffer is full"},
 	{"lockfree-reject", "lockfree:backpressure=reject", "redesign rejecting new chunks when the buffer is full"},
 	{"lockfree-block", "lockfree:backpressure=block", "redesign blocking the provider while the buffer is full"},
@@ -172,6 +189,12 @@ func parseSpec(spec string) (Variant, error) {
 		// one, at the default's 3/4, rather than failing validation.
 		v.LockFree.HighWaterMark = max(1, v.LockFree.BufferLimit*3/4)
 	}
+	if impl == LockFree && !strings.Contains(knobs, "formula=") &&
+		(strings.Contains(knobs, "initial-delay=") || strings.Contains(knobs, "max-delay=") || strings.Contains(knobs, "multiplier=")) {
+		// Note: the article's formula ignores these three, so giving one
+		// asks for the formula that uses them.
+		v.LockFree.Formula = backoff.Params
+	}
 	var err error
 	switch impl {
 	case Mutex:
@@ -217,14 +240,30 @@ func (v Variant) Spec() string {
 	switch v.Impl {
 	case Mutex:
 		o := v.Mutex
-		return fmt.Sprintf("mutex:lock=%s,acc=%s,cancel=%s,finalizer=%s,finalizer-timeout=%s",
-			o.Lock, o.Accumulation, onOff(o.Cancel), o.Finalizer, o.FinalizerTimeout)
+		return fmt.Sprintf("mutex:lock=%s,hold=%s,acc=%s,producer=%s,buffer=%s,unit=%s,cancel=%s,finalizer=%s,linger=%s,finalizer-timeout=%s,bill=%s,bill-unsent=%s,pool=%s",
+			o.Lock, o.Hold, o.Accumulation, o.Producer, o.Buffer, o.Adaptive.Unit, onOff(o.Cancel), o.Finalizer, o.Linger, o.FinalizerTimeout,
+			o.Bill, onOff(!o.ForgetUnsent), onOff(o.Pool))
 	case LockFree:
 		o := v.LockFree
-		return fmt.Sprintf("lockfree:queue=%s,backpressure=%s,buffer=%d,high-water=%d,initial-delay=%s,max-delay=%s,multiplier=%g,block-timeout=%s,cap=%d",
-			o.Queue, o.Backpressure, o.BufferLimit, o.HighWaterMark, o.InitialDelay, o.MaxDelay, o.Multiplier, o.BlockTimeout, o.ContentCap)
+		return fmt.Sprintf("lockfree:queue=%s,backpressure=%s,buffer=%d,high-water=%d,formula=%s,unit=%s,initial-delay=%s,max-delay=%s,multiplier=%g,block-timeout=%s,cap=%d,acc=%s,hold=%s,bill=%s,bill-unsent=%s,pool=%s",
+			o.Queue, o.Backpressure, o.BufferLimit, o.HighWaterMark, o.Formula, o.Unit, o.InitialDelay, o.MaxDelay, o.Multiplier, o.BlockTimeout, o.ContentCap,
+			o.Acc, o.Hold, o.Bill, onOff(o.BillUnsent), onOff(o.Pool))
 	}
 	return v.Impl
+}
+
+// Scaled returns v with every duration its knobs hold (finalizer timeout,
+// backpressure delays and unit, block timeout) multiplied by scale, a
+// scenario's time scale, so that a design's own waits run on the same clock
+// as the provider and the client. Spec then shows the values in force.
+func (v Variant) Scaled(scale float64) Variant {
+	switch v.Impl {
+	case Mutex:
+		v.Mutex = v.Mutex.Scaled(scale)
+	case LockFree:
+		v.LockFree = v.LockFree.Scaled(scale)
+	}
+	return v
 }
 
 // New builds a fresh pipeline of this variant writing to ledger.
@@ -244,16 +283,29 @@ func (v Variant) Traits() conformance.Traits {
 	switch v.Impl {
 	case Mutex:
 		o := v.Mutex
-		return conformance.Traits{
+		tr := conformance.Traits{
 			Persists:              true,
 			Cancels:               o.Cancel,
 			DetachedFinalizer:     o.Finalizer == mutex.FinalizerDetached,
-			OverbillsOnDisconnect: true,
+			SenderDropped:         o.Linger == mutex.LingerSenderDropped,
+			WatchesClient:         o.Cancel,
+			OverbillsOnDisconnect: !o.ForgetUnsent,
+			BillsUsage:            o.Bill == mutex.BillUsage,
 			Buffer:                conformance.Unbounded,
 		}
+		switch {
+		case o.Producer == mutex.ProducerInline:
+			// Note: the inline loop releases the provider when it ends, so
+			// a disconnect stops it at the next write even without Cancel.
+			tr.Buffer, tr.Cancels = conformance.None, true
+		case o.Buffer == mutex.BufferBounded:
+			tr.Buffer, tr.BufferLimit = conformance.Bounded, o.BufferLimit
+		}
+		return tr
 	case LockFree:
 		o := v.LockFree
-		tr := conformance.Traits{Persists: true, Cancels: true, BufferLimit: o.BufferLimit, Buffer: conformance.Bounded}
+		tr := conformance.Traits{Persists: true, Cancels: true, WatchesClient: true, BufferLimit: o.BufferLimit, Buffer: conformance.Bounded,
+			OverbillsOnDisconnect: o.BillUnsent, BillsUsage: o.Bill == lockfree.BillUsage}
 		switch o.Backpressure {
 		case lockfree.DropOldest:
 			tr.Buffer = conformance.Dropping
@@ -288,6 +340,39 @@ var mutexKnobs = map[string]knob{
 		v.Mutex.Lock, err = mutex.ParseLockScope(s)
 		return err
 	}},
+	"hold": {"append|write", func(v *Variant, s string) (err error) {
+		v.Mutex.Hold, err = mutex.ParseHoldScope(s)
+		return err
+	}},
+	"producer": {"goroutine|inline", func(v *Variant, s string) (err error) {
+		v.Mutex.Producer, err = mutex.ParseProducerMode(s)
+		return err
+	}},
+	"buffer": {"unbounded|bounded", func(v *Variant, s string) (err error) {
+		v.Mutex.Buffer, err = mutex.ParseBufferMode(s)
+		return err
+	}},
+	"unit": {"a duration: the bounded buffer's backpressure unit (the article's 1ms)", func(v *Variant, s string) (err error) {
+		v.Mutex.Adaptive.Unit, err = parseDuration(s)
+		return err
+	}},
+	"linger": {"timeout|sender-dropped", func(v *Variant, s string) (err error) {
+		v.Mutex.Linger, err = mutex.ParseLinger(s)
+		return err
+	}},
+	"bill": {"usage|delivered", func(v *Variant, s string) (err error) {
+		v.Mutex.Bill, err = mutex.ParseBilling(s)
+		return err
+	}},
+	"bill-unsent": {"on|off", func(v *Variant, s string) (err error) {
+		on, err := parseOnOff(s)
+		v.Mutex.ForgetUnsent = !on
+		return err
+	}},
+	"pool": {"off|on", func(v *Variant, s string) (err error) {
+		v.Mutex.Pool, err = parseOnOff(s)
+		return err
+	}},
 	"acc": {"copy|zerocopy", func(v *Variant, s string) (err error) {
 		v.Mutex.Accumulation, err = mutex.ParseAccumulation(s)
 		return err
@@ -296,7 +381,7 @@ var mutexKnobs = map[string]knob{
 		v.Mutex.Cancel, err = parseOnOff(s)
 		return err
 	}},
-	"finalizer": {"detached|awaited", func(v *Variant, s string) (err error) {
+	"finalizer": {"detached|awaited|inline", func(v *Variant, s string) (err error) {
 		v.Mutex.Finalizer, err = mutex.ParseFinalizerMode(s)
 		return err
 	}},
@@ -342,6 +427,34 @@ var lockfreeKnobs = map[string]knob{
 	"cap": {"content cap in bytes, 0 = the request's", func(v *Variant, s string) (err error) {
 		n, err := parseInt(s)
 		v.LockFree.ContentCap = int64(n)
+		return err
+	}},
+	"formula": {"article|params", func(v *Variant, s string) (err error) {
+		v.LockFree.Formula, err = backoff.ParseFormula(s)
+		return err
+	}},
+	"unit": {"a duration: the article formula's unit (1ms)", func(v *Variant, s string) (err error) {
+		v.LockFree.Unit, err = parseDuration(s)
+		return err
+	}},
+	"acc": {"lockfree|mutex|mutex-copy", func(v *Variant, s string) (err error) {
+		v.LockFree.Acc, err = lockfree.ParseAccKind(s)
+		return err
+	}},
+	"hold": {"append|write", func(v *Variant, s string) (err error) {
+		v.LockFree.Hold, err = lockfree.ParseHoldScope(s)
+		return err
+	}},
+	"bill": {"usage|delivered", func(v *Variant, s string) (err error) {
+		v.LockFree.Bill, err = lockfree.ParseBilling(s)
+		return err
+	}},
+	"bill-unsent": {"off|on", func(v *Variant, s string) (err error) {
+		v.LockFree.BillUnsent, err = parseOnOff(s)
+		return err
+	}},
+	"pool": {"off|on", func(v *Variant, s string) (err error) {
+		v.LockFree.Pool, err = parseOnOff(s)
 		return err
 	}},
 }

@@ -24,6 +24,10 @@ func TestConformance(t *testing.T) {
 		"lockfree:queue=ring,backpressure=reject,buffer=8",
 		"lockfree:queue=ring,backpressure=block,block-timeout=10s",
 		"lockfree:buffer=4,high-water=1",
+		"lockfree:acc=mutex-copy,hold=write,pool=on,bill=delivered",
+		"mutex:lock=global,hold=write,producer=inline,cancel=on,finalizer=inline,pool=on",
+		"mutex:buffer=bounded,acc=zerocopy,pool=on,bill=delivered,bill-unsent=off",
+		"mutex:producer=inline",
 	} {
 		v, err := Parse(spec)
 		if err != nil {
@@ -40,14 +44,17 @@ func TestParse(t *testing.T) {
 	for _, tc := range []struct {
 		in, spec, err string
 	}{
-		{in: "mutex", spec: "mutex:lock=stream,acc=copy,cancel=off,finalizer=detached,finalizer-timeout=10m0s"},
-		{in: "mutex-global", spec: "mutex:lock=global,acc=copy,cancel=off,finalizer=detached,finalizer-timeout=10m0s"},
-		{in: "mutex:lock=global,cancel=on", spec: "mutex:lock=global,acc=copy,cancel=on,finalizer=detached,finalizer-timeout=10m0s"},
-		{in: "lockfree:queue=ring,backpressure=reject,buffer=64", spec: "lockfree:queue=ring,backpressure=reject,buffer=64,high-water=48,initial-delay=1ms,max-delay=50ms,multiplier=2,block-timeout=100ms,cap=0"},
+		{in: "mutex", spec: "mutex:lock=stream,hold=append,acc=copy,producer=goroutine,buffer=unbounded,unit=1ms,cancel=off,finalizer=detached,linger=timeout,finalizer-timeout=10m0s,bill=usage,bill-unsent=on,pool=off"},
+		{in: "mutex-global", spec: "mutex:lock=global,hold=append,acc=copy,producer=goroutine,buffer=unbounded,unit=1ms,cancel=off,finalizer=detached,linger=timeout,finalizer-timeout=10m0s,bill=usage,bill-unsent=on,pool=off"},
+		{in: "mutex:lock=global,cancel=on", spec: "mutex:lock=global,hold=append,acc=copy,producer=goroutine,buffer=unbounded,unit=1ms,cancel=on,finalizer=detached,linger=timeout,finalizer-timeout=10m0s,bill=usage,bill-unsent=on,pool=off"},
+		{in: "lockfree:queue=ring,backpressure=reject,buffer=64", spec: "lockfree:queue=ring,backpressure=reject,buffer=64,high-water=48,formula=article,unit=1ms,initial-delay=1ms,max-delay=50ms,multiplier=2,block-timeout=100ms,cap=0,acc=lockfree,hold=append,bill=usage,bill-unsent=off,pool=off"},
+		{in: "lockfree:initial-delay=2ms", spec: "lockfree:queue=chan,backpressure=adaptive,buffer=128,high-water=96,formula=params,unit=1ms,initial-delay=2ms,max-delay=50ms,multiplier=2,block-timeout=100ms,cap=0,acc=lockfree,hold=append,bill=usage,bill-unsent=off,pool=off"},
+		{in: "lockfree:hold=write", err: "write needs a mutex accumulator"},
+		{in: "mutex:producer=inline,buffer=bounded", err: "a bounded buffer needs producer=goroutine"},
 		{in: "passthrough", spec: "passthrough"},
 		{in: "spinlock", err: `unknown implementation "spinlock" (allowed: mutex, lockfree, passthrough`},
 		{in: "mutex:lock=table", err: `"table" (want "stream" or "global")`},
-		{in: "mutex:locks=global", err: `unknown knob "locks" for mutex (allowed: acc, cancel, finalizer, finalizer-timeout, lock)`},
+		{in: "mutex:locks=global", err: `unknown knob "locks" for mutex (allowed: acc, bill, bill-unsent, buffer, cancel, finalizer, finalizer-timeout, hold, linger, lock, pool, producer, unit)`},
 		{in: "mutex:lock", err: `knob "lock" needs a value (stream|global)`},
 		{in: "mutex:lock=global,lock=stream", err: `knob "lock" given twice`},
 		{in: "lockfree:buffer=0", err: "BufferLimit"},
@@ -103,8 +110,8 @@ func TestParseList(t *testing.T) {
 // that alters a promise is a visible change.
 func TestBuiltinTraits(t *testing.T) {
 	want := map[string]conformance.Traits{
-		"mutex":       {Persists: true, DetachedFinalizer: true, OverbillsOnDisconnect: true, Buffer: conformance.Unbounded},
-		"lockfree":    {Persists: true, Cancels: true, Buffer: conformance.Bounded, BufferLimit: 128},
+		"mutex":       {Persists: true, DetachedFinalizer: true, OverbillsOnDisconnect: true, BillsUsage: true, Buffer: conformance.Unbounded},
+		"lockfree":    {Persists: true, Cancels: true, WatchesClient: true, BillsUsage: true, Buffer: conformance.Bounded, BufferLimit: 128},
 		"passthrough": {Buffer: conformance.None},
 	}
 	for name, tr := range want {
