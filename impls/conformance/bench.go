@@ -63,7 +63,12 @@ func Bench(b *testing.B, newPipeline func(impls.Ledger) impls.Pipeline, workers 
 					return
 				}
 				n := min(BenchStreamLen, b.N-i*BenchStreamLen)
-				src := &benchSource{n: n, usage: usage}
+				u := usage
+				if n < BenchStreamLen {
+					// The shortened last stream reports its own length.
+					u = &impls.Usage{CompletionTokens: int64(n), TotalTokens: int64(n)}
+				}
+				src := &benchSource{n: n, usage: u}
 				out := p.Relay(context.Background(), impls.Request{ID: uint64(i), Account: "bench"}, src, benchSink{})
 				// A lossy strategy may drop or reject chunks from a provider
 				// this fast; each must still be accounted for.

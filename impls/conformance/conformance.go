@@ -99,6 +99,9 @@ type Traits struct {
 	// BufferLimit is the queue's capacity in chunks (Bounded, Dropping,
 	// Rejecting).
 	BufferLimit int
+	// BlockTimeout is set for a Bounded queue that rejects a chunk and ends
+	// the stream with impls.ErrRejected when it found no room for that long.
+	BlockTimeout time.Duration
 }
 
 // FinalizerTimeout is the Limits.FinalizerTimeout of every request the suite
@@ -132,6 +135,11 @@ func Run(t *testing.T, name string, newPipeline func(impls.Ledger) impls.Pipelin
 		{"content-cap", testContentCap},
 		{"slow-client", testSlowClient},
 		{"provider-failure", testProviderFailure},
+		{"usage-billing", testUsageBilling},
+		{"content-cap-exact", testContentCapExact},
+		{"caller-cancel", testCallerCancel},
+		{"write-fails", testWriteFails},
+		{"block-timeout", testBlockTimeout},
 	}
 	t.Run(name, func(t *testing.T) {
 		for _, tc := range tests {
@@ -215,7 +223,9 @@ func (e *env) relay(t *testing.T, ctx context.Context, s *stream) {
 		if diff := diffChunks(s.chunks[:min(len(got), len(s.chunks))], got); diff != "" {
 			t.Errorf("request %d: the %v queue lost or reordered chunks: the client's chunks are not a prefix of the response (-want +got):\n%s", id, e.tr.Buffer, diff)
 		}
-		if o.Dropped != 0 || o.Rejected != 0 {
+		// Note: a block timeout ends the stream by rejecting the one chunk
+		// that found no room; nothing before it is lost.
+		if blockEnd := e.tr.BlockTimeout > 0 && o.Rejected == 1 && errors.Is(o.Err, impls.ErrRejected); o.Dropped != 0 || (o.Rejected != 0 && !blockEnd) {
 			t.Errorf("request %d: a %v queue dropped %d and rejected %d chunks", id, e.tr.Buffer, o.Dropped, o.Rejected)
 		}
 	}
@@ -316,6 +326,11 @@ func (e *env) checkRecord(t *testing.T, s *stream, accumulated []impls.Chunk, wh
 		if c.Usage != nil {
 			want.Usage = c.Usage
 		}
+	}
+	// A variant that bills usage bills the provider's count for a response
+	// that reached the client whole.
+	if e.tr.BillsUsage && s.out.Err == nil && want.Usage != nil && s.out.Dropped+s.out.Rejected == 0 {
+		want.Tokens = want.Usage.CompletionTokens
 	}
 	got := recs[0]
 	if !sameRecord(want, got) {
@@ -628,4 +643,144 @@ func testProviderFailure(t *testing.T, e *env) {
 	}
 	e.finish(t)
 	e.checkRecord(t, s, chunks[:failAt], "after a provider failure")
+}
+
+// testUsageBilling gives a response whose reported usage differs from the
+// sum of its chunks' tokens (as a real provider's may: its tokenizer, not
+// the gateway's, counts): a variant that bills usage must bill the
+// provider's count, any other the chunks'. checkRecord knows which.
+func testUsageBilling(t *testing.T, e *env) {
+	const n = 12
+	chunks := Response(8, n, 16)
+	last := &chunks[n-1]
+	u := *last.Usage
+	u.CompletionTokens += 7
+	u.TotalTokens += 7
+	last.Usage = &u
+	s := e.newStream(1, chunks, []SourceOption{Gap(time.Millisecond)}, nil)
+	e.relay(t, t.Context(), s)
+	if s.out.Err != nil {
+		t.Fatalf("Relay: %v, want nil", s.out.Err)
+	}
+	e.finish(t)
+	e.checkRecord(t, s, chunks, "with usage unlike the chunks' sum")
+}
+
+// testContentCapExact puts the cap exactly at the response's size (all of
+// it fits) and one byte below (the last chunk does not).
+func testContentCapExact(t *testing.T, e *env) {
+	if !e.tr.Persists {
+		t.Skip("the variant accumulates nothing, so it enforces no content cap")
+	}
+	const n, size = 10, 16
+	chunks := Response(9, n, size)
+	exact := e.newStream(1, chunks, []SourceOption{Gap(time.Millisecond)}, nil)
+	exact.req.Limits.ContentCap = n * size
+	e.relay(t, t.Context(), exact)
+	if exact.out.Err != nil {
+		t.Errorf("cap of exactly %d bytes for a %d-byte response: Relay: %v, want nil", n*size, n*size, exact.out.Err)
+	}
+	over := e.newStream(2, chunks, []SourceOption{Gap(time.Millisecond)}, nil)
+	over.req.Limits.ContentCap = n*size - 1
+	e.relay(t, t.Context(), over)
+	if !errors.Is(over.out.Err, impls.ErrContentTooLarge) {
+		t.Errorf("cap one byte short of the response: Relay: %v, want ErrContentTooLarge", over.out.Err)
+	}
+	if diff := diffChunks(chunks[:n-1], over.sink.Received()); diff != "" {
+		t.Errorf("cap one byte short: client got (-want +got):\n%s", diff)
+	}
+	e.finish(t)
+	e.checkRecord(t, exact, chunks, "at a cap of exactly the response's size")
+	e.checkRecord(t, over, chunks[:n-1], "at a cap one byte short")
+}
+
+// testCallerCancel cancels the caller's context (the server shutting down,
+// say) after a few chunks. A variant that watches for cancellation ends the
+// stream with ErrCancelled and settles what was delivered; one that does
+// not (the legacy design) relays to the end. Either way every chunk and
+// token is accounted for.
+func testCallerCancel(t *testing.T, e *env) {
+	const n, after = 30, 4
+	chunks := Response(10, n, 16)
+	s := e.newStream(1, chunks, []SourceOption{Gap(time.Millisecond)}, nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(after*time.Millisecond+time.Millisecond/2, cancel)
+	e.relay(t, ctx, s)
+	cancel()
+	got := s.sink.Received()
+	if e.tr.WatchesClient {
+		if !errors.Is(s.out.Err, impls.ErrCancelled) {
+			t.Errorf("Relay after the caller cancelled: %v, want errors.Is(err, impls.ErrCancelled)", s.out.Err)
+		}
+		if len(got) >= n {
+			t.Errorf("client got all %d chunks although the caller cancelled after about %d", len(got), after)
+		}
+	}
+	e.finish(t)
+	if p := s.src.Produced(); p < int64(len(got)) {
+		t.Errorf("provider produced %d chunks, client got %d", p, len(got))
+	}
+	if e.joined() {
+		o := s.out
+		if sum := o.Delivered + o.Dropped + o.Rejected + o.Discarded; sum != s.src.Produced() {
+			t.Errorf("accounting after a caller cancel: delivered %d + dropped %d + rejected %d + discarded %d = %d, provider produced %d",
+				o.Delivered, o.Dropped, o.Rejected, o.Discarded, sum, s.src.Produced())
+		}
+	}
+	e.checkRecord(t, s, got, "after a caller cancel")
+}
+
+// testWriteFails has the client's connection break during a write, so no
+// design can see the disconnect before it writes: the chunk in hand is
+// discarded, and billed only by a variant that accumulates before writing
+// and keeps what it accumulated (OverbillsOnDisconnect).
+func testWriteFails(t *testing.T, e *env) {
+	const n, breakAt = 20, 6
+	chunks := Response(11, n, 16)
+	s := e.newStream(1, chunks, []SourceOption{Gap(time.Millisecond)}, []SinkOption{BreakOnWrite(breakAt)})
+	e.relay(t, t.Context(), s)
+	got := s.sink.Received()
+	if len(got) != breakAt {
+		t.Errorf("client got %d chunks, want the %d before its connection broke", len(got), breakAt)
+	}
+	if !errors.Is(s.out.Err, impls.ErrCancelled) {
+		t.Errorf("Relay: %v, want errors.Is(err, impls.ErrCancelled)", s.out.Err)
+	}
+	accumulated := got
+	if e.tr.OverbillsOnDisconnect {
+		accumulated = chunks[:breakAt+1]
+	}
+	e.finish(t)
+	e.checkRecord(t, s, accumulated, "after a write failed")
+}
+
+// testBlockTimeout (Block strategy only) pairs a provider with no gaps and
+// a client far slower than the block timeout: the first chunk that finds
+// no room for that long is rejected and the stream ends with ErrRejected,
+// after delivering what was queued before it.
+func testBlockTimeout(t *testing.T, e *env) {
+	if e.tr.BlockTimeout == 0 {
+		t.Skip("the variant has no block timeout")
+	}
+	n := e.tr.BufferLimit + 20
+	chunks := Response(12, n, 16)
+	s := e.newStream(1, chunks, nil, []SinkOption{ReadDelay(4 * e.tr.BlockTimeout)})
+	e.relay(t, t.Context(), s)
+	o := s.out
+	if !errors.Is(o.Err, impls.ErrRejected) {
+		t.Errorf("Relay: %v, want errors.Is(err, impls.ErrRejected)", o.Err)
+	}
+	if o.Rejected < 1 {
+		t.Errorf("Rejected = %d, want the chunk that timed out", o.Rejected)
+	}
+	got := s.sink.Received()
+	if len(got) == 0 || len(got) >= n {
+		t.Errorf("client got %d of %d chunks, want some but not all", len(got), n)
+	}
+	e.finish(t)
+	if sum := o.Delivered + o.Dropped + o.Rejected + o.Discarded; sum != s.src.Produced() {
+		t.Errorf("accounting: delivered %d + rejected %d + discarded %d = %d, provider produced %d",
+			o.Delivered, o.Rejected, o.Discarded, sum, s.src.Produced())
+	}
+	e.checkRecord(t, s, got, "after a block timeout")
 }

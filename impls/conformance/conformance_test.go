@@ -78,7 +78,14 @@ var broken = []struct {
 	{variant{"leak", withFaults(faults{leak: true}), syncTraits}, []string{"in-order"}},
 	{variant{"ignore-cap", withFaults(faults{ignoreCap: true}), syncTraits}, []string{"content-cap"}},
 	{variant{"uncounted-discard", withFaults(faults{uncounted: true}), syncTraits}, []string{"disconnect"}},
-	{variant{"overbill", withFaults(faults{overbill: true}), syncTraits}, []string{"disconnect"}},
+	{variant{"overbill", withFaults(faults{overbill: true}), syncTraits}, []string{"disconnect", "write-fails"}},
+	{variant{"reorder", withFaults(faults{reorder: true}), syncTraits}, []string{"in-order", "in-order-concurrent"}},
+	{variant{"bills-usage-claims-chunks", withFaults(faults{billUsage: true}), syncTraits}, []string{"usage-billing"}},
+	{
+		variant{"bills-chunks-claims-usage", withFaults(faults{}),
+			conformance.Traits{Persists: true, Cancels: true, BillsUsage: true, Buffer: conformance.None}},
+		[]string{"usage-billing"},
+	},
 	{
 		variant{"legacy-claims-cancel", func(l impls.Ledger) impls.Pipeline { return &legacyRef{ledger: l} },
 			conformance.Traits{Persists: true, Cancels: true, Buffer: conformance.Unbounded}},

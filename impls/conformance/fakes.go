@@ -245,12 +245,20 @@ func DisconnectAfter(n int) SinkOption {
 	return func(s *Sink) { s.leaveAfter = n }
 }
 
+// BreakOnWrite makes the client's connection break during its write number
+// n+1: that write fails with impls.ErrClientGone and the client is gone from
+// then on, so no design can see the disconnect before it writes.
+func BreakOnWrite(n int) SinkOption {
+	return func(s *Sink) { s.breakAt = n }
+}
+
 // Sink is a deterministic in-memory client that records every chunk it
 // accepted. It is safe for concurrent use, so a test may inspect it while a
 // design is still writing.
 type Sink struct {
 	delay      time.Duration
 	leaveAfter int // -1: never
+	breakAt    int // -1: never
 
 	mu       sync.Mutex
 	got      []impls.Chunk
@@ -263,7 +271,7 @@ var _ impls.Sink = (*Sink)(nil)
 
 // NewSink returns a Sink that accepts every chunk unless told otherwise.
 func NewSink(opts ...SinkOption) *Sink {
-	s := &Sink{leaveAfter: -1, gone: make(chan struct{})}
+	s := &Sink{leaveAfter: -1, breakAt: -1, gone: make(chan struct{})}
 	for _, o := range opts {
 		o(s)
 	}
@@ -285,6 +293,12 @@ func (s *Sink) Write(c impls.Chunk) error {
 		time.Sleep(s.delay)
 	}
 	s.mu.Lock()
+	if len(s.got) == s.breakAt {
+		s.refused++
+		s.mu.Unlock()
+		s.Disconnect()
+		return impls.ErrClientGone
+	}
 	s.got = append(s.got, c)
 	n := len(s.got)
 	s.mu.Unlock()

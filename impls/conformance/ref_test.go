@@ -28,6 +28,8 @@ type faults struct {
 	ignoreCap   bool // does not enforce Limits.ContentCap
 	uncounted   bool // does not count the chunk in hand when a write fails
 	overbill    bool // accumulates a chunk before writing it
+	reorder     bool // writes chunk 3 before chunk 2
+	billUsage   bool // bills the provider's usage while its traits say it bills chunks
 }
 
 // syncRef is a correct persisting relay without a queue: it reads the
@@ -42,6 +44,7 @@ func (p *syncRef) Relay(ctx context.Context, req impls.Request, src impls.Source
 	start := time.Now()
 	var out impls.Outcome
 	acc := accumulator{rec: impls.Record{RequestID: req.ID, Account: req.Account}}
+	var held *impls.Chunk // reorder: chunk 2, written after chunk 3
 	for {
 		c, err := src.Next(ctx)
 		if err != nil {
@@ -64,6 +67,10 @@ func (p *syncRef) Relay(ctx context.Context, req impls.Request, src impls.Source
 		if p.f.overbill {
 			acc.add(c)
 		}
+		if p.f.reorder && c.Seq == 2 {
+			held = &c
+			continue
+		}
 		if err := dst.Write(c); err != nil {
 			if !p.f.uncounted {
 				out.Discarded++
@@ -75,6 +82,21 @@ func (p *syncRef) Relay(ctx context.Context, req impls.Request, src impls.Source
 		if !p.f.overbill {
 			acc.add(c)
 		}
+		if held != nil {
+			if dst.Write(*held) == nil {
+				out.Delivered++
+				acc.add(*held)
+			} else {
+				out.Discarded++
+			}
+			held = nil
+		}
+	}
+	if held != nil {
+		out.Discarded++
+	}
+	if p.f.billUsage && out.Err == nil && acc.rec.Usage != nil {
+		acc.rec.Tokens = acc.rec.Usage.CompletionTokens
 	}
 	if !p.f.noClose {
 		_ = src.Close()

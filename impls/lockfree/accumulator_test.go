@@ -162,12 +162,16 @@ func TestAccumulatorCapUnderContention(t *testing.T) {
 			var wg sync.WaitGroup
 			acceptedBytes := make([]int64, writers)
 			acceptedCount := make([]int, writers)
+			minRefused := make([]int64, writers) // smallest refused segment per writer
 			for w := range writers {
+				minRefused[w] = maxSeg + 1
 				wg.Go(func() {
 					rng := rand.New(rand.NewPCG(uint64(limit), uint64(w)))
 					for range each {
 						n := 1 + rng.IntN(maxSeg)
-						if a.Append(slab[:n]) {
+						if !a.Append(slab[:n]) {
+							minRefused[w] = min(minRefused[w], int64(n))
+						} else {
 							acceptedBytes[w] += int64(n)
 							acceptedCount[w]++
 						}
@@ -189,10 +193,20 @@ func TestAccumulatorCapUnderContention(t *testing.T) {
 				t.Errorf("Len %d, cap %d, accepted %d bytes in %d segments, Count %d, Bytes %d",
 					a.Len(), limit, sum, count, a.Count(), len(a.Bytes()))
 			}
-			// 32000 attempts of up to 64 bytes: the cap must have been
-			// reached to within one largest segment.
-			if a.Len() <= limit-maxSeg {
-				t.Errorf("Len %d never came near the cap %d", a.Len(), limit)
+			// Room only shrinks, so a refused segment never fits the room
+			// left at the end either: a refusal of one that does means the
+			// cap check refused what fitted. With hundreds of one-byte
+			// attempts among 32000, the room left is less than the smallest
+			// refusal and, at a cap of 1, none.
+			refused := int64(maxSeg + 1)
+			for _, m := range minRefused {
+				refused = min(refused, m)
+			}
+			if room := limit - a.Len(); room >= refused {
+				t.Errorf("a %d-byte segment was refused, yet %d bytes of the cap %d are still free", refused, room, limit)
+			}
+			if limit == 1 && a.Len() != 1 {
+				t.Errorf("cap 1: Len %d, want the one byte that fits", a.Len())
 			}
 		})
 	}
@@ -211,5 +225,26 @@ func BenchmarkAccumulatorAppend(b *testing.B) {
 			i = 0
 		}
 		a.Append(seg)
+	}
+}
+
+// TestAccumulatorExactFit checks the cap's boundary: a segment that fills
+// the cap exactly is accepted, one byte more is not, at every cap.
+func TestAccumulatorExactFit(t *testing.T) {
+	for _, limit := range []int64{1, 7, 64, 1000} {
+		a := NewAccumulator(limit)
+		if !a.Append(bytes.Repeat([]byte{'x'}, int(limit))) {
+			t.Errorf("cap %d: a segment of exactly %d bytes was refused", limit, limit)
+		}
+		if a.Append([]byte{'y'}) {
+			t.Errorf("cap %d: one byte over the cap was accepted (Len %d)", limit, a.Len())
+		}
+		b := NewAccumulator(limit)
+		if b.Append(bytes.Repeat([]byte{'x'}, int(limit)+1)) {
+			t.Errorf("cap %d: a segment one byte over the cap was accepted", limit)
+		}
+		if b.Len() != 0 || b.Count() != 0 {
+			t.Errorf("cap %d: a refused append left Len %d, Count %d", limit, b.Len(), b.Count())
+		}
 	}
 }

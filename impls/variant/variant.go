@@ -307,6 +307,8 @@ func (v Variant) Traits() conformance.Traits {
 		tr := conformance.Traits{Persists: true, Cancels: true, WatchesClient: true, BufferLimit: o.BufferLimit, Buffer: conformance.Bounded,
 			OverbillsOnDisconnect: o.BillUnsent, BillsUsage: o.Bill == lockfree.BillUsage}
 		switch o.Backpressure {
+		case lockfree.Block:
+			tr.BlockTimeout = o.BlockTimeout
 		case lockfree.DropOldest:
 			tr.Buffer = conformance.Dropping
 		case lockfree.Reject:
