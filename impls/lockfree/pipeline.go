@@ -384,7 +384,8 @@ func (r *request) consume(ctx context.Context, dst impls.Sink, start time.Time) 
 			// takes only the first Delivered segments, unless BillUnsent.
 			r.discarded.Add(1)
 			if r.opts.BillUnsent {
-				r.unsent = &c
+				unsent := c // a copy, so that c itself does not escape per chunk.
+				r.unsent = &unsent
 			}
 			return fmt.Errorf("lockfree: write chunk %d: %w: %w", c.Seq, impls.ErrCancelled, err)
 		}
