@@ -15,6 +15,7 @@ import (
 	"github.com/streambench/streambench/impls"
 	"github.com/streambench/streambench/impls/conformance"
 	"github.com/streambench/streambench/impls/variant"
+	"github.com/streambench/streambench/scenarios"
 )
 
 func TestMain(m *testing.M) {
@@ -431,5 +432,30 @@ func TestHungProvider(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDesignDurationsFollowTheTimeScale checks that every duration a
+// variant holds runs on the scenario's clock and that the record's spec
+// says which values were in force.
+func TestDesignDurationsFollowTheTimeScale(t *testing.T) {
+	sc, err := scenarios.Lookup("testdata/slow-short.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scale := sc.TimeScale
+	if scale == 1 {
+		t.Fatal("testdata/slow-short.yaml must scale time for this test")
+	}
+	for _, tt := range []struct{ variant, want string }{
+		{"lockfree", "unit=" + time.Duration(float64(time.Millisecond)*scale).String()},
+		{"lockfree-block", "block-timeout=" + time.Duration(float64(100*time.Millisecond)*scale).String()},
+		{"fix-bounded", "unit=" + time.Duration(float64(time.Millisecond)*scale).String()},
+		{"mutex:finalizer-timeout=100s", "finalizer-timeout=" + time.Duration(float64(100*time.Second)*scale).String()},
+	} {
+		rec := mustRun(t, quick(tt.variant, "testdata/slow-short.yaml"))
+		if !strings.Contains(rec.VariantSpec, tt.want) {
+			t.Errorf("%s at time scale %g: variant_spec %q, want it to hold %s", tt.variant, scale, rec.VariantSpec, tt.want)
+		}
 	}
 }

@@ -54,5 +54,17 @@ func cmdVariants(_ context.Context, _ <-chan struct{}, stdout, _ io.Writer, args
 	for _, impl := range []string{variant.Mutex, variant.LockFree} {
 		fmt.Fprintf(stdout, "  %s: %s\n", impl, strings.Join(variant.Knobs(impl), "  "))
 	}
+	fmt.Fprintln(stdout, "\nAblation ladders (bench run -ladders runs every rung):")
+	for _, l := range variant.Ladders() {
+		var steps []string
+		for _, st := range l.Steps {
+			if st.Change == "" {
+				steps = append(steps, st.Variant)
+			} else {
+				steps = append(steps, fmt.Sprintf("[%s] %s", st.Change, st.Variant))
+			}
+		}
+		fmt.Fprintf(stdout, "  %s: %s\n    %s\n", l.Name, l.Description, strings.Join(steps, " -> "))
+	}
 	return nil
 }

@@ -8,12 +8,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/streambench/streambench/harness"
 	"github.com/streambench/streambench/harness/result"
+	"github.com/streambench/streambench/impls/variant"
 	"github.com/streambench/streambench/reports"
 )
 
@@ -41,6 +43,7 @@ func cmdRun(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer,
 		timeout     = fs.Duration("timeout", harness.DefaultTimeout, "longest a -requests trial may run before it stops and drains")
 		inprocess   = fs.Bool("inprocess", false, "run trials in this process, not in child processes (less isolated; for debugging)")
 		noCalibrate = fs.Bool("no-calibrate", false, "skip the pass-through calibration trials")
+		ladders     = fs.Bool("ladders", false, "add every variant of the two ablation ladders (see bench variants), for the report's attribution")
 	)
 	var duration time.Duration
 	warmup := time.Duration(-1)
@@ -51,7 +54,7 @@ func cmdRun(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer,
 	}
 	cfg := harness.Config{
 		Scenarios: splitList(*scen),
-		Variants:  splitList(*variants),
+		Variants:  withLadders(splitList(*variants), *ladders),
 		Calibrate: !*noCalibrate,
 		Trials:    *trials,
 		Seed:      *seed,
@@ -246,4 +249,17 @@ func parseFloats(name, s string) ([]float64, error) {
 		out = append(out, f)
 	}
 	return out, nil
+}
+
+// withLadders appends the ladders' variants not already in vs, when asked.
+func withLadders(vs []string, ladders bool) []string {
+	if !ladders {
+		return vs
+	}
+	for _, name := range variant.LadderVariants() {
+		if !slices.Contains(vs, name) {
+			vs = append(vs, name)
+		}
+	}
+	return vs
 }
