@@ -13,7 +13,6 @@ import (
 
 	"github.com/streambench/streambench/harness/result"
 	"github.com/streambench/streambench/impls"
-	"github.com/streambench/streambench/impls/conformance"
 	"github.com/streambench/streambench/impls/variant"
 	"github.com/streambench/streambench/scenarios"
 )
@@ -85,7 +84,7 @@ func TestAccountingEveryVariant(t *testing.T) {
 				if tr.Cancels && !tr.DetachedFinalizer && rec.GoroutinesLeaked != 0 {
 					t.Errorf("%s leaked %d goroutines", v.Name, rec.GoroutinesLeaked)
 				}
-				if strings.Contains(sc, "slow") && tr.Buffer == conformance.Bounded && rec.QueuePeak > int64(tr.BufferLimit) {
+				if strings.Contains(sc, "slow") && tr.Buffer == impls.BufferBounded && rec.QueuePeak > int64(tr.BufferLimit) {
 					t.Errorf("queue peak %d over the limit %d", rec.QueuePeak, tr.BufferLimit)
 				}
 			})

@@ -16,7 +16,6 @@ import (
 
 	"github.com/streambench/streambench/harness/result"
 	"github.com/streambench/streambench/impls"
-	"github.com/streambench/streambench/impls/conformance"
 	"github.com/streambench/streambench/impls/variant"
 	"github.com/streambench/streambench/scenarios"
 )
@@ -39,7 +38,7 @@ type trial struct {
 	spec    TrialSpec
 	sc      *scenarios.Scenario
 	v       variant.Variant
-	traits  conformance.Traits
+	traits  impls.Traits
 	joins   bool // the design ends all of a request's work before Relay returns
 	pipe    impls.Pipeline
 	newPipe func(impls.Ledger) impls.Pipeline
@@ -138,7 +137,7 @@ func runTrial(ctx context.Context, spec TrialSpec, v variant.Variant, newPipe fu
 		limits:  sc.RequestLimits(),
 		kill:    make(chan struct{}),
 	}
-	tr.joins = tr.traits.Cancels || tr.traits.Buffer == conformance.None
+	tr.joins = tr.traits.Joins()
 	if spec.Requests > 0 && spec.Requests <= maxRequestDigests {
 		tr.digests = make([]string, spec.Requests)
 	}

@@ -22,7 +22,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -37,72 +36,22 @@ import (
 	"github.com/streambench/streambench/impls"
 )
 
-// BufferKind says what sits between the provider and the client.
-type BufferKind int
-
-const (
-	// None: no queue; the relay reads the provider in the client's goroutine
-	// (the pass-through). QueuePeak must stay 0.
-	None BufferKind = iota
-	// Unbounded: a queue with no limit (the legacy design). The suite
-	// asserts the flaw: QueuePeak grows to nearly the whole response.
-	Unbounded
-	// Bounded: a limited queue that slows the provider (Adaptive, Block).
-	// QueuePeak <= BufferLimit and a slow client still gets everything.
-	Bounded
-	// Dropping: a limited queue that drops the oldest chunk when full.
-	Dropping
-	// Rejecting: a limited queue that refuses a chunk when full.
-	Rejecting
+// Traits and BufferKind are the contract's (package impls); the suite
+// checks exactly what a variant's Traits promise. The names below keep the
+// suite's own code short.
+type (
+	Traits     = impls.Traits
+	BufferKind = impls.BufferKind
 )
 
-var bufferKindNames = [...]string{None: "none", Unbounded: "unbounded", Bounded: "bounded", Dropping: "dropping", Rejecting: "rejecting"}
-
-// String returns the kind's lower-case name.
-func (k BufferKind) String() string {
-	if k >= 0 && int(k) < len(bufferKindNames) {
-		return bufferKindNames[k]
-	}
-	return fmt.Sprintf("BufferKind(%d)", int(k))
-}
-
-// Traits declares what a variant promises; Run checks exactly that.
-type Traits struct {
-	// Persists: the variant writes a record and charges the account (false
-	// for the pass-through).
-	Persists bool
-	// Cancels: a client disconnect stops the provider promptly. Unless the
-	// finalizer is detached, Relay then returns with nothing of the request
-	// left running and, if Persists, the partial record and bill written.
-	Cancels bool
-	// DetachedFinalizer (legacy): after a disconnect the finalizer lingers
-	// until Limits.FinalizerTimeout and only then persists and charges.
-	DetachedFinalizer bool
-	// SenderDropped (a detached finalizer with linger=sender-dropped): after
-	// a disconnect the finalizer stops waiting as soon as Relay returns, not
-	// at the timeout, though nothing awaits it.
-	SenderDropped bool
-	// WatchesClient: the relay checks for a disconnect before it writes each
-	// chunk, so a client that left is not written to (and, for a design that
-	// accumulates before writing, not billed for that chunk).
-	WatchesClient bool
-	// OverbillsOnDisconnect (legacy): the chunk whose write failed was
-	// accumulated first, so it is recorded and billed although the client
-	// never got it.
-	OverbillsOnDisconnect bool
-	// BillsUsage: a response that reached the client whole is billed the
-	// provider's usage (completion tokens), not the sum of its chunks'
-	// tokens; anything less is billed by its chunks.
-	BillsUsage bool
-	// Buffer is the kind of queue between provider and client.
-	Buffer BufferKind
-	// BufferLimit is the queue's capacity in chunks (Bounded, Dropping,
-	// Rejecting).
-	BufferLimit int
-	// BlockTimeout is set for a Bounded queue that rejects a chunk and ends
-	// the stream with impls.ErrRejected when it found no room for that long.
-	BlockTimeout time.Duration
-}
+// The buffer kinds, as the suite names them.
+const (
+	None      = impls.BufferNone
+	Unbounded = impls.BufferUnbounded
+	Bounded   = impls.BufferBounded
+	Dropping  = impls.BufferDropping
+	Rejecting = impls.BufferRejecting
+)
 
 // FinalizerTimeout is the Limits.FinalizerTimeout of every request the suite
 // makes. It is fake time, so its length costs nothing; it only has to be far
@@ -197,7 +146,7 @@ func (e *env) newStream(id uint64, chunks []impls.Chunk, src []SourceOption, sin
 
 // joined reports whether Relay has stopped using the Source by the time it
 // returns, which is when the accounting identity must hold at return.
-func (e *env) joined() bool { return e.tr.Cancels || e.tr.Buffer == None }
+func (e *env) joined() bool { return e.tr.Joins() }
 
 // lossless reports whether the queue never loses a chunk, so what the client
 // gets is a prefix of the response.

@@ -17,7 +17,7 @@ func BenchmarkRelay(b *testing.B) {
 			b.Run(fmt.Sprintf("queue=%s/streams=%d", q, streams), func(b *testing.B) {
 				opts := DefaultOptions()
 				opts.Queue = q
-				conformance.Bench(b, func(l impls.Ledger) impls.Pipeline { return New(opts, l) }, streams, conformance.Traits{Persists: true})
+				conformance.Bench(b, func(l impls.Ledger) impls.Pipeline { return New(opts, l) }, streams, impls.Traits{Persists: true})
 			})
 		}
 	}
@@ -37,7 +37,7 @@ func BenchmarkRelayBlock(b *testing.B) {
 			b.Run(fmt.Sprintf("queue=%s/streams=%d", q, streams), func(b *testing.B) {
 				opts := DefaultOptions()
 				opts.Queue, opts.Backpressure, opts.BlockTimeout = q, Block, time.Minute
-				conformance.Bench(b, func(l impls.Ledger) impls.Pipeline { return New(opts, l) }, streams, conformance.Traits{Persists: true})
+				conformance.Bench(b, func(l impls.Ledger) impls.Pipeline { return New(opts, l) }, streams, impls.Traits{Persists: true})
 			})
 		}
 	}

@@ -32,7 +32,7 @@ func BenchmarkRelay(b *testing.B) {
 		run := func(b *testing.B) {
 			for _, streams := range []int{1, 64, 1024} {
 				b.Run(fmt.Sprintf("streams=%d", streams), func(b *testing.B) {
-					conformance.Bench(b, newPipeline, streams, conformance.Traits{Persists: true})
+					conformance.Bench(b, newPipeline, streams, impls.Traits{Persists: true})
 				})
 			}
 		}

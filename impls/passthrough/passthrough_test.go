@@ -156,7 +156,7 @@ func (discard) Gone() <-chan struct{}   { return nil }
 func BenchmarkRelay(b *testing.B) {
 	for _, workers := range []int{1, 64, 1024} {
 		b.Run(fmt.Sprintf("streams=%d", workers), func(b *testing.B) {
-			conformance.Bench(b, func(impls.Ledger) impls.Pipeline { return passthrough.New() }, workers, conformance.Traits{})
+			conformance.Bench(b, func(impls.Ledger) impls.Pipeline { return passthrough.New() }, workers, impls.Traits{})
 		})
 	}
 }

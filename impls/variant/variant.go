@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/streambench/streambench/impls"
-	"github.com/streambench/streambench/impls/conformance"
 	"github.com/streambench/streambench/impls/internal/backoff"
 	"github.com/streambench/streambench/impls/lockfree"
 	"github.com/streambench/streambench/impls/mutex"
@@ -279,11 +278,11 @@ func (v Variant) New(ledger impls.Ledger) impls.Pipeline {
 }
 
 // Traits says what the variant promises, derived from its knobs.
-func (v Variant) Traits() conformance.Traits {
+func (v Variant) Traits() impls.Traits {
 	switch v.Impl {
 	case Mutex:
 		o := v.Mutex
-		tr := conformance.Traits{
+		tr := impls.Traits{
 			Persists:              true,
 			Cancels:               o.Cancel,
 			DetachedFinalizer:     o.Finalizer == mutex.FinalizerDetached,
@@ -291,32 +290,32 @@ func (v Variant) Traits() conformance.Traits {
 			WatchesClient:         o.Cancel,
 			OverbillsOnDisconnect: !o.ForgetUnsent,
 			BillsUsage:            o.Bill == mutex.BillUsage,
-			Buffer:                conformance.Unbounded,
+			Buffer:                impls.BufferUnbounded,
 		}
 		switch {
 		case o.Producer == mutex.ProducerInline:
 			// Note: the inline loop releases the provider when it ends, so
 			// a disconnect stops it at the next write even without Cancel.
-			tr.Buffer, tr.Cancels = conformance.None, true
+			tr.Buffer, tr.Cancels = impls.BufferNone, true
 		case o.Buffer == mutex.BufferBounded:
-			tr.Buffer, tr.BufferLimit = conformance.Bounded, o.BufferLimit
+			tr.Buffer, tr.BufferLimit = impls.BufferBounded, o.BufferLimit
 		}
 		return tr
 	case LockFree:
 		o := v.LockFree
-		tr := conformance.Traits{Persists: true, Cancels: true, WatchesClient: true, BufferLimit: o.BufferLimit, Buffer: conformance.Bounded,
+		tr := impls.Traits{Persists: true, Cancels: true, WatchesClient: true, BufferLimit: o.BufferLimit, Buffer: impls.BufferBounded,
 			OverbillsOnDisconnect: o.BillUnsent, BillsUsage: o.Bill == lockfree.BillUsage}
 		switch o.Backpressure {
 		case lockfree.Block:
 			tr.BlockTimeout = o.BlockTimeout
 		case lockfree.DropOldest:
-			tr.Buffer = conformance.Dropping
+			tr.Buffer = impls.BufferDropping
 		case lockfree.Reject:
-			tr.Buffer = conformance.Rejecting
+			tr.Buffer = impls.BufferRejecting
 		}
 		return tr
 	}
-	return conformance.Traits{Buffer: conformance.None}
+	return impls.Traits{Buffer: impls.BufferNone}
 }
 
 // knob is one settable option of an implementation.

@@ -109,10 +109,10 @@ func TestParseList(t *testing.T) {
 // TestBuiltinTraits pins what each built-in promises, so a knob change
 // that alters a promise is a visible change.
 func TestBuiltinTraits(t *testing.T) {
-	want := map[string]conformance.Traits{
-		"mutex":       {Persists: true, DetachedFinalizer: true, OverbillsOnDisconnect: true, BillsUsage: true, Buffer: conformance.Unbounded},
-		"lockfree":    {Persists: true, Cancels: true, WatchesClient: true, BillsUsage: true, Buffer: conformance.Bounded, BufferLimit: 128},
-		"passthrough": {Buffer: conformance.None},
+	want := map[string]impls.Traits{
+		"mutex":       {Persists: true, DetachedFinalizer: true, OverbillsOnDisconnect: true, BillsUsage: true, Buffer: impls.BufferUnbounded},
+		"lockfree":    {Persists: true, Cancels: true, WatchesClient: true, BillsUsage: true, Buffer: impls.BufferBounded, BufferLimit: 128},
+		"passthrough": {Buffer: impls.BufferNone},
 	}
 	for name, tr := range want {
 		v, err := Parse(name)
