@@ -165,6 +165,10 @@ func (b *broken) Relay(ctx context.Context, req impls.Request, src impls.Source,
 	switch b.mode {
 	case "persist-twice":
 		_ = b.ledger.Persist(ctx, impls.Record{RequestID: req.ID})
+	case "persist-warmup-twice":
+		if req.ID&warmBit != 0 {
+			_ = b.ledger.Persist(ctx, impls.Record{RequestID: req.ID})
+		}
 	case "overclaim":
 		out.Delivered++
 	case "lose":
@@ -185,13 +189,18 @@ func TestAccountingCatchesBrokenPipelines(t *testing.T) {
 	}
 	for _, tc := range []struct{ mode, want string }{
 		{"persist-twice", "persisted more than once"},
+		{"persist-warmup-twice", "persisted more than once"},
 		{"overclaim", "the client received"},
 		{"lose", "produced"},
 		{"overbill", "billed"},
 		{"close-twice", "Close called more than once"},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
-			rec, err := runTrial(context.Background(), quick("lockfree", "testdata/disconnect-short.yaml"), v,
+			spec := quick("lockfree", "testdata/disconnect-short.yaml")
+			if tc.mode == "persist-warmup-twice" {
+				spec.Warmup = 50 * time.Millisecond // the warm-up's IDs carry warmBit, far above the bitmap
+			}
+			rec, err := runTrial(context.Background(), spec, v,
 				func(l impls.Ledger) impls.Pipeline { return &broken{Pipeline: v.New(l), ledger: l, mode: tc.mode} })
 			if err != nil {
 				t.Fatal(err)

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 
 	"github.com/streambench/streambench/impls"
@@ -38,10 +39,13 @@ func (l *ledger) Charge(_ context.Context, _ string, tokens int64) error {
 	return nil
 }
 
-// idSet is a grow-only set of request IDs below 1<<30: a two-level bitmap
-// whose leaves are allocated on first use and set with atomic OR.
+// idSet is a grow-only set of request IDs: below 1<<30 a two-level bitmap
+// whose leaves are allocated on first use and set with atomic OR, and a
+// sync.Map for the rest (the warm-up's IDs carry a high bit), so that no ID
+// escapes the duplicate check.
 type idSet struct {
 	leaves [idLeaves]atomic.Pointer[[idLeafWords]atomic.Uint64]
+	high   sync.Map
 }
 
 const (
@@ -50,12 +54,11 @@ const (
 	idLimit     = idLeaves * idLeafWords * 64
 )
 
-// add inserts id and reports whether it was new. IDs at or past idLimit
-// are reported as new (never seen as duplicates); the harness never issues
-// that many requests in one trial.
+// add inserts id and reports whether it was new.
 func (s *idSet) add(id uint64) bool {
 	if id >= idLimit {
-		return true
+		_, seen := s.high.LoadOrStore(id, struct{}{})
+		return !seen
 	}
 	word := id / 64
 	leaf := s.leaves[word/idLeafWords].Load()
