@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// runtimeMetrics are the runtime/metrics samples a trial reads at the start
+// runtimeMetricNames are the runtime/metrics samples a trial reads at the start
 // and end of its measured window.
 var runtimeMetricNames = []string{
 	"/sync/mutex/wait/total:seconds",
@@ -124,7 +124,8 @@ func otherCPUShare(a, b snapshot) float64 {
 	return max(share, 0)
 }
 
-// heapAndGoroutines reads the two series values cheaply.
+// seriesReader reads the two values of the heap and goroutine series
+// cheaply, reusing its samples.
 type seriesReader struct {
 	samples [2]metrics.Sample
 }
