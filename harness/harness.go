@@ -28,7 +28,9 @@ type TrialSpec struct {
 	Variant string `json:"variant"`
 	// Scenario is a built-in scenario name or a scenario file path.
 	Scenario string `json:"scenario"`
-	// Load overrides the scenario's load model and level.
+	// Load overrides the scenario's load model and level. Its OnCap says
+	// what an open-model arrival does at the in-flight cap (empty means
+	// result.OnCapQueue); the closed model ignores it.
 	Load result.Load `json:"load"`
 	// Duration or Requests ends the measured part of the trial; exactly one
 	// is set (Run fills it from the scenario when the command line did not).
@@ -68,7 +70,8 @@ const (
 	// maxRequestDigests bounds the per-request digests a record keeps.
 	maxRequestDigests = 100_000
 	// maxOpenInFlight bounds the open model's requests in flight when the
-	// scenario sets no bound; arrivals past it are counted, not started.
+	// scenario sets no bound; arrivals past it wait or are dropped as the
+	// spec's OnCap says, like those past a scenario's own bound.
 	maxOpenInFlight = 100_000
 )
 

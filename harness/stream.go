@@ -45,7 +45,7 @@ type stream struct {
 
 	measured bool  // started inside the measured window
 	start    int64 // actual start, ns since trial base
-	intended int64 // intended start (open model), ns since trial base
+	intended int64 // intended start (open model; the start otherwise), ns since trial base
 
 	// Provider side.
 	produced   atomic.Int64
@@ -212,7 +212,7 @@ func (c *sink) Write(ch impls.Chunk) error {
 	if s.measured {
 		if s.firstAt == 0 {
 			s.batch.add(s.tr.lat, s.shard, latTTFT, now-s.start)
-			if s.intended != s.start {
+			if s.tr.openModel {
 				s.batch.add(s.tr.lat, s.shard, latTTFTIntended, now-s.intended)
 			}
 		} else {

@@ -65,10 +65,19 @@ type trial struct {
 	queuePeak                              atomic.Int64
 	delays, delayed, delayLate             atomic.Int64
 	completed, disconnected, failed, late  atomic.Int64
-	mu                                     sync.Mutex
-	violations                             []string
-	violationsMore                         int
-	digests                                []string
+
+	// Open model: the measured arrivals that came due (arrived), those
+	// never started (notStarted, requests_dropped), those that had to wait
+	// for a slot (waited) and those the dispatcher itself reached late
+	// (behind). openModel makes streams record latency from the intended
+	// start too.
+	openModel           bool
+	arrived, notStarted atomic.Int64
+	waited, behind      atomic.Int64
+	mu                  sync.Mutex
+	violations          []string
+	violationsMore      int
+	digests             []string
 }
 
 func (t *trial) now() int64 { return int64(time.Since(t.base)) }
@@ -138,6 +147,7 @@ func runTrial(ctx context.Context, spec TrialSpec, v variant.Variant, newPipe fu
 		kill:    make(chan struct{}),
 	}
 	tr.joins = tr.traits.Joins()
+	tr.openModel = sc.Load.Model == scenarios.Open
 	if spec.Requests > 0 && spec.Requests <= maxRequestDigests {
 		tr.digests = make([]string, spec.Requests)
 	}
@@ -151,6 +161,7 @@ func applySpec(sc *scenarios.Scenario, spec *TrialSpec) error {
 	}
 	spec.Seed = sc.Seed
 	l := &sc.Load
+	onCap := spec.Load.OnCap
 	switch spec.Load.Model {
 	case "":
 		spec.Load = result.Load{Model: string(l.Model), Concurrency: l.Concurrency, Rate: l.Rate, Arrival: string(l.Arrival)}
@@ -165,8 +176,21 @@ func applySpec(sc *scenarios.Scenario, spec *TrialSpec) error {
 			l.Concurrency = spec.Load.Concurrency
 		}
 		spec.Load.Arrival = string(l.Arrival)
+		// The record states the cap the trial ran with, the scenario's
+		// when the command line gave none.
+		spec.Load.Concurrency = l.Concurrency
 	default:
 		return fmt.Errorf("load model %q: want closed or open", spec.Load.Model)
+	}
+	switch {
+	case l.Model != scenarios.Open:
+		spec.Load.OnCap = "" // the closed model has no arrivals to turn away
+	case onCap == "" || onCap == result.OnCapQueue:
+		spec.Load.OnCap = result.OnCapQueue
+	case onCap == result.OnCapDrop:
+		spec.Load.OnCap = onCap
+	default:
+		return fmt.Errorf("on-cap %q: want %s or %s", onCap, result.OnCapQueue, result.OnCapDrop)
 	}
 	switch {
 	case spec.Duration > 0 && spec.Requests > 0:
@@ -220,6 +244,7 @@ func (t *trial) run(parent context.Context) (*result.Trial, error) {
 	var startChunks, startBytes int64
 	var endChunks, endBytes, endStreams int64
 	var windowOpen, windowClosed atomic.Bool
+	halt := make(chan struct{}) // closed when the measured window closes
 	// openWindow and closeWindow run on this goroutine only (the trial's
 	// timeline below), so the snapshots need no locking.
 	openWindow := func() {
@@ -237,6 +262,7 @@ func (t *trial) run(parent context.Context) (*result.Trial, error) {
 		endStreams = t.streams.Load()
 		windowEnd.Store(t.now())
 		windowClosed.Store(true)
+		close(halt)
 	}
 	inWindow := func() bool { return windowOpen.Load() && !windowClosed.Load() }
 	measuredAllDone := make(chan struct{})
@@ -283,7 +309,7 @@ func (t *trial) run(parent context.Context) (*result.Trial, error) {
 					if !ok {
 						return
 					}
-					runOne(id, measured, w, t.now())
+					runOne(id, measured, w, -1) // starts when intended
 				}
 			}()
 		}
@@ -291,7 +317,7 @@ func (t *trial) run(parent context.Context) (*result.Trial, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			t.dispatchOpen(ctx, &wg, &stop, windowStart, runOne)
+			t.dispatchOpen(ctx, &wg, halt, &windowEnd, windowStart, runOne)
 		}()
 	}
 
@@ -402,61 +428,187 @@ func (t *trial) counters() (chunks, bytes int64) {
 	return
 }
 
-// dispatchOpen starts requests at their intended times (open model).
-// Latency is measured from the intended start too, so a late start is
-// charged to the design, not hidden (no coordinated omission).
-func (t *trial) dispatchOpen(ctx context.Context, wg *sync.WaitGroup, stop *atomic.Bool, windowStart int64, runOne func(uint64, bool, int, int64)) {
+// dispatchOpen starts the open model's requests at their intended times,
+// from one goroutine. At most the load's Concurrency requests
+// (maxOpenInFlight when it is 0) are in flight; an arrival that finds every
+// slot taken waits, in arrival order, for a request to end, or is dropped
+// (counted in requests_dropped), as the spec's OnCap says. Latency is also
+// measured from the intended start, so a wait for a slot or a late
+// dispatch is charged to the design, not hidden (no coordinated omission).
+//
+// Note: the arrivals waiting for a slot are not held anywhere: they are the
+// next ones of the schedule, which this loop walks in order, so a queue
+// costs no memory and no goroutine however far behind the design falls.
+// When the window closes, each arrival already due starts if a slot is free
+// at that moment and is counted in requests_dropped otherwise: a measured
+// arrival is started or dropped, never lost. Draining a queue that grew
+// without bound would stretch the trial without bound; the arrivals that
+// waited longest are still counted, as misses.
+func (t *trial) dispatchOpen(ctx context.Context, wg *sync.WaitGroup, halt <-chan struct{}, windowEnd *atomic.Int64, windowStart int64, runOne func(uint64, bool, int, int64)) {
 	load := t.sc.Load
-	limit := int64(load.Concurrency)
+	limit := load.Concurrency
 	if limit <= 0 {
 		limit = maxOpenInFlight
 	}
-	var inflight atomic.Int64
+	slots := make(chan struct{}, limit) // a send takes a slot
 	lateBy := time.Millisecond
 	if gap := time.Duration(float64(time.Second) / load.Rate); gap/10 > lateBy {
 		lateBy = gap / 10
 	}
-	warm := load.Pacer(t.sc.Seed ^ warmBit)
-	meas := load.Pacer(t.sc.Seed)
+	drop := t.spec.Load.OnCap == result.OnCapDrop
+	arr := newArrivals(t.sc, t.spec, windowStart)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	for i := uint64(0); ; i++ {
-		var intended int64
-		var id uint64
-		measured := false
-		if off := warm.Next(); int64(off) < windowStart {
-			intended, id = int64(off), warmBit|i
-		} else {
-			off := meas.Next()
-			intended, id, measured = windowStart+int64(off), uint64(i), true
-		}
-		_ = id
-		if wait := time.Duration(intended - t.now()); wait > 0 {
-			timer.Reset(wait)
-			select {
-			case <-timer.C:
-			case <-ctx.Done():
-				return
-			}
-		}
-		if stop.Load() {
-			return
-		}
-		if time.Duration(t.now()-intended) > lateBy && measured {
+	start := func(a arrival) {
+		if a.measured && time.Duration(t.now()-a.intended) > lateBy {
 			t.late.Add(1)
 		}
-		if inflight.Load() >= limit {
-			t.late.Add(1)
-			continue
-		}
-		inflight.Add(1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer inflight.Add(-1)
-			runOne(id, measured, int(id%uint64(len(t.slots))), intended)
+			defer func() { <-slots }()
+			runOne(a.id, a.measured, int(a.id%uint64(len(t.slots))), a.intended)
 		}()
 	}
+	closed := false
+	// queuedUntil is when the last wait for a slot ended: an arrival due
+	// before it was queued behind that wait, not reached late by the
+	// harness.
+	queuedUntil := int64(-1)
+	for {
+		a, ok := arr.next()
+		if !ok {
+			// Note: the dispatcher lives until the window closes, so that
+			// the end of the schedule never ends a duration trial's
+			// window early.
+			select {
+			case <-halt:
+			case <-ctx.Done():
+			}
+			return
+		}
+		if !closed {
+			if wait := time.Duration(a.intended - t.now()); wait > 0 {
+				timer.Reset(wait)
+				select {
+				case <-timer.C:
+				case <-halt:
+					closed = true
+				case <-ctx.Done():
+					return
+				}
+			}
+			select {
+			case <-halt:
+				closed = true
+			default:
+			}
+		}
+		if closed {
+			if a.intended >= windowEnd.Load() {
+				return // due after the window closed: it never arrived
+			}
+			if !a.measured {
+				continue // a warm-up arrival is not worth starting now
+			}
+		}
+		queued := a.intended < queuedUntil
+		if a.measured {
+			t.arrived.Add(1)
+			switch {
+			case queued:
+				t.waited.Add(1)
+			case !closed && time.Duration(t.now()-a.intended) > lateBy:
+				t.behind.Add(1)
+			}
+		}
+		select {
+		case slots <- struct{}{}:
+			start(a)
+			continue
+		default:
+		}
+		if closed || drop {
+			if a.measured {
+				t.notStarted.Add(1)
+			}
+			continue
+		}
+		if a.measured && !queued {
+			t.waited.Add(1)
+		}
+		select {
+		case slots <- struct{}{}:
+			queuedUntil = t.now()
+			start(a)
+		case <-halt:
+			closed = true
+			if a.measured {
+				t.notStarted.Add(1) // still waiting when the window closed
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// arrival is one open-model request: its ID, whether it is measured, and
+// its intended start in ns since the trial's base.
+type arrival struct {
+	id       uint64
+	measured bool
+	intended int64
+}
+
+// arrivals walks the open model's schedule in order of intended start: the
+// warm-up's arrivals (IDs warmBit|0, 1, ...), then the measured window's
+// (IDs 0, 1, ...), up to the spec's request count or the end of its
+// duration, so that every variant's trial sees the same arrivals.
+type arrivals struct {
+	warm, meas   *scenarios.Pacer
+	windowStart  int64
+	end          int64  // measured arrivals due at or after end do not come; 0: no end
+	limit        uint64 // the most measured arrivals; 0: no limit
+	nWarm, nMeas uint64
+	warmDone     bool
+}
+
+func newArrivals(sc *scenarios.Scenario, spec TrialSpec, windowStart int64) *arrivals {
+	a := &arrivals{
+		warm:        sc.Load.Pacer(sc.Seed ^ warmBit),
+		meas:        sc.Load.Pacer(sc.Seed),
+		windowStart: windowStart,
+		warmDone:    windowStart <= 0,
+	}
+	if spec.Duration > 0 {
+		a.end = windowStart + int64(spec.Duration)
+	}
+	if spec.Requests > 0 {
+		a.limit = uint64(spec.Requests)
+	}
+	return a
+}
+
+// next returns the next arrival, or false when the schedule has ended.
+func (a *arrivals) next() (arrival, bool) {
+	if !a.warmDone {
+		if off := int64(a.warm.Next()); off < a.windowStart {
+			id := warmBit | a.nWarm
+			a.nWarm++
+			return arrival{id: id, intended: off}, true
+		}
+		a.warmDone = true
+	}
+	if a.limit > 0 && a.nMeas >= a.limit {
+		return arrival{}, false
+	}
+	at := a.windowStart + int64(a.meas.Next())
+	if a.end > 0 && at >= a.end {
+		return arrival{}, false
+	}
+	id := a.nMeas
+	a.nMeas++
+	return arrival{id: id, measured: true, intended: at}, true
 }
 
 func (t *trial) newStream(id uint64, measured bool, slot int, intended int64) *stream {
@@ -475,7 +627,10 @@ func (t *trial) newStream(id uint64, measured bool, slot int, intended int64) *s
 		gone:     make(chan struct{}),
 		hashing:  t.digests != nil && id&warmBit == 0,
 	}
-	if s.intended == 0 || s.intended > s.start {
+	// Note: a closed-model request passes a negative intended start: it
+	// starts when intended. An open-model arrival due at 0 is a real
+	// intended start, not a missing one.
+	if s.intended < 0 || s.intended > s.start {
 		s.intended = s.start
 	}
 	return s
@@ -502,7 +657,7 @@ func (t *trial) relay(s *stream, inWindow func() bool) {
 	if s.measured {
 		if out.Err == nil {
 			s.batch.add(t.lat, s.shard, latE2E, end-s.start)
-			if s.intended != s.start {
+			if t.openModel {
 				s.batch.add(t.lat, s.shard, latE2EIntended, end-s.intended)
 			}
 		}
@@ -604,6 +759,7 @@ func (t *trial) record(start, end snapshot, chunks, bytes, streams, window int64
 
 		RequestsStarted:     t.started.Load(),
 		RequestsLate:        t.late.Load(),
+		RequestsDropped:     t.notStarted.Load(),
 		StreamsCompleted:    t.completed.Load(),
 		StreamsDisconnected: t.disconnected.Load(),
 		StreamsFailed:       t.failed.Load(),
@@ -677,6 +833,9 @@ func (t *trial) record(start, end snapshot, chunks, bytes, streams, window int64
 		a.RecordsExpected = t.started.Load()
 		a.RecordsPending = a.RecordsExpected - a.RecordsPersisted
 	}
+	if t.openModel {
+		rec.Warnings = append(rec.Warnings, t.openWarnings(rec)...)
+	}
 	t.checkTrial(a)
 	t.mu.Lock()
 	a.Violations = append(a.Violations, t.violations...)
@@ -694,11 +853,36 @@ func (t *trial) record(start, end snapshot, chunks, bytes, streams, window int64
 		rec.DeliveredDigest = fmt.Sprintf("%016x", h.Sum64())
 		rec.RequestDigests = t.digests
 	}
-	if t.sc.Load.Model == scenarios.Open && rec.RequestsLate > 0 {
-		rec.Warnings = append(rec.Warnings, "load generator behind: requests started late or not at all (requests_late)")
-	}
 	sort.Strings(rec.Warnings)
 	return rec
+}
+
+// openWarnings says what the open model's in-flight cap and dispatcher did
+// to the measured arrivals, and checks that each was started or dropped.
+func (t *trial) openWarnings(rec *result.Trial) []string {
+	var ws []string
+	arrived, dropped := t.arrived.Load(), rec.RequestsDropped
+	if ran := rec.StreamsCompleted + rec.StreamsDisconnected + rec.StreamsFailed; ran+dropped != arrived {
+		t.violate("arrivals: %d measured requests came due but %d ran and %d were dropped (= %d)", arrived, ran, dropped, ran+dropped)
+	}
+	capNote := fmt.Sprintf("the in-flight cap of %d", t.sc.Load.Concurrency)
+	if t.sc.Load.Concurrency <= 0 {
+		capNote = fmt.Sprintf("the harness's in-flight bound of %d", maxOpenInFlight)
+	}
+	if n := t.waited.Load(); n > 0 {
+		ws = append(ws, fmt.Sprintf("%d of %d arrivals waited for a slot under %s: latency from the intended start (ttft_intended_ns, e2e_intended_ns) includes the wait", n, arrived, capNote))
+	}
+	if dropped > 0 {
+		why := "were still waiting for a slot when the window closed"
+		if rec.Load.OnCap == result.OnCapDrop {
+			why = "found " + capNote + " reached and were dropped (-on-cap drop), or were due when the window closed and found no slot"
+		}
+		ws = append(ws, fmt.Sprintf("%d of %d arrivals never started: they %s; they count as misses (requests_dropped)", dropped, arrived, why))
+	}
+	if n := t.behind.Load(); n > 0 {
+		ws = append(ws, fmt.Sprintf("load generator behind: the harness reached %d of %d arrivals late (requests_late)", n, arrived))
+	}
+	return ws
 }
 
 // checkTrial runs the trial-wide invariants.

@@ -55,11 +55,29 @@ type Header struct {
 
 // Load is the load model of one trial.
 type Load struct {
-	Model       string  `json:"model"`                 // "closed" or "open"
-	Concurrency int     `json:"concurrency,omitempty"` // closed: streams in flight
-	Rate        float64 `json:"rate,omitempty"`        // open: arrivals per second
-	Arrival     string  `json:"arrival,omitempty"`     // open: "constant" or "poisson"
+	Model string `json:"model"` // "closed" or "open"
+	// Concurrency is the number of streams in flight (closed), or the
+	// most requests in flight at once (open; 0 means no cap).
+	Concurrency int     `json:"concurrency,omitempty"`
+	Rate        float64 `json:"rate,omitempty"`    // open: arrivals per second
+	Arrival     string  `json:"arrival,omitempty"` // open: "constant" or "poisson"
+	// OnCap is what an open-model arrival does when the in-flight cap is
+	// reached: OnCapQueue or OnCapDrop. Empty for the closed model, and in
+	// records written before the field existed (which dropped such
+	// arrivals without counting them apart).
+	OnCap string `json:"on_cap,omitempty"`
 }
+
+// What an open-model arrival does when the in-flight cap is reached, in
+// Load.OnCap.
+const (
+	// OnCapQueue makes it wait, in arrival order, for a request in flight
+	// to end, as a gateway's admission queue would; its latency from the
+	// intended start includes the wait.
+	OnCapQueue = "queue"
+	// OnCapDrop drops it, counted in Trial.RequestsDropped.
+	OnCapDrop = "drop"
+)
 
 // Percentiles summarises one latency histogram, in nanoseconds.
 type Percentiles struct {
@@ -125,8 +143,19 @@ type Trial struct {
 	DurationS   float64 `json:"duration_s"`
 	WarmupS     float64 `json:"warmup_s"`
 
-	RequestsStarted     int64 `json:"requests_started"`
-	RequestsLate        int64 `json:"requests_late"` // open model: could not start on time
+	RequestsStarted int64 `json:"requests_started"`
+	// RequestsLate counts the open model's measured requests that started
+	// past a threshold after their intended start (in process, a tenth of
+	// the mean arrival gap and at least 1 ms; over HTTP, -late), whether
+	// the load generator fell behind or the request waited for a slot.
+	RequestsLate int64 `json:"requests_late"`
+	// RequestsDropped counts the open model's measured arrivals that never
+	// started: turned away at the in-flight cap (Load.OnCap "drop"), or
+	// still waiting for a slot when the measured window closed (over
+	// HTTP, vegeta's hits due within the attack that it never sent). Each
+	// is a miss wherever goodput or a latency objective is judged; a request is
+	// counted in at most one of RequestsLate and RequestsDropped.
+	RequestsDropped     int64 `json:"requests_dropped"`
 	StreamsCompleted    int64 `json:"streams_completed"`
 	StreamsDisconnected int64 `json:"streams_disconnected"`
 	StreamsFailed       int64 `json:"streams_failed"`

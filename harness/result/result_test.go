@@ -113,3 +113,33 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+// TestOpenLoadFields pins the names of the open model's cap policy and
+// dropped-arrival count, and that a closed-model record carries no policy.
+func TestOpenLoadFields(t *testing.T) {
+	open := &Trial{Load: Load{Model: "open", Rate: 100, Concurrency: 10, OnCap: OnCapDrop}, RequestsLate: 3, RequestsDropped: 7}
+	closed := &Trial{Load: Load{Model: "closed", Concurrency: 10}}
+	var buf bytes.Buffer
+	w := NewWriter(&buf)
+	for _, rec := range []*Trial{open, closed} {
+		if err := w.Write(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	for _, want := range []string{`"on_cap":"drop"`, `"requests_dropped":7`, `"requests_late":3`} {
+		if !strings.Contains(lines[0], want) {
+			t.Errorf("open record %s lacks %s", lines[0], want)
+		}
+	}
+	if strings.Contains(lines[1], "on_cap") {
+		t.Errorf("closed record names a cap policy: %s", lines[1])
+	}
+	_, ts, err := ReadAll(&buf, "mem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]*Trial{open, closed}, ts); diff != "" {
+		t.Errorf("trials (-want +got):\n%s", diff)
+	}
+}
