@@ -7,6 +7,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/streambench/streambench/harness/result"
 	"github.com/streambench/streambench/scenarios"
 )
@@ -190,4 +192,31 @@ func mustScenario(t *testing.T, spec *TrialSpec) *scenarios.Scenario {
 		t.Fatal(err)
 	}
 	return sc
+}
+
+// TestPlanOnCap: the run's cap policy reaches every open-model trial, with
+// the cap each ran at, and no closed-model one.
+func TestPlanOnCap(t *testing.T) {
+	specs, err := Plan(Config{
+		Scenarios: []string{"testdata/stall-open.yaml"}, Variants: []string{"lockfree"},
+		Concurrency: []int{4}, Rates: []float64{50}, OnCap: result.OnCapDrop, Trials: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []result.Load
+	for _, s := range specs {
+		got = append(got, s.Load)
+	}
+	want := []result.Load{
+		{Model: "closed", Concurrency: 4},
+		{Model: "open", Concurrency: 10, Rate: 50, Arrival: "constant", OnCap: result.OnCapDrop},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("loads (-want +got):\n%s", diff)
+	}
+	_, err = Plan(Config{Scenarios: []string{"burst"}, Variants: []string{"lockfree"}, OnCap: "block", Trials: 1})
+	if err == nil || !strings.Contains(err.Error(), `on-cap "block"`) {
+		t.Errorf("Plan with on-cap block: %v", err)
+	}
 }

@@ -32,6 +32,10 @@ type Config struct {
 	// both are empty each scenario's own load is used.
 	Concurrency []int
 	Rates       []float64
+	// OnCap is what an open-model arrival does when the scenario's
+	// in-flight cap is reached: result.OnCapQueue (also when empty) or
+	// result.OnCapDrop.
+	OnCap string
 	// GOMAXPROCS lists the processor counts to run each trial at; empty
 	// means the machine's.
 	GOMAXPROCS []int
@@ -153,8 +157,10 @@ func Plan(cfg Config) ([]TrialSpec, error) {
 				row = append([]string{variant.PassThrough}, names...)
 			}
 			for _, v := range row {
+				load := g.load
+				load.OnCap = cfg.OnCap
 				spec := TrialSpec{
-					Variant: v, Scenario: g.name, Load: g.load,
+					Variant: v, Scenario: g.name, Load: load,
 					Duration: cfg.Duration, Requests: cfg.Requests, Warmup: cfg.Warmup,
 					GOMAXPROCS: g.p, Trial: rep, Order: len(specs), Seed: cfg.Seed,
 					Grace: cfg.Grace, Drain: cfg.Drain, Timeout: cfg.Timeout,

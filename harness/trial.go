@@ -166,7 +166,8 @@ func applySpec(sc *scenarios.Scenario, spec *TrialSpec) error {
 	case "":
 		spec.Load = result.Load{Model: string(l.Model), Concurrency: l.Concurrency, Rate: l.Rate, Arrival: string(l.Arrival)}
 	case string(scenarios.Closed):
-		l.Model, l.Concurrency = scenarios.Closed, spec.Load.Concurrency
+		// An open scenario's rate and arrival process do not apply.
+		l.Model, l.Concurrency, l.Rate, l.Arrival = scenarios.Closed, spec.Load.Concurrency, 0, ""
 	case string(scenarios.Open):
 		l.Model, l.Rate = scenarios.Open, spec.Load.Rate
 		if spec.Load.Arrival != "" {

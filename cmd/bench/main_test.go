@@ -48,6 +48,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", "-requests", "5", "-duration", "1s"}, "not both"},
 		{[]string{"run", "-trials", "0"}, "trials must be at least 1"},
 		{[]string{"run", "-format", "xml"}, "-format must be table or json"},
+		{[]string{"run", "-on-cap", "block"}, `-on-cap must be queue or drop (got "block")`},
 		{[]string{"run", "-bogus"}, "flag provided but not defined"},
 		{[]string{"run", "-scenario", "testdata/bad.yaml"}, "testdata/bad.yaml:5: provider.inter_chunk"},
 		{[]string{"report"}, "give result files or folders"},

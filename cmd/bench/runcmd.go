@@ -33,6 +33,7 @@ func cmdRun(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer,
 		variants    = fs.String("variants", strings.Join(d.Variants, ","), "variants: built-in names or specs like lockfree:queue=ring (see bench variants)")
 		conc        = fs.String("concurrency", "", "closed-model concurrent streams, comma-separated (a sweep); default: each scenario's own load")
 		rate        = fs.String("rate", "", "open-model arrival rates per second, comma-separated (a sweep)")
+		onCap       = fs.String("on-cap", result.OnCapQueue, "open model, at the scenario's in-flight cap: queue (an arrival waits for a slot) or drop (counted in requests_dropped)")
 		procs       = fs.String("gomaxprocs", "", "GOMAXPROCS values, comma-separated; default the machine's")
 		requests    = fs.Int64("requests", 0, "measured requests per trial instead of a duration; enables the equivalence check")
 		trials      = fs.Int("trials", d.Trials, "repetitions of every trial")
@@ -62,6 +63,10 @@ func cmdRun(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer,
 		Grace:     *grace,
 		Timeout:   *timeout,
 		InProcess: *inprocess,
+		OnCap:     *onCap,
+	}
+	if *onCap != result.OnCapQueue && *onCap != result.OnCapDrop {
+		return usagef("bench run: -on-cap must be %s or %s (got %q)", result.OnCapQueue, result.OnCapDrop, *onCap)
 	}
 	var err error
 	if cfg.Concurrency, err = parseInts("concurrency", *conc); err != nil {
