@@ -120,6 +120,12 @@ func TestRunAgainstStack(t *testing.T) {
 			t.Errorf("passthrough billed: %+v", a)
 		}
 	}
+	for _, tr := range trials {
+		// 40 hits a second for 0.5 s: every one due was sent or counted.
+		if tr.Load.OnCap != result.OnCapQueue || tr.RequestsStarted+tr.RequestsDropped < 20 {
+			t.Errorf("%s: load %+v, %d requests started and %d dropped of 20 due", tr.Variant, tr.Load, tr.RequestsStarted, tr.RequestsDropped)
+		}
+	}
 	if trials[0].Accounting.ChunksDelivered != trials[1].Accounting.ChunksDelivered {
 		t.Logf("note: timed disconnects make delivered counts differ: %d vs %d", trials[0].Accounting.ChunksDelivered, trials[1].Accounting.ChunksDelivered)
 	}
@@ -133,6 +139,24 @@ func TestConfigValidate(t *testing.T) {
 	for _, want := range []string{"not an http:// URL", "no scenario", "no variants", "rate -1"} {
 		if !bytes.Contains([]byte(err.Error()), []byte(want)) {
 			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
+
+// TestScheduleDue: due counts the hits whose intended start has come, so
+// that the hits vegeta never sent can be counted.
+func TestScheduleDue(t *testing.T) {
+	for _, arrival := range []scenarios.ArrivalProcess{scenarios.Constant, scenarios.Poisson} {
+		s := newSchedule(arrival, 50, 7)
+		for i := range uint64(300) {
+			s.Pace(0, i) // as vegeta draws them
+			at := s.intended(i)
+			if got := s.due(at); got != i+1 {
+				t.Errorf("%s: due(intended(%d) = %v) = %d, want %d", arrival, i, at, got, i+1)
+			}
+		}
+		if got := s.due(-time.Second); got != 0 {
+			t.Errorf("%s: due before the start = %d", arrival, got)
 		}
 	}
 }

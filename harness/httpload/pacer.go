@@ -17,6 +17,8 @@ type schedule interface {
 	vegeta.Pacer
 	// intended returns when hit i was due.
 	intended(i uint64) time.Duration
+	// due returns how many hits are due at or before d.
+	due(d time.Duration) uint64
 }
 
 // newSchedule returns vegeta's own ConstantPacer for constant arrivals, and
@@ -24,7 +26,7 @@ type schedule interface {
 func newSchedule(arrival scenarios.ArrivalProcess, rate float64, seed uint64) schedule {
 	if arrival == scenarios.Poisson {
 		l := scenarios.Load{Model: scenarios.Open, Rate: rate, Arrival: scenarios.Poisson}
-		return &poissonPacer{p: l.Pacer(seed), rate: rate}
+		return &poissonPacer{p: l.Pacer(seed), load: l, seed: seed, rate: rate}
 	}
 	cp := vegeta.ConstantPacer{Freq: int(rate), Per: time.Second}
 	if rate != math.Trunc(rate) || rate < 1 {
@@ -44,12 +46,21 @@ func (c constantSchedule) intended(i uint64) time.Duration {
 	return time.Duration(int64(i+1) * interval)
 }
 
+func (c constantSchedule) due(d time.Duration) uint64 {
+	if d <= 0 {
+		return 0
+	}
+	return uint64(d.Nanoseconds() / (c.Per.Nanoseconds() / int64(c.Freq)))
+}
+
 // poissonPacer implements vegeta.Pacer over the scenario's seeded Poisson
 // arrivals: hit i is due at scenarios' IntendedStart(seed, i). vegeta calls
 // Pace from one goroutine, once per hit in order; intended is called from
 // the workers, so the recent starts are kept in a small ring under a mutex.
 type poissonPacer struct {
 	p    *scenarios.Pacer
+	load scenarios.Load // with seed, walks the schedule afresh for due
+	seed uint64
 	rate float64
 
 	mu   sync.Mutex
@@ -79,6 +90,17 @@ func (p *poissonPacer) Pace(elapsed time.Duration, hits uint64) (time.Duration, 
 }
 
 func (p *poissonPacer) Rate(time.Duration) float64 { return p.rate }
+
+// due walks a fresh copy of the schedule, so that it may be called at any
+// time without disturbing Pace.
+func (p *poissonPacer) due(d time.Duration) uint64 {
+	fresh := p.load.Pacer(p.seed)
+	n := uint64(0)
+	for fresh.Next() <= d {
+		n++
+	}
+	return n
+}
 
 func (p *poissonPacer) intended(i uint64) time.Duration {
 	p.mu.Lock()

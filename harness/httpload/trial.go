@@ -167,10 +167,14 @@ func runTrial(ctx context.Context, cfg Config, mc *metricsClient, v variant.Vari
 	results := atk.Attack(vegeta.Targeter(targeter), sched, cfg.Duration, fmt.Sprintf("%s-%d", v.Name, trial))
 	var encErr error
 	stopped := false
+	sendFor := cfg.Duration // how long the attack was meant to send hits
+	hits := uint64(0)
 	for res := range results {
+		hits++
 		if ctx.Err() != nil && !stopped {
 			atk.Stop()
 			stopped = true
+			sendFor = min(sendFor, time.Since(began))
 		}
 		if n, ok := col.wireBySeq.LoadAndDelete(res.Seq); ok {
 			res.BytesIn = uint64(n.(int64))
@@ -197,6 +201,16 @@ func runTrial(ctx context.Context, cfg Config, mc *metricsClient, v variant.Vari
 	smp.add(after, time.Since(began))
 
 	rec := buildRecord(cfg, v, rate, trial, order, elapsed, before, after, col, smp)
+	// Note: vegeta queues a hit when all -max-workers are busy (its pacer
+	// blocks until one is free, and the hit goes out late, which
+	// requests_late and the intended-start latencies show), but when the
+	// attack's duration is over it stops, and the hits due by then but
+	// still queued are never sent: they are counted as dropped.
+	if due := sched.due(sendFor); due > hits {
+		rec.RequestsDropped = int64(due - hits)
+		rec.Warnings = append(rec.Warnings, fmt.Sprintf("%d of %d requests due within the attack were never sent: they were still queued for one of the %d workers when it ended; they count as misses (requests_dropped)",
+			rec.RequestsDropped, due, cfg.MaxWorkers))
+	}
 	if settleWarn != "" {
 		rec.Warnings = append(rec.Warnings, settleWarn)
 	}
@@ -284,7 +298,7 @@ func buildRecord(cfg Config, v variant.Variant, rate float64, trial, order int, 
 		Variant:     v.Name,
 		VariantSpec: v.Scaled(sc.TimeScale).Spec(),
 		Scenario:    sc.Name,
-		Load:        result.Load{Model: string(scenarios.Open), Rate: rate, Arrival: string(cfg.Arrival)},
+		Load:        result.Load{Model: string(scenarios.Open), Rate: rate, Arrival: string(cfg.Arrival), OnCap: result.OnCapQueue},
 		GOMAXPROCS:  runtime.GOMAXPROCS(0),
 		Cores:       runtime.NumCPU(),
 		Trial:       trial,
