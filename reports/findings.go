@@ -13,7 +13,8 @@ import (
 // first: the largest significant throughput ratio between the headline
 // variants (or that there was none, or too few trials to tell), any group
 // where the candidate was significantly slower, goroutine leaks, billing
-// that differs from delivery, and failed trials.
+// that differs from delivery, failed trials, and open-model requests that
+// never started.
 func Findings(trials []*result.Trial) []string {
 	groups := Analyze(trials, DefaultOptions)
 	multiProcs := false
@@ -35,6 +36,7 @@ func Findings(trials []*result.Trial) []string {
 	out = append(out, leakFindings(groups, where)...)
 	out = append(out, billingFindings(groups, where)...)
 	out = append(out, failureFindings(groups, where)...)
+	out = append(out, droppedFindings(groups, droppedByRow(trials), where)...)
 	out = append(out, driftFindings(trials)...)
 	return out
 }

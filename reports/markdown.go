@@ -11,23 +11,33 @@ import (
 // WriteMarkdown writes a summary short enough for a pull-request comment:
 // one header line describing the machine and build from hdr (which may be
 // nil), the findings, and a compact table of median chunks/s, p99 TTFT,
-// leaks and the ratio over each group's baseline.
+// dropped open-model requests (when there were any), leaks and the ratio
+// over each group's baseline.
 func WriteMarkdown(w io.Writer, hdr *result.Header, trials []*result.Trial) error {
 	var b strings.Builder
 	b.WriteString("**streambench** — " + headerLine(hdr) + "\n\n")
 	for _, f := range Findings(trials) {
 		b.WriteString("- " + f + "\n")
 	}
-	b.WriteString("\n| scenario | load | variant | n | chunks/s | p99 TTFT | leaked | vs baseline |\n")
-	b.WriteString("|---|---|---|--:|--:|--:|--:|---|\n")
+	dropped := droppedByRow(trials)
+	dropCol, dropAlign := "", ""
+	if dropped != nil {
+		dropCol, dropAlign = " dropped |", "--:|"
+	}
+	b.WriteString("\n| scenario | load | variant | n | chunks/s | p99 TTFT |" + dropCol + " leaked | vs baseline |\n")
+	b.WriteString("|---|---|---|--:|--:|--:|" + dropAlign + "--:|---|\n")
 	var notes footnotes
 	for _, g := range Analyze(trials, DefaultOptions) {
 		for i, v := range g.Variants {
 			cps := v.Estimate(MChunksPerS)
-			fmt.Fprintf(&b, "| %s | %s | %s | %d | %s%s | %s | %s | %s |\n",
+			dropCell := ""
+			if dropped != nil {
+				dropCell = " " + dropped[dropKey{g.Key, v.Variant}].String() + " |"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %d | %s%s | %s |%s %s | %s |\n",
 				g.Key.Scenario, g.Key.LoadName(), v.Variant, v.Trials,
 				fmtSI(cps.Center), notes.mark(append(cps.Warnings, v.Warnings...)),
-				fmtNS(v.Estimate(MTTFTP99).Center), fmtSI(v.Estimate(MLeaked).Center),
+				fmtNS(v.Estimate(MTTFTP99).Center), dropCell, fmtSI(v.Estimate(MLeaked).Center),
 				ratioCell(g, i, &notes))
 		}
 	}

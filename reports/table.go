@@ -28,14 +28,20 @@ var DefaultTableOptions = TableOptions{Stats: DefaultOptions}
 // pass-through calibration included in every CPU figure), leaked
 // goroutines, tokens billed minus delivered, and each later variant's
 // chunks/s ratio over the group's baseline with its interval and p value
-// ("~" when not significant, as in benchstat). Every warning becomes a
-// numbered footnote.
+// ("~" when not significant, as in benchstat). When any open-model arrival
+// was dropped, a column gives each row's dropped requests (droppedByRow).
+// Every warning becomes a numbered footnote.
 func WriteTable(w io.Writer, trials []*result.Trial, opts TableOptions) error {
 	groups := Analyze(trials, opts.Stats)
+	dropped := droppedByRow(trials)
 	var notes footnotes
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	pct := confPct(opts.Stats.orDefault().Confidence)
-	fmt.Fprintf(tw, "scenario\tload\tprocs\tvariant\tn\tchunks/s [%s CI]\tp99 TTFT\tCPU ns/chunk\tharness ns/chunk\tleaked\tbilled-delivered\tvs baseline\n", pct)
+	dropCol := ""
+	if dropped != nil {
+		dropCol = "\tdropped"
+	}
+	fmt.Fprintf(tw, "scenario\tload\tprocs\tvariant\tn\tchunks/s [%s CI]\tp99 TTFT%s\tCPU ns/chunk\tharness ns/chunk\tleaked\tbilled-delivered\tvs baseline\n", pct, dropCol)
 	for _, g := range groups {
 		for i, v := range g.Variants {
 			cps := v.Estimate(MChunksPerS)
@@ -45,11 +51,15 @@ func WriteTable(w io.Writer, trials []*result.Trial, opts TableOptions) error {
 			if v.Failed > 0 {
 				n += "+" + strconv.Itoa(v.Failed) + "failed"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s%s\t%s%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+			dropCell := ""
+			if dropped != nil {
+				dropCell = "\t" + dropped[dropKey{g.Key, v.Variant}].String()
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s%s\t%s%s\t%s%s\t%s\t%s\t%s\t%s\t%s\n",
 				g.Key.Scenario, g.Key.LoadName(), g.Key.GOMAXPROCS, v.Variant,
 				n, notes.mark(v.Warnings),
 				withCI(cps, "", fmtSI), notes.mark(cps.Warnings),
-				fmtNS(ttft.Center), fmtSI(cpu.Center), fmtSI(v.Estimate(MHarnessNS).Center),
+				fmtNS(ttft.Center), dropCell, fmtSI(cpu.Center), fmtSI(v.Estimate(MHarnessNS).Center),
 				fmtSI(v.Estimate(MLeaked).Center), fmtBilling(v),
 				ratioCell(g, i, &notes))
 		}
