@@ -442,9 +442,10 @@ func (t *trial) counters() (chunks, bytes int64) {
 // costs no memory and no goroutine however far behind the design falls.
 // When the window closes, each arrival already due starts if a slot is free
 // at that moment and is counted in requests_dropped otherwise: a measured
-// arrival is started or dropped, never lost. Draining a queue that grew
-// without bound would stretch the trial without bound; the arrivals that
-// waited longest are still counted, as misses.
+// arrival is started or dropped, never lost. The queue is not drained after
+// the window: under overload it grows without bound, and draining it would
+// stretch the trial as far; its arrivals, those that waited longest, are
+// counted as misses instead.
 func (t *trial) dispatchOpen(ctx context.Context, wg *sync.WaitGroup, halt <-chan struct{}, windowEnd *atomic.Int64, windowStart int64, runOne func(uint64, bool, int, int64)) {
 	load := t.sc.Load
 	limit := load.Concurrency
