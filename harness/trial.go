@@ -453,10 +453,7 @@ func (t *trial) dispatchOpen(ctx context.Context, wg *sync.WaitGroup, halt <-cha
 		limit = maxOpenInFlight
 	}
 	slots := make(chan struct{}, limit) // a send takes a slot
-	lateBy := time.Millisecond
-	if gap := time.Duration(float64(time.Second) / load.Rate); gap/10 > lateBy {
-		lateBy = gap / 10
-	}
+	lateBy := t.lateBy()
 	drop := t.spec.Load.OnCap == result.OnCapDrop
 	arr := newArrivals(t.sc, t.spec, windowStart)
 	timer := time.NewTimer(time.Hour)
@@ -552,6 +549,17 @@ func (t *trial) dispatchOpen(ctx context.Context, wg *sync.WaitGroup, halt <-cha
 			return
 		}
 	}
+}
+
+// lateBy is how far past its intended start an open-model request may
+// start before it counts as late: a tenth of the mean arrival gap, at least
+// 1 ms.
+func (t *trial) lateBy() time.Duration {
+	d := time.Millisecond
+	if gap := time.Duration(float64(time.Second) / t.sc.Load.Rate); gap/10 > d {
+		d = gap / 10
+	}
+	return d
 }
 
 // arrival is one open-model request: its ID, whether it is measured, and
@@ -882,7 +890,7 @@ func (t *trial) openWarnings(rec *result.Trial) []string {
 		ws = append(ws, fmt.Sprintf("%d of %d arrivals never started: they %s; they count as misses (requests_dropped)", dropped, arrived, why))
 	}
 	if n := t.behind.Load(); n > 0 {
-		ws = append(ws, fmt.Sprintf("load generator behind: the harness reached %d of %d arrivals late (requests_late)", n, arrived))
+		ws = append(ws, fmt.Sprintf("load generator behind: the harness reached %d of %d arrivals over %v after their intended start (those that then started count in requests_late)", n, arrived, t.lateBy()))
 	}
 	return ws
 }
