@@ -110,6 +110,17 @@ func Stall() SourceOption {
 	return func(s *Source) { s.stall = true }
 }
 
+// CancelWins makes a context that has ended by the time a chunk's gap is
+// over win over the chunk: Next returns ctx.Err() instead.
+//
+// Note: without it, when the context ends at the very instant the chunk is
+// due (a tie that fake time makes common), Next picks one of the two at
+// random. A test that counts the context errors Next returns needs
+// CancelWins to be deterministic.
+func CancelWins() SourceOption {
+	return func(s *Source) { s.cancelWins = true }
+}
+
 // Source is a deterministic in-memory provider that plays a fixed list of
 // chunks and counts what happens to it. Next and Close follow the
 // impls.Source contract; every counter is safe to read from any goroutine
@@ -124,6 +135,8 @@ type Source struct {
 	failAt int
 	gone   <-chan struct{}
 	stall  bool
+
+	cancelWins bool
 
 	closeOnce sync.Once
 	closedCh  chan struct{}
@@ -183,6 +196,11 @@ func (s *Source) Next(ctx context.Context) (impls.Chunk, error) {
 		t := time.NewTimer(d)
 		err := s.wait(ctx, t.C)
 		t.Stop()
+		if err == nil && s.cancelWins {
+			if cerr := ctx.Err(); cerr != nil {
+				err = s.ctxError(cerr)
+			}
+		}
 		if err != nil {
 			return impls.Chunk{}, err
 		}

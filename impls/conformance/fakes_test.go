@@ -3,7 +3,9 @@ package conformance_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -123,6 +125,48 @@ func TestSourceStall(t *testing.T) {
 			t.Errorf("EOFs %d, CtxErrors %d; want 0 and 1", src.EOFs(), src.CtxErrors())
 		}
 	})
+}
+
+// endedCtx is a context whose end only Err reports (Done is nil), so that a
+// Next waiting out a gap cannot see it end before the gap is over: the tie
+// CancelWins settles, made deterministic.
+type endedCtx struct {
+	context.Context
+	ended atomic.Bool
+}
+
+func (c *endedCtx) Err() error {
+	if c.ended.Load() {
+		return context.Canceled
+	}
+	return nil
+}
+
+func TestSourceCancelWins(t *testing.T) {
+	for _, wins := range []bool{false, true} {
+		t.Run(fmt.Sprintf("CancelWins=%t", wins), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				opts := []conformance.SourceOption{conformance.Gap(time.Second)}
+				if wins {
+					opts = append(opts, conformance.CancelWins())
+				}
+				src := conformance.NewSource(conformance.Response(1, 2, 8), opts...)
+				ctx := &endedCtx{Context: context.Background()}
+				time.AfterFunc(time.Second/2, func() { ctx.ended.Store(true) })
+				_, err := src.Next(ctx)
+				if got := errors.Is(err, context.Canceled); got != wins {
+					t.Errorf("Next whose context ended during the gap: %v; context error %t, want %t", err, got, wins)
+				}
+				produced, ctxErrors := int64(1), int64(0)
+				if wins {
+					produced, ctxErrors = 0, 1
+				}
+				if src.Produced() != produced || src.CtxErrors() != ctxErrors {
+					t.Errorf("Produced %d, CtxErrors %d; want %d and %d", src.Produced(), src.CtxErrors(), produced, ctxErrors)
+				}
+			})
+		})
+	}
 }
 
 func TestSink(t *testing.T) {
