@@ -129,13 +129,12 @@ func CancelWins() SourceOption {
 // Closing the Source unblocks a Next waiting out a gap, as closing an HTTP
 // response body does.
 type Source struct {
-	chunks []impls.Chunk
-	gap    time.Duration
-	gaps   []time.Duration
-	failAt int
-	gone   <-chan struct{}
-	stall  bool
-
+	chunks     []impls.Chunk
+	gap        time.Duration
+	gaps       []time.Duration
+	failAt     int
+	gone       <-chan struct{}
+	stall      bool
 	cancelWins bool
 
 	closeOnce sync.Once
