@@ -103,6 +103,24 @@ func WatchClient(gone <-chan struct{}) SourceOption {
 	return func(s *Source) { s.gone = gone }
 }
 
+// Stall makes the Source hold the stream open after its last chunk: instead
+// of returning io.EOF, Next waits until ctx ends or the Source is closed, as
+// a provider that stops sending without ending its response does.
+func Stall() SourceOption {
+	return func(s *Source) { s.stall = true }
+}
+
+// CancelWins makes a context that has ended by the time a chunk's gap is
+// over win over the chunk: Next returns ctx.Err() instead.
+//
+// Note: without it, when the context ends at the very instant the chunk is
+// due (a tie that fake time makes common), Next picks one of the two at
+// random. A test that counts the context errors Next returns needs
+// CancelWins to be deterministic.
+func CancelWins() SourceOption {
+	return func(s *Source) { s.cancelWins = true }
+}
+
 // Source is a deterministic in-memory provider that plays a fixed list of
 // chunks and counts what happens to it. Next and Close follow the
 // impls.Source contract; every counter is safe to read from any goroutine
@@ -111,11 +129,13 @@ func WatchClient(gone <-chan struct{}) SourceOption {
 // Closing the Source unblocks a Next waiting out a gap, as closing an HTTP
 // response body does.
 type Source struct {
-	chunks []impls.Chunk
-	gap    time.Duration
-	gaps   []time.Duration
-	failAt int
-	gone   <-chan struct{}
+	chunks     []impls.Chunk
+	gap        time.Duration
+	gaps       []time.Duration
+	failAt     int
+	gone       <-chan struct{}
+	stall      bool
+	cancelWins bool
 
 	closeOnce sync.Once
 	closedCh  chan struct{}
@@ -127,6 +147,10 @@ type Source struct {
 	nextAfterClose atomic.Int64
 	concurrentNext atomic.Int64
 	inNext         atomic.Int32
+	eofs           atomic.Int64
+	ctxErrors      atomic.Int64
+	lastCtxError   atomic.Int64 // time.Now().UnixNano() of the latest ctx error
+	cancellable    atomic.Int64
 }
 
 var _ impls.Source = (*Source)(nil)
@@ -141,34 +165,43 @@ func NewSource(chunks []impls.Chunk, opts ...SourceOption) *Source {
 }
 
 // Next waits out the chunk's gap, then returns the next chunk; it returns
-// io.EOF after the last one, ctx.Err() if ctx ends first, ErrProvider at the
-// configured failure point, and an error if the Source was closed.
+// io.EOF after the last one (or, with Stall, waits), ctx.Err() if ctx ends
+// first, ErrProvider at the configured failure point, and an error if the
+// Source was closed.
 func (s *Source) Next(ctx context.Context) (impls.Chunk, error) {
 	if s.inNext.Add(1) > 1 {
 		s.concurrentNext.Add(1)
 	}
 	defer s.inNext.Add(-1)
+	if ctx.Done() != nil {
+		s.cancellable.Add(1)
+	}
 	if s.closed() {
 		s.nextAfterClose.Add(1)
 		return impls.Chunk{}, errClosed
 	}
 	if err := ctx.Err(); err != nil {
-		return impls.Chunk{}, err
+		return impls.Chunk{}, s.ctxError(err)
 	}
 	i := int(s.next.Load())
 	if i >= len(s.chunks) {
-		return impls.Chunk{}, io.EOF
+		if !s.stall {
+			s.eofs.Add(1)
+			return impls.Chunk{}, io.EOF
+		}
+		return impls.Chunk{}, s.wait(ctx, nil)
 	}
 	if d := s.gapFor(i); d > 0 {
 		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return impls.Chunk{}, ctx.Err()
-		case <-s.closedCh:
-			t.Stop()
-			return impls.Chunk{}, errClosed
+		err := s.wait(ctx, t.C)
+		t.Stop()
+		if err == nil && s.cancelWins {
+			if cerr := ctx.Err(); cerr != nil {
+				err = s.ctxError(cerr)
+			}
+		}
+		if err != nil {
+			return impls.Chunk{}, err
 		}
 	}
 	if i == s.failAt {
@@ -184,6 +217,26 @@ func (s *Source) Next(ctx context.Context) (impls.Chunk, error) {
 		}
 	}
 	return s.chunks[i], nil
+}
+
+// wait returns nil when timer fires (never, if it is nil), ctx's error if
+// ctx ends first, and errClosed if the Source is closed first.
+func (s *Source) wait(ctx context.Context, timer <-chan time.Time) error {
+	select {
+	case <-timer:
+		return nil
+	case <-ctx.Done():
+		return s.ctxError(ctx.Err())
+	case <-s.closedCh:
+		return errClosed
+	}
+}
+
+// ctxError counts err, a context's error that Next is about to return.
+func (s *Source) ctxError(err error) error {
+	s.ctxErrors.Add(1)
+	s.lastCtxError.Store(time.Now().UnixNano())
+	return err
 }
 
 func (s *Source) gapFor(i int) time.Duration {
@@ -226,6 +279,27 @@ func (s *Source) NextAfterClose() int64 { return s.nextAfterClose.Load() }
 // progress (a contract violation: a Source is read by one goroutine at a time).
 func (s *Source) ConcurrentNext() int64 { return s.concurrentNext.Load() }
 
+// EOFs counts the calls to Next that returned io.EOF: the stream ran to its
+// end.
+func (s *Source) EOFs() int64 { return s.eofs.Load() }
+
+// CtxErrors counts the calls to Next that returned their context's error.
+func (s *Source) CtxErrors() int64 { return s.ctxErrors.Load() }
+
+// LastCtxError is when (by time.Now, fake inside a synctest bubble) Next
+// last returned its context's error, or the zero Time if it never did.
+func (s *Source) LastCtxError() time.Time {
+	if ns := s.lastCtxError.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
+}
+
+// CancellableNext counts the calls to Next whose context can end (its Done
+// channel is not nil). A design that never cancels its provider passes
+// only contexts that cannot.
+func (s *Source) CancellableNext() int64 { return s.cancellable.Load() }
+
 // Len is the number of chunks in the Source's full response.
 func (s *Source) Len() int { return len(s.chunks) }
 
@@ -252,6 +326,21 @@ func BreakOnWrite(n int) SinkOption {
 	return func(s *Sink) { s.breakAt = n }
 }
 
+// WriteError makes the client's write number n+1, and every later one, fail
+// with err while the client stays connected (Gone stays open): a failure
+// that is not a disconnect, which a design learns of only from Write.
+func WriteError(n int, err error) SinkOption {
+	return func(s *Sink) { s.failAt, s.failErr = n, err }
+}
+
+// AfterWrite makes the Sink call f after every Write it accepts, with the
+// number of chunks accepted so far, on the writer's goroutine and after a
+// DisconnectAfter disconnect. A test uses it to act at an exact point of the
+// stream, such as cancelling the caller's context after the nth chunk.
+func AfterWrite(f func(n int)) SinkOption {
+	return func(s *Sink) { s.afterWrite = f }
+}
+
 // Sink is a deterministic in-memory client that records every chunk it
 // accepted. It is safe for concurrent use, so a test may inspect it while a
 // design is still writing.
@@ -259,10 +348,14 @@ type Sink struct {
 	delay      time.Duration
 	leaveAfter int // -1: never
 	breakAt    int // -1: never
+	failAt     int // -1: never
+	failErr    error
+	afterWrite func(n int)
 
 	mu       sync.Mutex
 	got      []impls.Chunk
 	refused  int64
+	goneAt   time.Time
 	goneOnce sync.Once
 	gone     chan struct{}
 }
@@ -271,7 +364,7 @@ var _ impls.Sink = (*Sink)(nil)
 
 // NewSink returns a Sink that accepts every chunk unless told otherwise.
 func NewSink(opts ...SinkOption) *Sink {
-	s := &Sink{leaveAfter: -1, breakAt: -1, gone: make(chan struct{})}
+	s := &Sink{leaveAfter: -1, breakAt: -1, failAt: -1, gone: make(chan struct{})}
 	for _, o := range opts {
 		o(s)
 	}
@@ -299,11 +392,18 @@ func (s *Sink) Write(c impls.Chunk) error {
 		s.Disconnect()
 		return impls.ErrClientGone
 	}
+	if s.failAt >= 0 && len(s.got) >= s.failAt {
+		s.mu.Unlock()
+		return s.failErr
+	}
 	s.got = append(s.got, c)
 	n := len(s.got)
 	s.mu.Unlock()
 	if n == s.leaveAfter {
 		s.Disconnect()
+	}
+	if s.afterWrite != nil {
+		s.afterWrite(n)
 	}
 	return nil
 }
@@ -312,7 +412,22 @@ func (s *Sink) Write(c impls.Chunk) error {
 func (s *Sink) Gone() <-chan struct{} { return s.gone }
 
 // Disconnect makes the client leave now; it is idempotent.
-func (s *Sink) Disconnect() { s.goneOnce.Do(func() { close(s.gone) }) }
+func (s *Sink) Disconnect() {
+	s.goneOnce.Do(func() {
+		s.mu.Lock()
+		s.goneAt = time.Now()
+		s.mu.Unlock()
+		close(s.gone)
+	})
+}
+
+// GoneAt is when (by time.Now, fake inside a synctest bubble) the client
+// disconnected, or the zero Time while it is connected.
+func (s *Sink) GoneAt() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.goneAt
+}
 
 func (s *Sink) isGone() bool {
 	select {
@@ -353,9 +468,10 @@ func AccountFor(id uint64) string { return fmt.Sprintf("acct-%d", id) }
 // a test can see a second record or a second charge for one request. It is
 // safe for concurrent use.
 type Ledger struct {
-	mu      sync.Mutex
-	records map[uint64][]impls.Record
-	charges map[string][]int64
+	mu        sync.Mutex
+	records   map[uint64][]impls.Record
+	charges   map[string][]int64
+	cancelled int
 }
 
 var _ impls.Ledger = (*Ledger)(nil)
@@ -366,7 +482,7 @@ func NewLedger() *Ledger {
 }
 
 // Persist stores a copy of rec (the contract forbids keeping rec.Content).
-func (l *Ledger) Persist(_ context.Context, rec impls.Record) error {
+func (l *Ledger) Persist(ctx context.Context, rec impls.Record) error {
 	rec.Content = slices.Clone(rec.Content)
 	if rec.Usage != nil {
 		u := *rec.Usage
@@ -374,16 +490,39 @@ func (l *Ledger) Persist(_ context.Context, rec impls.Record) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.noteCancelled(ctx)
 	l.records[rec.RequestID] = append(l.records[rec.RequestID], rec)
 	return nil
 }
 
 // Charge records one charge of tokens to account.
-func (l *Ledger) Charge(_ context.Context, account string, tokens int64) error {
+func (l *Ledger) Charge(ctx context.Context, account string, tokens int64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.noteCancelled(ctx)
 	l.charges[account] = append(l.charges[account], tokens)
 	return nil
+}
+
+// noteCancelled counts a call made with a context that had already ended;
+// l.mu is held.
+func (l *Ledger) noteCancelled(ctx context.Context) {
+	if ctx.Err() != nil {
+		l.cancelled++
+	}
+}
+
+// Cancelled counts the calls to Persist and Charge made with a context that
+// had already ended.
+//
+// Note: the Ledger still keeps what such a call brings, so the other
+// accessors stay exact; a real store would likely refuse it, which is why a
+// design must settle a request with a context that outlives the client and
+// the caller.
+func (l *Ledger) Cancelled() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cancelled
 }
 
 // Records returns every record persisted for request id, in order.

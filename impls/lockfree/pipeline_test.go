@@ -1,6 +1,7 @@
 package lockfree
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/streambench/streambench/impls"
+	"github.com/streambench/streambench/impls/conformance"
 	"github.com/streambench/streambench/impls/internal/backoff"
 )
 
@@ -19,6 +21,25 @@ func TestMain(m *testing.M) {
 }
 
 var testReq = impls.Request{ID: 42, Account: "acct-1"}
+
+// chunkBytes is the size of every chunk of the tests' responses.
+const chunkBytes = 5
+
+// endless is the length of a response that no test here relays to its end:
+// the client or the caller leaves long before. A test that uses it checks
+// that the provider never reported io.EOF.
+const endless = 10_000
+
+// response is the tests' n-chunk response, of chunkBytes bytes per chunk.
+func response(n int) []impls.Chunk { return conformance.Response(1, n, chunkBytes) }
+
+// source is a provider that plays response(n), configured by opts.
+//
+// Note: a context that ends when a chunk is due wins over the chunk
+// (CancelWins), so that TestDisconnect can count the context errors exactly.
+func source(n int, opts ...conformance.SourceOption) *conformance.Source {
+	return conformance.NewSource(response(n), append(opts, conformance.CancelWins())...)
+}
 
 // eachVariant runs f for every queue kind and strategy, on options derived
 // from DefaultOptions by tweak.
@@ -40,25 +61,84 @@ func eachVariant(t *testing.T, tweak func(*Options), f func(t *testing.T, opts O
 	}
 }
 
-func relay(opts Options, req impls.Request, src *fakeSource, dst *fakeSink) (impls.Outcome, *fakeLedger) {
-	l := newLedger()
+func relay(opts Options, req impls.Request, src *conformance.Source, dst *conformance.Sink) (impls.Outcome, *conformance.Ledger) {
+	l := conformance.NewLedger()
 	return New(opts, l).Relay(context.Background(), req, src, dst), l
+}
+
+// checkAccounting asserts what must hold after every Relay: one record and
+// one charge, written with a live context; the record and the bill match
+// exactly what the client received; every chunk produced is accounted for;
+// the source was closed once and not used after.
+func checkAccounting(t *testing.T, req impls.Request, out impls.Outcome, src *conformance.Source, dst *conformance.Sink, l *conformance.Ledger) impls.Record {
+	t.Helper()
+	if recs, charges := l.Counts(); recs != 1 || charges != 1 {
+		t.Fatalf("ledger has %d records and %d charges, want 1 and 1", recs, charges)
+	}
+	if n := l.Cancelled(); n != 0 {
+		t.Errorf("%d ledger calls had a cancelled context", n)
+	}
+	recs := l.Records(req.ID)
+	if len(recs) != 1 {
+		t.Fatalf("the ledger's record is not for request %d", req.ID)
+	}
+	rec := recs[0]
+	if rec.Account != req.Account {
+		t.Errorf("record is for %d/%q, want %d/%q", rec.RequestID, rec.Account, req.ID, req.Account)
+	}
+	got := dst.Received()
+	want, tokens := conformance.Content(got), conformance.Tokens(got)
+	if !bytes.Equal(rec.Content, want) {
+		t.Errorf("record content %q, want what was delivered %q", rec.Content, want)
+	}
+	if out.Delivered != int64(len(got)) || rec.Chunks != out.Delivered {
+		t.Errorf("Outcome.Delivered %d, record.Chunks %d, client got %d", out.Delivered, rec.Chunks, len(got))
+	}
+	if billed := l.Billed(req.Account); rec.Tokens != tokens || billed != tokens {
+		t.Errorf("record tokens %d, charged %d, delivered %d", rec.Tokens, billed, tokens)
+	}
+	if rec.Partial != (out.Err != nil) {
+		t.Errorf("record.Partial %v with Outcome.Err %v", rec.Partial, out.Err)
+	}
+	if (rec.Err == "") != (out.Err == nil) {
+		t.Errorf("record.Err %q with Outcome.Err %v", rec.Err, out.Err)
+	}
+	if sum := out.Delivered + out.Dropped + out.Rejected + out.Discarded; sum != src.Produced() {
+		t.Errorf("delivered %d + dropped %d + rejected %d + discarded %d = %d, produced %d",
+			out.Delivered, out.Dropped, out.Rejected, out.Discarded, sum, src.Produced())
+	}
+	if n := src.Closes(); n != 1 {
+		t.Errorf("Source.Close called %d times, want 1", n)
+	}
+	if n := src.NextAfterClose(); n != 0 {
+		t.Errorf("Source.Next called %d times after Close", n)
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i].Seq <= got[i-1].Seq {
+			t.Errorf("client received chunk %d after chunk %d", got[i].Seq, got[i-1].Seq)
+		}
+	}
+	return rec
+}
+
+// checkNotEnded fails t if src, an endless response, reported io.EOF.
+func checkNotEnded(t *testing.T, src *conformance.Source) {
+	t.Helper()
+	if src.EOFs() != 0 {
+		t.Errorf("the provider's %d-chunk response ran to its end; the test wants one that does not end first", src.Len())
+	}
 }
 
 func TestRelayInOrder(t *testing.T) {
 	const n = 50 // below BufferLimit, so no strategy may lose a chunk.
 	eachVariant(t, nil, func(t *testing.T, opts Options) {
-		src, dst := newSource(n), newSink()
+		want := response(n)
+		src, dst := source(n), conformance.NewSink()
 		out, l := relay(opts, testReq, src, dst)
 		if out.Err != nil {
 			t.Fatalf("Err = %v", out.Err)
 		}
-		want := make([]impls.Chunk, n)
-		ref := newSource(n)
-		for i := range want {
-			want[i], _ = ref.Next(context.Background())
-		}
-		if diff := cmp.Diff(want, dst.got); diff != "" {
+		if diff := cmp.Diff(want, dst.Received()); diff != "" {
 			t.Errorf("client received (-want +got):\n%s", diff)
 		}
 		rec := checkAccounting(t, testReq, out, src, dst, l)
@@ -73,12 +153,12 @@ func TestRelayInOrder(t *testing.T) {
 
 func TestFirstChunk(t *testing.T) {
 	eachVariant(t, nil, func(t *testing.T, opts Options) {
-		src, dst := newSource(3), newSink()
-		src.delay = 7 * time.Millisecond
+		const gap = 7 * time.Millisecond
+		src, dst := source(3, conformance.Gap(gap)), conformance.NewSink()
 		out, l := relay(opts, testReq, src, dst)
 		rec := checkAccounting(t, testReq, out, src, dst, l)
-		if rec.FirstChunk != src.delay {
-			t.Errorf("FirstChunk = %v, want %v", rec.FirstChunk, src.delay)
+		if rec.FirstChunk != gap {
+			t.Errorf("FirstChunk = %v, want %v", rec.FirstChunk, gap)
 		}
 	})
 }
@@ -86,26 +166,26 @@ func TestFirstChunk(t *testing.T) {
 func TestDisconnect(t *testing.T) {
 	const after = 10
 	eachVariant(t, nil, func(t *testing.T, opts Options) {
-		src, dst := newSource(-1), newSink()
-		src.delay = time.Millisecond
-		dst.goneAfter = after
+		src := source(endless, conformance.Gap(time.Millisecond))
+		dst := conformance.NewSink(conformance.DisconnectAfter(after))
 		out, l := relay(opts, testReq, src, dst)
 		if !errors.Is(out.Err, impls.ErrCancelled) {
 			t.Errorf("Err = %v, want ErrCancelled", out.Err)
 		}
-		if len(dst.got) != after {
-			t.Errorf("client got %d chunks, want %d", len(dst.got), after)
+		if got := dst.Delivered(); got != after {
+			t.Errorf("client got %d chunks, want %d", got, after)
 		}
 		// The provider was told at once: its Next returned the context
 		// error at the very instant the client left, having produced at
 		// most a queue's worth beyond what was delivered.
-		if src.ctxErrors != 1 || !src.stoppedAt.Equal(dst.goneAt) {
+		if src.CtxErrors() != 1 || !src.LastCtxError().Equal(dst.GoneAt()) {
 			t.Errorf("provider saw %d context errors, stopped at %v, client left at %v",
-				src.ctxErrors, src.stoppedAt, dst.goneAt)
+				src.CtxErrors(), src.LastCtxError(), dst.GoneAt())
 		}
-		if extra := src.produced - after; extra > 2 {
+		if extra := src.Produced() - after; extra > 2 {
 			t.Errorf("provider produced %d chunks past the disconnect", extra)
 		}
+		checkNotEnded(t, src)
 		rec := checkAccounting(t, testReq, out, src, dst, l)
 		if !rec.Partial || rec.FinishReason != "" {
 			t.Errorf("record partial %v finish %q", rec.Partial, rec.FinishReason)
@@ -118,19 +198,18 @@ func TestDisconnectWithFullQueue(t *testing.T) {
 	// client leaves, and all of it is discarded, not delivered or billed.
 	const after = 5
 	eachVariant(t, func(o *Options) { o.BufferLimit, o.HighWaterMark = 8, 8 }, func(t *testing.T, opts Options) {
-		src, dst := newSource(-1), newSink()
-		// Note: an endless provider needs some delay, or under drop-oldest
+		// Note: an endless provider needs some gap, or under drop-oldest
 		// and reject it never blocks and the fake clock never advances.
-		src.delay = 100 * time.Microsecond
-		dst.delay = 10 * time.Millisecond
-		dst.goneAfter = after
+		src := source(endless, conformance.Gap(100*time.Microsecond))
+		dst := conformance.NewSink(conformance.ReadDelay(10*time.Millisecond), conformance.DisconnectAfter(after))
 		out, l := relay(opts, testReq, src, dst)
-		if !errors.Is(out.Err, impls.ErrCancelled) || len(dst.got) != after {
-			t.Errorf("Err = %v, client got %d chunks", out.Err, len(dst.got))
+		if !errors.Is(out.Err, impls.ErrCancelled) || dst.Delivered() != after {
+			t.Errorf("Err = %v, client got %d chunks", out.Err, dst.Delivered())
 		}
 		if out.QueuePeak > int64(opts.BufferLimit) {
 			t.Errorf("QueuePeak %d > BufferLimit %d", out.QueuePeak, opts.BufferLimit)
 		}
+		checkNotEnded(t, src)
 		checkAccounting(t, testReq, out, src, dst, l)
 	})
 }
@@ -139,21 +218,21 @@ func TestCallerCancel(t *testing.T) {
 	eachVariant(t, nil, func(t *testing.T, opts Options) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		src, dst := newSource(-1), newSink()
-		src.delay = time.Millisecond
-		dst.onWrite = func(n int) {
+		src := source(endless, conformance.Gap(time.Millisecond))
+		dst := conformance.NewSink(conformance.AfterWrite(func(n int) {
 			if n == 5 {
 				cancel()
 			}
-		}
-		l := newLedger()
+		}))
+		l := conformance.NewLedger()
 		out := New(opts, l).Relay(ctx, testReq, src, dst)
 		if !errors.Is(out.Err, impls.ErrCancelled) || !errors.Is(out.Err, context.Canceled) {
 			t.Errorf("Err = %v, want ErrCancelled and context.Canceled", out.Err)
 		}
-		if len(dst.got) != 5 {
-			t.Errorf("client got %d chunks, want 5", len(dst.got))
+		if got := dst.Delivered(); got != 5 {
+			t.Errorf("client got %d chunks, want 5", got)
 		}
+		checkNotEnded(t, src)
 		checkAccounting(t, testReq, out, src, dst, l)
 	})
 }
@@ -165,8 +244,8 @@ func TestSlowClient(t *testing.T) {
 		o.BlockTimeout = time.Second // far longer than one write: never expires.
 	}
 	eachVariant(t, small, func(t *testing.T, opts Options) {
-		src, dst := newSource(n), newSink()
-		dst.delay = time.Millisecond
+		src := source(n)
+		dst := conformance.NewSink(conformance.ReadDelay(time.Millisecond))
 		out, l := relay(opts, testReq, src, dst)
 		if out.Err != nil {
 			t.Fatalf("Err = %v", out.Err)
@@ -193,8 +272,8 @@ func TestSlowClient(t *testing.T) {
 				t.Errorf("reject: %+v", out)
 			}
 			// The oldest chunks always survive.
-			if dst.got[0].Seq != 0 {
-				t.Errorf("first delivered chunk is %d", dst.got[0].Seq)
+			if got := dst.Received(); got[0].Seq != 0 {
+				t.Errorf("first delivered chunk is %d", got[0].Seq)
 			}
 		}
 		if opts.Backpressure != Adaptive && out.QueuePeak != int64(opts.BufferLimit) {
@@ -213,8 +292,8 @@ func TestAdaptiveSlowsProducer(t *testing.T) {
 				opts := DefaultOptions()
 				opts.Queue, opts.BufferLimit, opts.HighWaterMark = q, 16, 4
 				opts.Formula, opts.InitialDelay, opts.MaxDelay = backoff.Params, 10*time.Millisecond, 10*time.Millisecond
-				src, dst := newSource(100), newSink()
-				dst.delay = 5 * time.Millisecond
+				src := source(100)
+				dst := conformance.NewSink(conformance.ReadDelay(5 * time.Millisecond))
 				out, l := relay(opts, testReq, src, dst)
 				checkAccounting(t, testReq, out, src, dst, l)
 				if out.Err != nil || out.Delivered != 100 {
@@ -235,8 +314,8 @@ func TestBlockTimeout(t *testing.T) {
 				opts := DefaultOptions()
 				opts.Queue, opts.Backpressure = q, Block
 				opts.BufferLimit, opts.HighWaterMark, opts.BlockTimeout = 4, 4, 10*time.Millisecond
-				src, dst := newSource(100), newSink()
-				dst.delay = 50 * time.Millisecond
+				src := source(100)
+				dst := conformance.NewSink(conformance.ReadDelay(50 * time.Millisecond))
 				out, l := relay(opts, testReq, src, dst)
 				if !errors.Is(out.Err, impls.ErrRejected) || errors.Is(out.Err, impls.ErrCancelled) {
 					t.Errorf("Err = %v, want ErrRejected only", out.Err)
@@ -257,38 +336,37 @@ func TestBlockTimeout(t *testing.T) {
 
 func TestProviderError(t *testing.T) {
 	eachVariant(t, nil, func(t *testing.T, opts Options) {
-		src, dst := newSource(20), newSink()
-		src.failAt = 6
+		src, dst := source(20, conformance.FailAt(6)), conformance.NewSink()
 		out, l := relay(opts, testReq, src, dst)
-		if !errors.Is(out.Err, impls.ErrProviderFailed) || !errors.Is(out.Err, errProvider) {
+		if !errors.Is(out.Err, impls.ErrProviderFailed) || !errors.Is(out.Err, conformance.ErrProvider) {
 			t.Errorf("Err = %v, want ErrProviderFailed wrapping the provider's error", out.Err)
 		}
-		if len(dst.got) != 6 {
-			t.Errorf("client got %d chunks, want the 6 before the failure", len(dst.got))
+		if got := dst.Delivered(); got != 6 {
+			t.Errorf("client got %d chunks, want the 6 before the failure", got)
 		}
 		checkAccounting(t, testReq, out, src, dst, l)
 	})
 }
 
 func TestWriteError(t *testing.T) {
+	errWrite := errors.New("broken pipe")
 	eachVariant(t, nil, func(t *testing.T, opts Options) {
-		src, dst := newSource(20), newSink()
-		dst.failAt = 3
+		src, dst := source(20), conformance.NewSink(conformance.WriteError(3, errWrite))
 		out, l := relay(opts, testReq, src, dst)
 		if !errors.Is(out.Err, impls.ErrCancelled) || !errors.Is(out.Err, errWrite) {
 			t.Errorf("Err = %v", out.Err)
 		}
 		// The failed chunk was accumulated but not delivered: it is in
 		// neither the record nor the bill (checkAccounting).
-		if len(dst.got) != 3 || out.Discarded == 0 {
-			t.Errorf("client got %d, discarded %d", len(dst.got), out.Discarded)
+		if dst.Delivered() != 3 || out.Discarded == 0 {
+			t.Errorf("client got %d, discarded %d", dst.Delivered(), out.Discarded)
 		}
 		checkAccounting(t, testReq, out, src, dst, l)
 	})
 }
 
 func TestContentCap(t *testing.T) {
-	// Every chunk is 5 bytes ("c000|").
+	// Every chunk is chunkBytes (5) bytes.
 	tests := []struct {
 		name             string
 		optCap, reqCap   int64
@@ -307,13 +385,13 @@ func TestContentCap(t *testing.T) {
 			eachVariant(t, func(o *Options) { o.ContentCap = tt.optCap }, func(t *testing.T, opts Options) {
 				req := testReq
 				req.Limits.ContentCap = tt.reqCap
-				src, dst := newSource(tt.chunks), newSink()
+				src, dst := source(tt.chunks), conformance.NewSink()
 				out, l := relay(opts, req, src, dst)
 				if got := errors.Is(out.Err, impls.ErrContentTooLarge); got != tt.wantErr {
 					t.Errorf("Err = %v, want ErrContentTooLarge: %v", out.Err, tt.wantErr)
 				}
-				if len(dst.got) != tt.wantSent {
-					t.Errorf("client got %d chunks, want %d", len(dst.got), tt.wantSent)
+				if got := dst.Delivered(); got != int64(tt.wantSent) {
+					t.Errorf("client got %d chunks, want %d", got, tt.wantSent)
 				}
 				if tt.wantErr && out.Discarded == 0 {
 					t.Error("the refused chunk was not counted Discarded")
@@ -331,14 +409,14 @@ func TestConcurrentRelays(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				opts := DefaultOptions()
 				opts.Queue = q
-				l := newLedger()
+				l := conformance.NewLedger()
 				p := New(opts, l)
 				const streams, n = 16, 200
 				done := make(chan impls.Outcome, streams)
 				for i := range streams {
 					go func() {
 						req := impls.Request{ID: uint64(i), Account: "shared"}
-						done <- p.Relay(context.Background(), req, newSource(n), newSink())
+						done <- p.Relay(context.Background(), req, source(n), conformance.NewSink())
 					}()
 				}
 				for range streams {
@@ -346,15 +424,15 @@ func TestConcurrentRelays(t *testing.T) {
 						t.Errorf("outcome %+v", out)
 					}
 				}
-				seen := map[uint64]bool{}
-				for _, rec := range l.records {
-					if seen[rec.RequestID] || len(rec.Content) != 5*n {
-						t.Errorf("record %d twice or with %d bytes", rec.RequestID, len(rec.Content))
+				for i := range uint64(streams) {
+					recs := l.Records(i)
+					if len(recs) != 1 || len(recs[0].Content) != chunkBytes*n {
+						t.Errorf("request %d: %d records, want 1 with %d bytes", i, len(recs), chunkBytes*n)
 					}
-					seen[rec.RequestID] = true
 				}
-				if len(seen) != streams || l.charges["shared"] != streams*n*2 {
-					t.Errorf("%d records, %d tokens charged", len(seen), l.charges["shared"])
+				recs, _ := l.Counts()
+				if want := streams * conformance.Tokens(response(n)); recs != streams || l.Billed("shared") != want {
+					t.Errorf("%d records, %d tokens charged; want %d and %d", recs, l.Billed("shared"), streams, want)
 				}
 			})
 		})

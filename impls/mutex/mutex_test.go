@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/streambench/streambench/impls"
+	"github.com/streambench/streambench/impls/conformance"
 )
 
 func TestMain(m *testing.M) {
@@ -57,16 +59,19 @@ func goroutines(fn string) int {
 	return n
 }
 
-// oneRecord fails t unless ledger holds exactly one record and one charge
-// for it, of the same tokens, and returns the record.
-func oneRecord(t *testing.T, ledger *fakeLedger, account string) impls.Record {
+// oneRecord fails t unless ledger holds exactly one record, for request id,
+// and one charge, to account of the record's tokens, and returns the record.
+func oneRecord(t *testing.T, ledger *conformance.Ledger, id uint64, account string) impls.Record {
 	t.Helper()
-	recs, charges := ledger.snapshot()
-	if len(recs) != 1 || len(charges) != 1 {
-		t.Fatalf("ledger has %d records and %d charges, want 1 and 1", len(recs), len(charges))
+	if recs, charges := ledger.Counts(); recs != 1 || charges != 1 {
+		t.Fatalf("ledger has %d records and %d charges, want 1 and 1", recs, charges)
 	}
-	if want := (charge{account, recs[0].Tokens}); charges[0] != want {
-		t.Errorf("charge = %+v, want %+v (the record's tokens)", charges[0], want)
+	recs := ledger.Records(id)
+	if len(recs) != 1 {
+		t.Fatalf("ledger has no record for request %d", id)
+	}
+	if got, want := ledger.Charges(account), []int64{recs[0].Tokens}; !slices.Equal(got, want) {
+		t.Errorf("charges to %q = %v, want %v (the record's tokens)", account, got, want)
 	}
 	return recs[0]
 }
@@ -77,9 +82,12 @@ func TestRelayDeliversEveryChunk(t *testing.T) {
 		for _, noUsage := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/noUsage=%t", opts.name(), noUsage), func(t *testing.T) {
 				synctest.Test(t, func(t *testing.T) {
-					chunks := makeChunks(1, n, 16, noUsage)
-					ledger := &fakeLedger{}
-					src, dst := newSource(chunks, gap), newSink(-1)
+					chunks := conformance.Response(1, n, 16)
+					if noUsage {
+						chunks[n-1].Usage = nil
+					}
+					ledger := conformance.NewLedger()
+					src, dst := conformance.NewSource(chunks, conformance.Gap(gap)), conformance.NewSink()
 					req := impls.Request{ID: 1, Account: "acct"}
 
 					out := New(opts, ledger).Relay(t.Context(), req, src, dst)
@@ -88,21 +96,21 @@ func TestRelayDeliversEveryChunk(t *testing.T) {
 					if out.Err != nil || out.Delivered != n || out.Discarded != 0 {
 						t.Errorf("outcome = %+v, want %d delivered, no error", out, n)
 					}
-					if diff := cmp.Diff(chunks, dst.received()); diff != "" {
+					if diff := cmp.Diff(chunks, dst.Received()); diff != "" {
 						t.Errorf("client received (-want +got):\n%s", diff)
 					}
-					if _, eof, closed := src.snapshot(); !eof || closed != 1 {
-						t.Errorf("source eof=%t closed=%d times, want true and 1", eof, closed)
+					if eofs, closed := src.EOFs(), src.Closes(); eofs == 0 || closed != 1 {
+						t.Errorf("source returned io.EOF %d times, closed %d times; want some and 1", eofs, closed)
 					}
-					rec := oneRecord(t, ledger, "acct")
+					rec := oneRecord(t, ledger, 1, "acct")
 					want := impls.Record{
 						RequestID:    1,
 						Account:      "acct",
-						Content:      contentOf(chunks),
+						Content:      conformance.Content(chunks),
 						FinishReason: "stop",
 						Usage:        chunks[n-1].Usage,
 						Chunks:       n,
-						Tokens:       tokensOf(chunks),
+						Tokens:       conformance.Tokens(chunks),
 						FirstChunk:   gap,
 					}
 					if diff := cmp.Diff(want, rec); diff != "" {
@@ -116,13 +124,13 @@ func TestRelayDeliversEveryChunk(t *testing.T) {
 
 func TestUsageIsBilledWhenItArrives(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		chunks := makeChunks(1, 10, 8, false)
+		chunks := conformance.Response(1, 10, 8)
 		chunks[9].Usage = &impls.Usage{CompletionTokens: 999}
-		ledger := &fakeLedger{}
-		New(DefaultOptions(), ledger).Relay(t.Context(), impls.Request{ID: 1, Account: "a"}, newSource(chunks, 0), newSink(-1))
+		ledger := conformance.NewLedger()
+		New(DefaultOptions(), ledger).Relay(t.Context(), impls.Request{ID: 1, Account: "a"}, conformance.NewSource(chunks), conformance.NewSink())
 		synctest.Wait()
-		if rec := oneRecord(t, ledger, "a"); rec.Tokens != 999 {
-			t.Errorf("billed %d tokens, want the usage's 999 (chunks sum to %d)", rec.Tokens, tokensOf(chunks))
+		if rec := oneRecord(t, ledger, 1, "a"); rec.Tokens != 999 {
+			t.Errorf("billed %d tokens, want the usage's 999 (chunks sum to %d)", rec.Tokens, conformance.Tokens(chunks))
 		}
 	})
 }
@@ -147,9 +155,10 @@ func TestLegacyDisconnect(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				chunks := makeChunks(1, n, 16, false)
-				ledger := &fakeLedger{}
-				src, dst := newSource(chunks, gap), newSink(delivered)
+				chunks := conformance.Response(1, n, 16)
+				ledger := conformance.NewLedger()
+				src := conformance.NewSource(chunks, conformance.Gap(gap))
+				dst := conformance.NewSink(conformance.BreakOnWrite(delivered))
 				req := impls.Request{ID: 1, Account: "acct", Limits: impls.Limits{FinalizerTimeout: tt.limit}}
 				start := time.Now()
 
@@ -158,20 +167,20 @@ func TestLegacyDisconnect(t *testing.T) {
 				if !errors.Is(out.Err, impls.ErrCancelled) || out.Delivered != delivered || out.Discarded != 1 {
 					t.Errorf("outcome = %+v, want ErrCancelled, %d delivered, 1 discarded", out, delivered)
 				}
-				if diff := cmp.Diff(chunks[:delivered], dst.received()); diff != "" {
+				if diff := cmp.Diff(chunks[:delivered], dst.Received()); diff != "" {
 					t.Errorf("client received (-want +got):\n%s", diff)
 				}
-				if next, _, closed := src.snapshot(); next == n || closed != 0 {
+				if next, closed := src.Produced(), src.Closes(); next == n || closed != 0 {
 					t.Errorf("when Relay returned the source had given %d of %d chunks and was closed %d times; want it still running", next, n, closed)
 				}
 
 				// The provider is not cancelled: it streams to its end.
 				time.Sleep(n * gap)
 				synctest.Wait()
-				if next, eof, closed := src.snapshot(); next != n || !eof || closed != 1 {
-					t.Errorf("source gave %d of %d chunks, eof=%t, closed %d times; want all, true, 1", next, n, eof, closed)
+				if next, eofs, closed := src.Produced(), src.EOFs(), src.Closes(); next != n || eofs == 0 || closed != 1 {
+					t.Errorf("source gave %d of %d chunks, io.EOF %d times, closed %d times; want all, some, 1", next, n, eofs, closed)
 				}
-				if src.cancellable {
+				if src.CancellableNext() != 0 {
 					t.Error("the producer's context can end; the legacy producer's never does")
 				}
 				// The finalizer is alive and has billed nothing.
@@ -180,19 +189,19 @@ func TestLegacyDisconnect(t *testing.T) {
 				}
 				time.Sleep(time.Until(start.Add(tt.want)) - 1)
 				synctest.Wait()
-				if recs, charges := ledger.snapshot(); len(recs)+len(charges) != 0 {
-					t.Fatalf("ledger written before the finalizer timeout: %v, %v", recs, charges)
+				if recs, charges := ledger.Counts(); recs+charges != 0 {
+					t.Fatalf("ledger written before the finalizer timeout: %d records, %d charges", recs, charges)
 				}
 
 				// At the timeout it bills what accumulated, the undelivered
 				// chunk included.
 				time.Sleep(time.Nanosecond) // the last nanosecond before the timeout, in fake time
 				synctest.Wait()
-				rec := oneRecord(t, ledger, "acct")
-				if want := tokensOf(chunks[:delivered+1]); rec.Tokens != want {
-					t.Errorf("billed %d tokens, want %d (%d delivered chunks' tokens plus the undelivered one's)", rec.Tokens, want, tokensOf(chunks[:delivered]))
+				rec := oneRecord(t, ledger, 1, "acct")
+				if want := conformance.Tokens(chunks[:delivered+1]); rec.Tokens != want {
+					t.Errorf("billed %d tokens, want %d (%d delivered chunks' tokens plus the undelivered one's)", rec.Tokens, want, conformance.Tokens(chunks[:delivered]))
 				}
-				if !rec.Partial || rec.Chunks != delivered+1 || !bytes.Equal(rec.Content, contentOf(chunks[:delivered+1])) {
+				if !rec.Partial || rec.Chunks != delivered+1 || !bytes.Equal(rec.Content, conformance.Content(chunks[:delivered+1])) {
 					t.Errorf("record = %+v, want partial with %d chunks", rec, delivered+1)
 				}
 				if !strings.Contains(rec.Err, impls.ErrCancelled.Error()) {
@@ -209,10 +218,9 @@ func TestLegacyDisconnect(t *testing.T) {
 func TestUnboundedBufferAgainstSlowClient(t *testing.T) {
 	const n = 500
 	synctest.Test(t, func(t *testing.T) {
-		chunks := makeChunks(1, n, 16, false)
-		dst := newSink(-1)
-		dst.delay = time.Millisecond
-		out := New(DefaultOptions(), &fakeLedger{}).Relay(t.Context(), impls.Request{ID: 1}, newSource(chunks, 0), dst)
+		chunks := conformance.Response(1, n, 16)
+		dst := conformance.NewSink(conformance.ReadDelay(time.Millisecond))
+		out := New(DefaultOptions(), conformance.NewLedger()).Relay(t.Context(), impls.Request{ID: 1}, conformance.NewSource(chunks), dst)
 		if out.Delivered != n {
 			t.Errorf("delivered %d, want %d", out.Delivered, n)
 		}
@@ -226,18 +234,18 @@ func TestUnboundedBufferAgainstSlowClient(t *testing.T) {
 func TestFinalizerTimeoutMidStream(t *testing.T) {
 	const n, gap = 30, 10 * time.Millisecond
 	synctest.Test(t, func(t *testing.T) {
-		chunks := makeChunks(1, n, 16, false)
-		ledger := &fakeLedger{}
+		chunks := conformance.Response(1, n, 16)
+		ledger := conformance.NewLedger()
 		req := impls.Request{ID: 1, Account: "a", Limits: impls.Limits{FinalizerTimeout: 100 * time.Millisecond}}
-		out := New(DefaultOptions(), ledger).Relay(t.Context(), req, newSource(chunks, gap), newSink(-1))
+		out := New(DefaultOptions(), ledger).Relay(t.Context(), req, conformance.NewSource(chunks, conformance.Gap(gap)), conformance.NewSink())
 		synctest.Wait()
 		if out.Err != nil || out.Delivered != n {
 			t.Errorf("outcome = %+v, want all %d delivered", out, n)
 		}
 		// The finalizer fired at 100 ms and billed a partial response; the
 		// rest of the stream is never billed, and nothing is billed twice.
-		rec := oneRecord(t, ledger, "a")
-		if !rec.Partial || rec.Chunks == 0 || rec.Chunks >= n || rec.Tokens != tokensOf(chunks[:rec.Chunks]) {
+		rec := oneRecord(t, ledger, 1, "a")
+		if !rec.Partial || rec.Chunks == 0 || rec.Chunks >= n || rec.Tokens != conformance.Tokens(chunks[:rec.Chunks]) {
 			t.Errorf("record = %+v, want a partial record of the first ~10 chunks", rec)
 		}
 		if !strings.Contains(rec.Err, "timed out") {
@@ -251,15 +259,16 @@ func TestLockScopesUnderConcurrency(t *testing.T) {
 	for _, lock := range []LockScope{LockStream, LockGlobal} {
 		t.Run(lock.String(), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				ledger := &fakeLedger{}
+				ledger := conformance.NewLedger()
 				p := New(Options{Lock: lock}, ledger)
 				want := make(map[uint64][]byte)
 				var wg sync.WaitGroup
 				for id := range uint64(streams) {
-					chunks := makeChunks(id, n, 16, false)
-					want[id] = contentOf(chunks)
+					chunks := conformance.Response(id, n, 16)
+					want[id] = conformance.Content(chunks)
 					wg.Go(func() {
-						out := p.Relay(t.Context(), impls.Request{ID: id, Account: fmt.Sprint(id)}, newSource(chunks, time.Millisecond), newSink(-1))
+						src := conformance.NewSource(chunks, conformance.Gap(time.Millisecond))
+						out := p.Relay(t.Context(), impls.Request{ID: id, Account: fmt.Sprint(id)}, src, conformance.NewSink())
 						if out.Err != nil || out.Delivered != n {
 							t.Errorf("request %d: outcome = %+v", id, out)
 						}
@@ -267,13 +276,18 @@ func TestLockScopesUnderConcurrency(t *testing.T) {
 				}
 				wg.Wait()
 				synctest.Wait()
-				recs, charges := ledger.snapshot()
-				if len(recs) != streams || len(charges) != streams {
-					t.Fatalf("ledger has %d records and %d charges, want %d each", len(recs), len(charges), streams)
+				if recs, charges := ledger.Counts(); recs != streams || charges != streams {
+					t.Fatalf("ledger has %d records and %d charges, want %d each", recs, charges, streams)
 				}
-				for _, rec := range recs {
-					if !bytes.Equal(rec.Content, want[rec.RequestID]) || rec.Partial {
-						t.Errorf("request %d: record content %q partial=%t, want %q", rec.RequestID, rec.Content, rec.Partial, want[rec.RequestID])
+				for id, content := range want {
+					recs := ledger.Records(id)
+					if len(recs) != 1 {
+						t.Errorf("request %d: %d records, want 1", id, len(recs))
+					}
+					for _, rec := range recs {
+						if !bytes.Equal(rec.Content, content) || rec.Partial {
+							t.Errorf("request %d: record content %q partial=%t, want %q", id, rec.Content, rec.Partial, content)
+						}
 					}
 				}
 				p.mu.Lock()
@@ -289,7 +303,7 @@ func TestLockScopesUnderConcurrency(t *testing.T) {
 func TestFinalizerModes(t *testing.T) {
 	tests := []struct {
 		mode      FinalizerMode
-		failAfter int  // -1: no disconnect
+		failAfter int  // -1: no disconnect; else the write after failAfter breaks
 		wantBill  bool // billed by the time Relay returns
 	}{
 		{FinalizerDetached, 5, false},
@@ -299,19 +313,20 @@ func TestFinalizerModes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%v/failAfter=%d", tt.mode, tt.failAfter), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				chunks := makeChunks(1, 20, 16, false)
-				ledger := &fakeLedger{}
-				New(Options{Finalizer: tt.mode}, ledger).Relay(t.Context(), impls.Request{ID: 1, Account: "a"}, newSource(chunks, time.Millisecond), newSink(tt.failAfter))
-				recs, _ := ledger.snapshot()
-				if got := len(recs) == 1; got != tt.wantBill {
-					t.Errorf("persisted before Relay returned = %t, want %t", got, tt.wantBill)
+				chunks := conformance.Response(1, 20, 16)
+				ledger := conformance.NewLedger()
+				src := conformance.NewSource(chunks, conformance.Gap(time.Millisecond))
+				dst := conformance.NewSink(conformance.BreakOnWrite(tt.failAfter))
+				New(Options{Finalizer: tt.mode}, ledger).Relay(t.Context(), impls.Request{ID: 1, Account: "a"}, src, dst)
+				if recs, _ := ledger.Counts(); (recs == 1) != tt.wantBill {
+					t.Errorf("persisted before Relay returned = %t, want %t", recs == 1, tt.wantBill)
 				}
 				// Let the detached finalizer and producer finish inside the bubble.
 				time.Sleep(DefaultFinalizerTimeout)
 				synctest.Wait()
-				rec := oneRecord(t, ledger, "a")
-				if tt.failAfter >= 0 && rec.Tokens != tokensOf(chunks[:tt.failAfter+1]) {
-					t.Errorf("billed %d tokens, want %d: the undelivered chunk is still billed (cancel is a separate knob)", rec.Tokens, tokensOf(chunks[:tt.failAfter+1]))
+				rec := oneRecord(t, ledger, 1, "a")
+				if tt.failAfter >= 0 && rec.Tokens != conformance.Tokens(chunks[:tt.failAfter+1]) {
+					t.Errorf("billed %d tokens, want %d: the undelivered chunk is still billed (cancel is a separate knob)", rec.Tokens, conformance.Tokens(chunks[:tt.failAfter+1]))
 				}
 			})
 		})
@@ -323,18 +338,19 @@ func TestCancelStopsProvider(t *testing.T) {
 	for _, acc := range []Accumulation{AccCopy, AccZeroCopy} {
 		t.Run(acc.String(), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				chunks := makeChunks(1, n, 16, false)
-				src := newSource(chunks, time.Millisecond)
-				out := New(Options{Cancel: true, Accumulation: acc}, &fakeLedger{}).Relay(t.Context(), impls.Request{ID: 1}, src, newSink(delivered))
+				chunks := conformance.Response(1, n, 16)
+				src := conformance.NewSource(chunks, conformance.Gap(time.Millisecond))
+				dst := conformance.NewSink(conformance.BreakOnWrite(delivered))
+				out := New(Options{Cancel: true, Accumulation: acc}, conformance.NewLedger()).Relay(t.Context(), impls.Request{ID: 1}, src, dst)
 
-				next, eof, closed := src.snapshot()
-				if closed != 1 || eof || !src.cancelled {
-					t.Errorf("when Relay returned: source closed %d times, eof=%t, cancelled=%t; want 1, false, true", closed, eof, src.cancelled)
+				next, eofs, closed, cancelled := src.Produced(), src.EOFs(), src.Closes(), src.CtxErrors()
+				if closed != 1 || eofs != 0 || cancelled == 0 {
+					t.Errorf("when Relay returned: source closed %d times, io.EOF %d times, context errors %d; want 1, 0, some", closed, eofs, cancelled)
 				}
 				if next > delivered+1+bound {
 					t.Errorf("provider gave %d chunks, want at most %d after a disconnect at %d", next, delivered+1+bound, delivered)
 				}
-				if got := out.Delivered + out.Discarded; got != int64(next) {
+				if got := out.Delivered + out.Discarded; got != next {
 					t.Errorf("delivered %d + discarded %d = %d, want the %d chunks produced", out.Delivered, out.Discarded, got, next)
 				}
 				if !errors.Is(out.Err, impls.ErrCancelled) {
@@ -351,24 +367,23 @@ func TestCancelWhileWaiting(t *testing.T) {
 	const after = 5 * time.Millisecond
 	tests := []struct {
 		name  string
-		leave func(cancel context.CancelFunc, dst *fakeSink)
+		leave func(cancel context.CancelFunc, dst *conformance.Sink)
 	}{
-		{"client gone", func(_ context.CancelFunc, dst *fakeSink) { dst.disconnect() }},
-		{"caller context", func(cancel context.CancelFunc, _ *fakeSink) { cancel() }},
+		{"client gone", func(_ context.CancelFunc, dst *conformance.Sink) { dst.Disconnect() }},
+		{"caller context", func(cancel context.CancelFunc, _ *conformance.Sink) { cancel() }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				chunks := makeChunks(1, 3, 16, false)
-				src := newSource(chunks, 0)
-				src.stall = true // Three chunks, then nothing until cancelled.
-				dst := newSink(-1)
+				chunks := conformance.Response(1, 3, 16)
+				src := conformance.NewSource(chunks, conformance.Stall()) // Three chunks, then nothing until cancelled.
+				dst := conformance.NewSink()
 				ctx, cancel := context.WithCancel(t.Context())
 				defer cancel()
 				time.AfterFunc(after, func() { tt.leave(cancel, dst) })
 				start := time.Now()
 
-				out := New(Options{Cancel: true}, &fakeLedger{}).Relay(ctx, impls.Request{ID: 1}, src, dst)
+				out := New(Options{Cancel: true}, conformance.NewLedger()).Relay(ctx, impls.Request{ID: 1}, src, dst)
 
 				if time.Since(start) != after {
 					t.Errorf("Relay returned after %v, want %v (when the client left)", time.Since(start), after)
@@ -376,7 +391,7 @@ func TestCancelWhileWaiting(t *testing.T) {
 				if !errors.Is(out.Err, impls.ErrCancelled) || out.Delivered != 3 || out.Discarded != 0 {
 					t.Errorf("outcome = %+v, want ErrCancelled with 3 delivered", out)
 				}
-				if _, _, closed := src.snapshot(); closed != 1 {
+				if closed := src.Closes(); closed != 1 {
 					t.Errorf("source closed %d times, want 1", closed)
 				}
 				time.Sleep(DefaultFinalizerTimeout)
@@ -391,21 +406,20 @@ func TestProviderFailure(t *testing.T) {
 	for _, opts := range []Options{DefaultOptions(), {Finalizer: FinalizerAwaited, Cancel: true}} {
 		t.Run(opts.name(), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				chunks := makeChunks(1, 10, 16, false)
-				src := newSource(chunks, time.Millisecond)
-				src.failAt = failAt
-				ledger := &fakeLedger{}
-				out := New(opts, ledger).Relay(t.Context(), impls.Request{ID: 1, Account: "a"}, src, newSink(-1))
+				chunks := conformance.Response(1, 10, 16)
+				src := conformance.NewSource(chunks, conformance.Gap(time.Millisecond), conformance.FailAt(failAt))
+				ledger := conformance.NewLedger()
+				out := New(opts, ledger).Relay(t.Context(), impls.Request{ID: 1, Account: "a"}, src, conformance.NewSink())
 				synctest.Wait() // The finalizer was signalled; no timeout needed.
 
-				if !errors.Is(out.Err, impls.ErrProviderFailed) || !errors.Is(out.Err, errBoom) || out.Delivered != failAt {
-					t.Errorf("outcome = %+v, want ErrProviderFailed wrapping boom, %d delivered", out, failAt)
+				if !errors.Is(out.Err, impls.ErrProviderFailed) || !errors.Is(out.Err, conformance.ErrProvider) || out.Delivered != failAt {
+					t.Errorf("outcome = %+v, want ErrProviderFailed wrapping the provider's error, %d delivered", out, failAt)
 				}
-				if _, _, closed := src.snapshot(); closed != 1 {
+				if closed := src.Closes(); closed != 1 {
 					t.Errorf("source closed %d times, want 1", closed)
 				}
-				rec := oneRecord(t, ledger, "a")
-				if !rec.Partial || rec.Chunks != failAt || rec.Tokens != tokensOf(chunks[:failAt]) || !strings.Contains(rec.Err, "boom") {
+				rec := oneRecord(t, ledger, 1, "a")
+				if !rec.Partial || rec.Chunks != failAt || rec.Tokens != conformance.Tokens(chunks[:failAt]) || !strings.Contains(rec.Err, conformance.ErrProvider.Error()) {
 					t.Errorf("record = %+v, want partial with %d chunks and the provider's error", rec, failAt)
 				}
 			})
@@ -428,11 +442,11 @@ func TestContentCap(t *testing.T) {
 		for _, tt := range tests {
 			t.Run(fmt.Sprintf("%v/cap=%d", acc, tt.cap), func(t *testing.T) {
 				synctest.Test(t, func(t *testing.T) {
-					chunks := makeChunks(1, n, size, false)
-					ledger := &fakeLedger{}
+					chunks := conformance.Response(1, n, size)
+					ledger := conformance.NewLedger()
 					req := impls.Request{ID: 1, Account: "a", Limits: impls.Limits{ContentCap: tt.cap}}
-					dst := newSink(-1)
-					out := New(Options{Accumulation: acc}, ledger).Relay(t.Context(), req, newSource(chunks, 0), dst)
+					dst := conformance.NewSink()
+					out := New(Options{Accumulation: acc}, ledger).Relay(t.Context(), req, conformance.NewSource(chunks), dst)
 					synctest.Wait()
 
 					capped := tt.wantDelivered < n
@@ -442,12 +456,12 @@ func TestContentCap(t *testing.T) {
 					if capped && out.Discarded != 1 {
 						t.Errorf("discarded %d, want the refused chunk", out.Discarded)
 					}
-					if got := len(dst.received()); got != tt.wantDelivered {
+					if got := len(dst.Received()); got != tt.wantDelivered {
 						t.Errorf("client received %d chunks, want %d", got, tt.wantDelivered)
 					}
-					rec := oneRecord(t, ledger, "a")
+					rec := oneRecord(t, ledger, 1, "a")
 					kept := chunks[:tt.wantDelivered]
-					if !bytes.Equal(rec.Content, contentOf(kept)) || rec.Partial != capped || rec.Tokens != tokensOf(kept) {
+					if !bytes.Equal(rec.Content, conformance.Content(kept)) || rec.Partial != capped || rec.Tokens != conformance.Tokens(kept) {
 						t.Errorf("record = %+v, want the %d kept chunks, partial=%t", rec, len(kept), capped)
 					}
 				})
@@ -462,10 +476,10 @@ func TestAccumulationCopiesOrAliases(t *testing.T) {
 		wantAlias bool
 	}{{AccCopy, false}, {AccZeroCopy, true}} {
 		t.Run(tt.acc.String(), func(t *testing.T) {
-			p := New(Options{Accumulation: tt.acc}, &fakeLedger{})
+			p := New(Options{Accumulation: tt.acc}, conformance.NewLedger())
 			c := impls.Chunk{Content: []byte("hello"), Tokens: 1}
 			st := &state{}
-			if werr, err := p.deliver(impls.Request{ID: 1}, st, c, time.Now(), newSink(-1)); err != nil || werr != nil {
+			if werr, err := p.deliver(impls.Request{ID: 1}, st, c, time.Now(), conformance.NewSink()); err != nil || werr != nil {
 				t.Fatal(err, werr)
 			}
 			kept := st.content

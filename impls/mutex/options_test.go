@@ -3,6 +3,8 @@ package mutex
 import (
 	"strings"
 	"testing"
+
+	"github.com/streambench/streambench/impls/conformance"
 )
 
 func TestParseRoundTrip(t *testing.T) {
@@ -73,5 +75,5 @@ func TestValidate(t *testing.T) {
 			t.Error("New accepted invalid options")
 		}
 	}()
-	New(bad, &fakeLedger{})
+	New(bad, conformance.NewLedger())
 }
