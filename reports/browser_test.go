@@ -42,7 +42,7 @@ func TestReportInBrowser(t *testing.T) {
 	trials := standardRun()
 	figs := mustFigures(t, trials)
 	var b bytes.Buffer
-	if err := writeHTML(&b, testHeader, trials, figs); err != nil {
+	if err := writeHTML(&b, testHeader, trials, figs, DefaultOptions); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(page, b.Bytes(), 0o644); err != nil {
@@ -127,7 +127,7 @@ func TestReportInBrowser(t *testing.T) {
 // mustFigures renders the figures of trials.
 func mustFigures(t *testing.T, trials []*result.Trial) []Figure {
 	t.Helper()
-	figs, err := Figures(trials)
+	figs, err := Figures(trials, DefaultOptions)
 	if err != nil {
 		t.Fatal(err)
 	}

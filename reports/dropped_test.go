@@ -47,7 +47,7 @@ func TestTableShowsDropped(t *testing.T) {
 	golden(t, "table_dropped.txt", b.Bytes())
 
 	var m bytes.Buffer
-	if err := WriteMarkdown(&m, testHeader, droppedRun()); err != nil {
+	if err := WriteMarkdown(&m, testHeader, droppedRun(), DefaultOptions); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"| p99 TTFT | dropped | leaked |", "| 200 (10.0%) |", "| 0 |"} {
@@ -68,12 +68,12 @@ func TestTableShowsDropped(t *testing.T) {
 // TestFindingsNameDropped: a group with dropped arrivals gets a finding
 // that gives each variant's count; a run without drops gets none.
 func TestFindingsNameDropped(t *testing.T) {
-	got := strings.Join(Findings(droppedRun()), "\n")
+	got := strings.Join(Findings(droppedRun(), DefaultOptions), "\n")
 	want := "On burst at 200 req/s, requests never started (dropped at the in-flight cap (-on-cap drop) or left waiting at the window's close): mutex 200 of 2000 (10.0%), lockfree none; they count as misses"
 	if !strings.Contains(got, want) {
 		t.Errorf("findings lack %q:\n%s", want, got)
 	}
-	if got := strings.Join(Findings(standardRun()), "\n"); strings.Contains(got, "never started") {
+	if got := strings.Join(Findings(standardRun(), DefaultOptions), "\n"); strings.Contains(got, "never started") {
 		t.Errorf("findings of a run without drops mention them:\n%s", got)
 	}
 }

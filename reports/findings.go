@@ -4,19 +4,23 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/streambench/streambench/harness/result"
 )
 
 // Findings returns plain sentences computed from trials, most important
-// first: the largest significant throughput ratio between the headline
-// variants (or that there was none, or too few trials to tell), any group
-// where the candidate was significantly slower, goroutine leaks, billing
-// that differs from delivery, failed trials, and open-model requests that
-// never started.
-func Findings(trials []*result.Trial) []string {
-	groups := Analyze(trials, DefaultOptions)
+// first: the largest throughput ratio between the headline variants that
+// is significant after Holm's correction for the run's comparisons and
+// larger than the practical-significance band (or that there was none,
+// or too few trials to tell), any group where the candidate was slower,
+// what each ablation ladder attributes the difference to, goroutine
+// leaks, billing that differs from delivery, failed trials, and
+// open-model requests that never started.
+func Findings(trials []*result.Trial, opts Options) []string {
+	opts = opts.orDefault()
+	groups := Analyze(trials, opts)
 	multiProcs := false
 	for _, g := range groups {
 		if g.Key.GOMAXPROCS != groups[0].Key.GOMAXPROCS {
@@ -32,7 +36,8 @@ func Findings(trials []*result.Trial) []string {
 	}
 	var out []string
 	out = append(out, throughputFindings(groups, where)...)
-	out = append(out, walkFindings(groups, where)...)
+	out = append(out, familyFloorFindings(groups)...)
+	out = append(out, attributionFindings(Attribute(groups, opts.Ladders, MChunksPerS, opts), where)...)
 	out = append(out, leakFindings(groups, where)...)
 	out = append(out, billingFindings(groups, where)...)
 	out = append(out, failureFindings(groups, where)...)
@@ -78,7 +83,9 @@ func driftFindings(trials []*result.Trial) []string {
 		100*(hi/lo-1), fmtNS(lo), fmtNS(hi))}
 }
 
-// throughputFindings compares chunks/s of each group's headline pair.
+// throughputFindings compares chunks/s of each group's headline pair. A
+// sentence calls a variant faster or slower only for a Ratio with a
+// Direction: significant after the correction and outside the band.
 func throughputFindings(groups []*Group, where func(Key) string) []string {
 	type cand struct {
 		g *Group
@@ -96,9 +103,10 @@ func throughputFindings(groups []*Group, where func(Key) string) []string {
 		}
 		c := cand{g, r}
 		all = append(all, c)
-		if r.Significant() && r.Center > 1 {
+		switch r.Direction() {
+		case 1:
 			faster = append(faster, c)
-		} else if r.Significant() && r.Center < 1 {
+		case -1:
 			slower = append(slower, c)
 		}
 	}
@@ -108,7 +116,7 @@ func throughputFindings(groups []*Group, where func(Key) string) []string {
 	var out []string
 	if len(faster) > 0 {
 		best := slices.MaxFunc(faster, func(a, b cand) int { return cmpFloat(a.r.Center, b.r.Center) })
-		s := fmt.Sprintf("%s, %s delivered %s (%s) the chunks/s of %s",
+		s := fmt.Sprintf("%s, %s was faster: %s (%s) the chunks/s of %s",
 			capitalize(where(best.g.Key)), best.r.Num, fmtXShort(best.r.Center), ciPhrase(best.r), best.r.Den)
 		if len(faster) > 1 {
 			s += " — the largest significant ratio"
@@ -120,18 +128,72 @@ func throughputFindings(groups []*Group, where func(Key) string) []string {
 			capitalize(where(c.g.Key)), c.r.Num, fmtXShort(c.r.Center), ciPhrase(c.r), c.r.Den))
 	}
 	for _, c := range all {
-		if c.r.Significant() {
+		if c.r.Direction() != 0 {
 			continue
 		}
-		if w := tooFew(c.r.Warnings); w != "" {
+		r := c.r
+		if w := tooFew(r.Warnings); w != "" && !r.RawSignificant() {
 			out = append(out, fmt.Sprintf("%s, too few trials to tell %s from %s (%s so far): %s.",
-				capitalize(where(c.g.Key)), c.r.Num, c.r.Den, fmtXShort(c.r.Center), w))
-		} else if len(faster)+len(slower) == 0 || len(all) <= 4 {
+				capitalize(where(c.g.Key)), r.Num, r.Den, fmtXShort(r.Center), w))
+			continue
+		}
+		if len(faster)+len(slower) > 0 && len(all) > 4 {
+			continue
+		}
+		switch {
+		case !r.RawSignificant():
 			out = append(out, fmt.Sprintf("%s, %s and %s showed no significant chunks/s difference (%s, %s).",
-				capitalize(where(c.g.Key)), c.r.Num, c.r.Den, fmtXShort(c.r.Center), fmtP(c.r.P)))
+				capitalize(where(c.g.Key)), r.Num, r.Den, fmtXShort(r.Center), fmtP(r.P)))
+		case !r.Significant():
+			out = append(out, fmt.Sprintf("%s, %s and %s showed no significant chunks/s difference after Holm's correction for the run's %d comparisons (%s, %s, adjusted %s).",
+				capitalize(where(c.g.Key)), r.Num, r.Den, r.Family, fmtXShort(r.Center), fmtP(r.P), fmtP(r.PAdj)))
+		default:
+			out = append(out, fmt.Sprintf("%s, %s and %s differed by less than the ±%s practical-significance band (%s, %s): no finding.",
+				capitalize(where(c.g.Key)), r.Num, r.Den, fmtPct(r.MinEffect), fmtXShort(r.Center), ciPhrase(r)))
 		}
 	}
 	return out
+}
+
+// familyFloorFindings says when a run makes so many comparisons that its
+// trials cannot reach Holm's strictest threshold, alpha over the family
+// size: with n trials a side, no U test p value is below 2/C(2n, n),
+// however large the difference.
+func familyFloorFindings(groups []*Group) []string {
+	var m, n int
+	alpha := 0.0
+	for _, g := range groups {
+		for _, r := range g.Ratios {
+			if r.Metric != MChunksPerS || r.Family < 2 {
+				continue
+			}
+			m, alpha = r.Family, r.Alpha
+			nn := min(g.Variant(r.Num).Trials, g.Variant(r.Den).Trials)
+			if n == 0 || nn < n {
+				n = nn
+			}
+		}
+	}
+	if m < 2 || n == 0 || uTestMinP(n) <= alpha/float64(m) {
+		return nil
+	}
+	need := n
+	for uTestMinP(need) > alpha/float64(m) {
+		need++
+	}
+	return []string{fmt.Sprintf("This run makes %d chunks/s comparisons, so Holm's correction asks the clearest difference for p < %.2g; with %d trials per variant the U test cannot go below p=%.2g, so no difference can be a finding: run %d or more trials, or fewer variants and loads.",
+		m, alpha/float64(m), n, uTestMinP(n), need)}
+}
+
+// uTestMinP is the smallest two-sided p value the Mann-Whitney U test can
+// give for two samples of n: 2/C(2n, n), the two most extreme of the
+// C(2n, n) equally likely orderings.
+func uTestMinP(n int) float64 {
+	c := 1.0
+	for i := 1; i <= n; i++ {
+		c = c * float64(n+i) / float64(i)
+	}
+	return math.Min(1, 2/c)
 }
 
 // tooFew returns the U test's too-few-samples warning among ws, or "".
@@ -144,10 +206,14 @@ func tooFew(ws []string) string {
 	return ""
 }
 
-// ciPhrase formats "95% CI 2.8–3.4x, p=0.002".
+// ciPhrase formats "95% CI 2.8–3.4x, p=0.002 adjusted for 12 comparisons".
 func ciPhrase(r Ratio) string {
-	return fmt.Sprintf("%s CI %s–%s, %s", confPct(r.Confidence),
-		strings.TrimSuffix(fmtXShort(r.Lo), "x"), fmtXShort(r.Hi), fmtP(r.P))
+	s := fmt.Sprintf("%s CI %s–%s, %s", confPct(r.Confidence),
+		strings.TrimSuffix(fmtXShort(r.Lo), "x"), fmtXShort(r.Hi), fmtP(r.PAdj))
+	if r.Family > 1 {
+		s += fmt.Sprintf(" adjusted for %d comparisons", r.Family)
+	}
+	return s
 }
 
 // fmtXShort formats a ratio with two significant digits: "3.1x".
@@ -158,60 +224,8 @@ func fmtXShort(v float64) string {
 	return fmt.Sprintf("%.2gx", v)
 }
 
-// walkSteps is the built-in walk from the legacy design to the redesign,
-// one knob at a time (see impls/variant).
-var walkSteps = []string{"mutex", "mutex-zerocopy", "mutex-cancel", "mutex-awaited", "lockfree"}
-
-// walkFindings attributes a group's throughput ratio to the steps of the
-// walk that ran: each step's chunks/s over the step before it, so a
-// speedup (or a slowdown) is pinned on the knob that caused it.
-func walkFindings(groups []*Group, where func(Key) string) []string {
-	var out []string
-	for _, g := range groups {
-		var ran []string
-		for _, name := range walkSteps {
-			if g.Variant(name) != nil {
-				ran = append(ran, name)
-			}
-		}
-		if len(ran) < 3 || ran[0] != "mutex" || ran[len(ran)-1] != "lockfree" {
-			continue
-		}
-		var steps []string
-		for i := 1; i < len(ran); i++ {
-			r, ok := stepRatio(g, ran[i], ran[i-1])
-			if !ok || math.IsNaN(r.Center) {
-				steps = nil
-				break
-			}
-			sig := ""
-			if !r.Significant() {
-				sig = " (not significant)"
-			}
-			steps = append(steps, fmt.Sprintf("%s %s%s", ran[i], fmtXShort(r.Center), sig))
-		}
-		if steps != nil {
-			out = append(out, fmt.Sprintf("%s, walking from mutex to lockfree one knob at a time (chunks/s over the step before): %s.",
-				capitalize(where(g.Key)), strings.Join(steps, ", ")))
-		}
-	}
-	return out
-}
-
-// stepRatio is num's chunks/s over den's, whichever order Analyze paired
-// them in: the inverse of a ratio inverts its interval too.
-func stepRatio(g *Group, num, den string) (Ratio, bool) {
-	if r, ok := g.Ratio(MChunksPerS, num, den); ok {
-		return r, true
-	}
-	r, ok := g.Ratio(MChunksPerS, den, num)
-	if !ok {
-		return r, false
-	}
-	r.Num, r.Den = num, den
-	r.Center, r.Lo, r.Hi = 1/r.Center, 1/r.Hi, 1/r.Lo
-	return r, true
-}
+// fmtPct formats a fraction as a percentage: 0.02 is "2%".
+func fmtPct(f float64) string { return strconv.FormatFloat(100*f, 'g', 3, 64) + "%" }
 
 // leakFindings reports, per variant, the most goroutines it leaked per
 // trial in any group.

@@ -40,8 +40,11 @@ figure{margin:2em 0}figcaption{color:#555;font-size:90%}img{max-width:100%}
 <h2>Findings</h2>
 <ul>{{range .Findings}}<li>{{.}}</li>{{end}}</ul>
 <h2>Summary</h2>
-<p>Medians over trials with {{.Confidence}} confidence intervals; "~" marks a ratio the Mann-Whitney U test does not find significant; footnotes carry every caveat.</p>
+<p>Medians over trials with {{.Confidence}} confidence intervals; p values are the Mann-Whitney U test's own; "~" marks a ratio that is not a finding, either not significant after Holm's correction for the run's comparisons or within the ±{{.MinEffect}} practical-significance band, and a footnote says which; footnotes carry every caveat.</p>
 <pre>{{.Table}}</pre>
+{{if .Attribution}}<h2>Attribution</h2>
+<p>Each ablation ladder walks from mutex to lockfree one change at a time; a step's ratio is its median over the step before's, with a paired bootstrap confidence interval, and its share of the total log-ratio. The crossing step, where the code base changes, is the residual. The waterfall plots below draw the same numbers.</p>
+<pre>{{.Attribution}}</pre>{{end}}
 <h2>Plots</h2>
 {{range .Figures}}<figure id="{{.Name}}"><img alt="{{.Title}}" src="{{.Src}}"><figcaption><b>{{.Title}}.</b> {{.Caption}}</figcaption></figure>
 {{end}}
@@ -50,19 +53,27 @@ figure{margin:2em 0}figcaption{color:#555;font-size:90%}img{max-width:100%}
 
 // WriteHTML writes one self-contained HTML report of trials to w: the run
 // header from hdr (which may be nil), findings, the summary table and
-// every plot with a one-line caption on how to read it.
-func WriteHTML(w io.Writer, hdr *result.Header, trials []*result.Trial) error {
-	figs, err := Figures(trials)
+// every plot with a one-line caption on how to read it, and the
+// attribution of each ladder in opts.Ladders that ran.
+func WriteHTML(w io.Writer, hdr *result.Header, trials []*result.Trial, opts Options) error {
+	figs, err := Figures(trials, opts)
 	if err != nil {
 		return err
 	}
-	return writeHTML(w, hdr, trials, figs)
+	return writeHTML(w, hdr, trials, figs, opts)
 }
 
 // writeHTML is WriteHTML with the figures already rendered.
-func writeHTML(w io.Writer, hdr *result.Header, trials []*result.Trial, figs []Figure) error {
-	var table bytes.Buffer
-	if err := WriteTable(&table, trials, DefaultTableOptions); err != nil {
+func writeHTML(w io.Writer, hdr *result.Header, trials []*result.Trial, figs []Figure, opts Options) error {
+	opts = opts.orDefault()
+	// The summary table and the attribution get a section each.
+	summary := opts
+	summary.Ladders = nil
+	var table, attribution bytes.Buffer
+	if err := WriteTable(&table, trials, TableOptions{Stats: summary}); err != nil {
+		return err
+	}
+	if err := writeAttribution(&attribution, Attribute(Analyze(trials, opts), opts.Ladders, MChunksPerS, opts)); err != nil {
 		return err
 	}
 	type fig struct {
@@ -73,9 +84,11 @@ func writeHTML(w io.Writer, hdr *result.Header, trials []*result.Trial, figs []F
 		Header     *result.Header
 		Findings   []string
 		Confidence string
-		Table      string
-		Figures    []fig
-	}{hdr, Findings(trials), confPct(DefaultOptions.Confidence), table.String(), nil}
+		Table       string
+		Attribution string
+		MinEffect   string
+		Figures     []fig
+	}{hdr, Findings(trials, opts), confPct(opts.Confidence), table.String(), strings.TrimLeft(attribution.String(), "\n"), fmtPct(opts.MinEffect), nil}
 	if hdr != nil && len(hdr.Command) > 0 {
 		// Under `go run` the program is a long path in the build cache;
 		// its base name is the command a reader would type.
@@ -95,8 +108,9 @@ func writeHTML(w io.Writer, hdr *result.Header, trials []*result.Trial, figs []F
 // Build reads result files, and *.jsonl files in directories, from files
 // and writes into outDir: report.html, summary.md, results.bench (Go
 // benchmark format for benchstat) and plots/. With several headers, the
-// first describes the run.
-func Build(outDir string, files []string) error {
+// first describes the run. opts configures the statistics, the findings
+// and the attribution.
+func Build(outDir string, files []string, opts Options) error {
 	hdr, trials, err := readResults(files)
 	if err != nil {
 		return err
@@ -109,7 +123,7 @@ func Build(outDir string, files []string) error {
 	}
 	// Note: rendering dominates the cost of a report, so the figures are
 	// rendered once and both saved and embedded.
-	figs, err := Figures(trials)
+	figs, err := Figures(trials, opts)
 	if err != nil {
 		return err
 	}
@@ -120,8 +134,8 @@ func Build(outDir string, files []string) error {
 		name  string
 		write func(io.Writer) error
 	}{
-		{"report.html", func(w io.Writer) error { return writeHTML(w, hdr, trials, figs) }},
-		{"summary.md", func(w io.Writer) error { return WriteMarkdown(w, hdr, trials) }},
+		{"report.html", func(w io.Writer) error { return writeHTML(w, hdr, trials, figs, opts) }},
+		{"summary.md", func(w io.Writer) error { return WriteMarkdown(w, hdr, trials, opts) }},
 		{"results.bench", func(w io.Writer) error { return WriteBench(w, hdr, trials) }},
 	}
 	for _, o := range outputs {

@@ -18,7 +18,7 @@ import (
 func TestWriteHTML(t *testing.T) {
 	t.Parallel() // rendering is slow under -race
 	var b bytes.Buffer
-	if err := WriteHTML(&b, testHeader, chatRun()); err != nil {
+	if err := WriteHTML(&b, testHeader, chatRun(), DefaultOptions); err != nil {
 		t.Fatal(err)
 	}
 	checkHTML(t, b.Bytes())
@@ -66,7 +66,7 @@ func checkHTML(t *testing.T, page []byte) {
 	}
 	s := string(page)
 	for _, want := range []string{"Test CPU @ 3.0GHz", "go1.26.8", "abc1234", "bench run -trials 8",
-		"lockfree delivered 3.1x", "3.10x [2.99x 3.17x]", "higher is better"} {
+		"lockfree was faster: 3.1x", "3.10x [2.99x 3.17x]", "higher is better"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("report lacks %q", want)
 		}
@@ -94,7 +94,7 @@ func TestBuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := t.TempDir()
-	if err := Build(out, []string{in}); err != nil {
+	if err := Build(out, []string{in}, DefaultOptions); err != nil {
 		t.Fatal(err)
 	}
 	page, err := os.ReadFile(filepath.Join(out, "report.html"))
@@ -161,7 +161,7 @@ func TestBuildErrors(t *testing.T) {
 		{"empty dir", []string{t.TempDir()}, "no trial records"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			err := Build(t.TempDir(), tt.files)
+			err := Build(t.TempDir(), tt.files, DefaultOptions)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("Build = %v, want error containing %q", err, tt.want)
 			}

@@ -12,11 +12,13 @@ import (
 // one header line describing the machine and build from hdr (which may be
 // nil), the findings, and a compact table of median chunks/s, p99 TTFT,
 // dropped open-model requests (when there were any), leaks and the ratio
-// over each group's baseline.
-func WriteMarkdown(w io.Writer, hdr *result.Header, trials []*result.Trial) error {
+// over each group's baseline, then the attribution of each ladder in
+// opts.Ladders that ran.
+func WriteMarkdown(w io.Writer, hdr *result.Header, trials []*result.Trial, opts Options) error {
+	opts = opts.orDefault()
 	var b strings.Builder
 	b.WriteString("**streambench** — " + headerLine(hdr) + "\n\n")
-	for _, f := range Findings(trials) {
+	for _, f := range Findings(trials, opts) {
 		b.WriteString("- " + f + "\n")
 	}
 	dropped := droppedByRow(trials)
@@ -27,7 +29,8 @@ func WriteMarkdown(w io.Writer, hdr *result.Header, trials []*result.Trial) erro
 	b.WriteString("\n| scenario | load | variant | n | chunks/s | p99 TTFT |" + dropCol + " leaked | vs baseline |\n")
 	b.WriteString("|---|---|---|--:|--:|--:|" + dropAlign + "--:|---|\n")
 	var notes footnotes
-	for _, g := range Analyze(trials, DefaultOptions) {
+	groups := Analyze(trials, opts)
+	for _, g := range groups {
 		for i, v := range g.Variants {
 			cps := v.Estimate(MChunksPerS)
 			dropCell := ""
@@ -47,6 +50,7 @@ func WriteMarkdown(w io.Writer, hdr *result.Header, trials []*result.Trial) erro
 			fmt.Fprintf(&b, "%s %s  \n", superscript(i+1), t)
 		}
 	}
+	writeAttributionMarkdown(&b, Attribute(groups, opts.Ladders, MChunksPerS, opts))
 	_, err := io.WriteString(w, b.String())
 	return err
 }

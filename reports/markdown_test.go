@@ -8,13 +8,13 @@ import (
 
 func TestWriteMarkdown(t *testing.T) {
 	var b bytes.Buffer
-	if err := WriteMarkdown(&b, testHeader, standardRun()); err != nil {
+	if err := WriteMarkdown(&b, testHeader, standardRun(), DefaultOptions); err != nil {
 		t.Fatal(err)
 	}
 	s := b.String()
 	for _, want := range []string{
 		"Test CPU @ 3.0GHz (2 cores) · GOMAXPROCS=2 · go1.26.8 linux/amd64 · commit abc1234",
-		"- On chat at 64 streams, lockfree delivered 3.1x",
+		"- On chat at 64 streams, lockfree was faster: 3.1x",
 		"| chat | closed-64 | lockfree | 8 | 31.1k |",
 	} {
 		if !strings.Contains(s, want) {

@@ -89,8 +89,8 @@ type Figure struct {
 
 // WritePlots renders every plot trials have data for into dir, as PNG and
 // SVG, and returns the paths written. Plots without data are skipped.
-func WritePlots(dir string, trials []*result.Trial) ([]string, error) {
-	figs, err := Figures(trials)
+func WritePlots(dir string, trials []*result.Trial, opts Options) ([]string, error) {
+	figs, err := Figures(trials, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -118,9 +118,12 @@ func saveFigures(dir string, figs []Figure) ([]string, error) {
 	return paths, nil
 }
 
-// Figures renders every plot trials have data for.
-func Figures(trials []*result.Trial) ([]Figure, error) {
-	groups := Analyze(trials, DefaultOptions)
+// Figures renders every plot trials have data for, and a waterfall of
+// every attribution of opts.Ladders.
+func Figures(trials []*result.Trial, opts Options) ([]Figure, error) {
+	opts = opts.orDefault()
+	groups := Analyze(trials, opts)
+	attr := Attribute(groups, opts.Ladders, MChunksPerS, opts)
 	var figs []Figure
 	add := func(name, caption string, p *plot.Plot, err error) (rerr error) {
 		if err != nil || p == nil {
@@ -202,8 +205,28 @@ func Figures(trials []*result.Trial) ([]Figure, error) {
 				return figs, fmt.Errorf("reports: plot %s%s: %w", pre, s.name, err)
 			}
 		}
+		for _, a := range attr.Ladders {
+			if !slices.Contains(gs, groupOf(groups, a.Key)) {
+				continue
+			}
+			name := pre + "waterfall-" + a.Ladder.Name + "-" + a.Key.LoadName()
+			p, err := waterfallPlot(a, fmt.Sprintf("%s %s: %s, %s ladder", sc.title, a.Key.describeLoad(), metricLabel(a.Metric), a.Ladder.Name))
+			if err := add(name, waterfallCaption, p, err); err != nil {
+				return figs, fmt.Errorf("reports: plot %s: %w", name, err)
+			}
+		}
 	}
 	return figs, nil
+}
+
+// groupOf returns the group of groups under k, or nil.
+func groupOf(groups []*Group, k Key) *Group {
+	for _, g := range groups {
+		if g.Key == k {
+			return g
+		}
+	}
+	return nil
 }
 
 // render draws p with leg in a strip at its right and encodes it as ext,

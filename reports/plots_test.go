@@ -26,7 +26,7 @@ func TestVariantStyleStable(t *testing.T) {
 func TestWritePlots(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	paths, err := WritePlots(dir, standardRun())
+	paths, err := WritePlots(dir, standardRun(), DefaultOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestWritePlotsOpenLoad(t *testing.T) {
 		spec{scenario: "burst", variant: "mutex", rate: 2000, n: 2, chunks: 10000},
 		spec{scenario: "burst", variant: "lockfree", rate: 2000, n: 2, chunks: 20000},
 	)
-	paths, err := WritePlots(dir, trials)
+	paths, err := WritePlots(dir, trials, DefaultOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +189,7 @@ func TestFiguresWithZeros(t *testing.T) {
 			tr.MutexWaitNSPerChunk = 5000
 		}
 	}
-	figs, err := Figures(trials)
+	figs, err := Figures(trials, DefaultOptions)
 	if err != nil {
 		t.Fatalf("Figures: %v", err)
 	}

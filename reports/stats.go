@@ -19,6 +19,7 @@ import (
 	"golang.org/x/perf/benchmath"
 
 	"github.com/streambench/streambench/harness/result"
+	"github.com/streambench/streambench/impls/variant"
 )
 
 // Key identifies the trials that are comparable with each other: the same
@@ -147,11 +148,23 @@ type Options struct {
 	Confidence float64
 	// Thresholds holds the significance level of comparisons.
 	Thresholds *benchmath.Thresholds
+	// MinEffect is the practical-significance band: a ratio whose median
+	// lies within 1 ± MinEffect is not called faster or slower, however
+	// small its p value. 0 turns the band off.
+	MinEffect float64
+	// Ladders are the ablation ladders the attribution walks (see
+	// Attribute); none, no attribution.
+	Ladders []variant.Ladder
 }
 
+// DefaultMinEffect is the default practical-significance band, ±2%: on
+// a shared machine, run-to-run drift of a percent or two is common, and
+// a difference that small is not what anyone chooses a design for.
+const DefaultMinEffect = 0.02
+
 // DefaultOptions are 95% confidence intervals and alpha = 0.05, as in
-// benchstat.
-var DefaultOptions = Options{Confidence: 0.95, Thresholds: &benchmath.DefaultThresholds}
+// benchstat, and a ±2% practical-significance band.
+var DefaultOptions = Options{Confidence: 0.95, Thresholds: &benchmath.DefaultThresholds, MinEffect: DefaultMinEffect}
 
 func (o Options) orDefault() Options {
 	if o.Confidence <= 0 || o.Confidence >= 1 {
@@ -185,12 +198,60 @@ type Ratio struct {
 	Center     float64
 	Lo, Hi     float64
 	Confidence float64
-	P, Alpha   float64
-	Warnings   []string
+	// P is the U test's own p value, as benchstat prints it.
+	P     float64
+	Alpha float64
+	// PAdj is P adjusted by Holm's method for the Family comparisons of
+	// this metric the run makes (every variant against its group's
+	// baseline, in every group); a ratio outside that family (between two
+	// non-baseline variants) has PAdj = P and Family 1.
+	PAdj   float64
+	Family int
+	// MinEffect is the practical-significance band the ratio is judged
+	// by (Options.MinEffect).
+	MinEffect float64
+	Warnings  []string
 }
 
-// Significant reports whether the U test rejected "no difference" at Alpha.
-func (r Ratio) Significant() bool { return r.P < r.Alpha }
+// Significant reports whether the U test rejected "no difference" at
+// Alpha after the correction for the run's comparisons (PAdj).
+func (r Ratio) Significant() bool { return r.PAdj < r.Alpha }
+
+// RawSignificant reports whether the uncorrected p value is below Alpha.
+func (r Ratio) RawSignificant() bool { return r.P < r.Alpha }
+
+// Material reports whether the median ratio lies outside the band
+// 1 ± MinEffect.
+func (r Ratio) Material() bool { return math.Abs(r.Center-1) > r.MinEffect }
+
+// Direction is +1 when r is a finding that Num is higher than Den (a
+// significant difference, after the correction, outside the band), -1
+// when it is lower, and 0 when it is not a finding.
+func (r Ratio) Direction() int {
+	switch {
+	case !r.Significant() || !r.Material() || math.IsNaN(r.Center):
+		return 0
+	case r.Center > 1:
+		return 1
+	}
+	return -1
+}
+
+// Verdict explains why r with a raw p value below Alpha is still not a
+// finding: the correction for the run's comparisons, or the band. It is
+// "" for a finding and for a ratio not significant even uncorrected.
+func (r Ratio) Verdict() string {
+	switch {
+	case !r.RawSignificant() || math.IsNaN(r.Center):
+		return ""
+	case !r.Significant():
+		return fmt.Sprintf("%s is below %g uncorrected, but not after Holm's correction for the run's %d %s comparisons (adjusted p=%.3f)",
+			fmtP(r.P), r.Alpha, r.Family, r.Metric, r.PAdj)
+	case !r.Material():
+		return fmt.Sprintf("significant, but within the ±%s practical-significance band (-min-effect)", fmtPct(r.MinEffect))
+	}
+	return ""
+}
 
 // VariantStats summarises one variant's trials in one group.
 type VariantStats struct {
@@ -204,6 +265,9 @@ type VariantStats struct {
 	Warnings []string
 
 	samples map[string]*benchmath.Sample
+	// trials are the successful trials summarised, for the statistics
+	// that pair trials by repetition (the attribution).
+	trials []*result.Trial
 }
 
 // Estimate returns the estimate of the named metric.
@@ -303,7 +367,67 @@ func Analyze(trials []*result.Trial, opts Options) []*Group {
 		}
 		groups = append(groups, g)
 	}
+	correct(groups)
 	return groups
+}
+
+// correct applies Holm's method to each metric's family of comparisons:
+// every variant of every group against that group's baseline, the ratios
+// the summary table shows.
+//
+// Note: Holm, not Benjamini-Hochberg. A finding is a sentence a reader
+// acts on, so the report bounds the chance of any false "faster" or
+// "slower" in a run (the family-wise error), not their expected share.
+// Holm holds under any dependence between the tests, and these are
+// dependent: every comparison in a group shares its baseline's trials,
+// which BH's guarantee does not cover without a further log factor. A run
+// compares a dozen or a few dozen pairs, and real differences in a
+// benchmark are mostly far from the threshold (p at the U test's floor),
+// so the power Holm gives up against BH costs little; where the trials
+// are too few for the family, findings say so (familyFloorFinding).
+func correct(groups []*Group) {
+	type member struct{ g, i int }
+	family := map[string][]member{}
+	for gi, g := range groups {
+		for i := range g.Ratios {
+			r := &g.Ratios[i]
+			r.PAdj, r.Family = r.P, 1
+			if len(g.Variants) == 0 || r.Den != g.Variants[0].Variant || math.IsNaN(r.Center) {
+				continue
+			}
+			family[r.Metric] = append(family[r.Metric], member{gi, i})
+		}
+	}
+	for _, ms := range family {
+		ps := make([]float64, len(ms))
+		for k, m := range ms {
+			ps[k] = groups[m.g].Ratios[m.i].P
+		}
+		adj := holm(ps)
+		for k, m := range ms {
+			r := &groups[m.g].Ratios[m.i]
+			r.PAdj, r.Family = adj[k], len(ms)
+		}
+	}
+}
+
+// holm returns Holm's step-down adjusted p values of ps, in the order of
+// ps: the k-th smallest p times (m-k+1), made monotone and capped at 1. A
+// hypothesis is rejected at level α when its adjusted p is below α.
+func holm(ps []float64) []float64 {
+	m := len(ps)
+	idx := make([]int, m)
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(ps[a], ps[b]) })
+	adj := make([]float64, m)
+	run := 0.0
+	for k, i := range idx {
+		run = math.Max(run, math.Min(1, float64(m-k)*ps[i]))
+		adj[i] = run
+	}
+	return adj
 }
 
 // keyOf returns the Key of t.
@@ -348,6 +472,7 @@ func summarise(variant string, trials []*result.Trial, opts Options) *VariantSta
 		ok = append(ok, t)
 	}
 	vs.Trials = len(ok)
+	vs.trials = ok
 	if vs.Failed > 0 {
 		vs.Warnings = append(vs.Warnings, fmt.Sprintf("%d of %d trials failed and are left out", vs.Failed, len(trials)))
 	}
@@ -415,7 +540,8 @@ func estimate(metric string, s *benchmath.Sample, confidence float64) Estimate {
 func ratio(metric string, num, den *VariantStats, opts Options) Ratio {
 	sn, sd := num.samples[metric], den.samples[metric]
 	r := Ratio{Metric: metric, Num: num.Variant, Den: den.Variant, Confidence: opts.Confidence,
-		Center: math.NaN(), Lo: math.NaN(), Hi: math.NaN(), P: 1, Alpha: opts.Thresholds.CompareAlpha}
+		Center: math.NaN(), Lo: math.NaN(), Hi: math.NaN(), P: 1, PAdj: 1, Family: 1,
+		Alpha: opts.Thresholds.CompareAlpha, MinEffect: opts.MinEffect}
 	if len(sn.Values) == 0 || len(sd.Values) == 0 {
 		r.Warnings = []string{"no successful trials to compare"}
 		return r
@@ -442,6 +568,7 @@ func ratio(metric string, num, den *VariantStats, opts Options) Ratio {
 	}
 	cmpr := benchmath.AssumeNothing.Compare(sd, sn)
 	r.P, r.Alpha = cmpr.P, cmpr.Alpha
+	r.PAdj = r.P
 	r.Warnings = append(r.Warnings, errStrings(cmpr.Warnings)...)
 	return r
 }

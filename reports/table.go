@@ -28,9 +28,12 @@ var DefaultTableOptions = TableOptions{Stats: DefaultOptions}
 // pass-through calibration included in every CPU figure), leaked
 // goroutines, tokens billed minus delivered, and each later variant's
 // chunks/s ratio over the group's baseline with its interval and p value
-// ("~" when not significant, as in benchstat). When any open-model arrival
+// ("~" when not a finding: not significant after Holm's correction, or
+// within the practical-significance band). When any open-model arrival
 // was dropped, a column gives each row's dropped requests (droppedByRow).
-// Every warning becomes a numbered footnote.
+// Every warning becomes a numbered footnote; so does the reason a ratio
+// whose raw p is below alpha is still "~". An attribution section follows
+// when opts.Stats.Ladders ran.
 func WriteTable(w io.Writer, trials []*result.Trial, opts TableOptions) error {
 	groups := Analyze(trials, opts.Stats)
 	dropped := droppedByRow(trials)
@@ -67,7 +70,10 @@ func WriteTable(w io.Writer, trials []*result.Trial, opts TableOptions) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	return notes.write(w)
+	if err := notes.write(w); err != nil {
+		return err
+	}
+	return writeAttribution(w, Attribute(groups, opts.Stats.Ladders, MChunksPerS, opts.Stats))
 }
 
 // ratioCell returns the chunks/s ratio of g.Variants[i] over the group's
@@ -85,14 +91,20 @@ func ratioCell(g *Group, i int, notes *footnotes) string {
 	if !ok {
 		return ""
 	}
-	return fmtRatio(r) + notes.mark(r.Warnings)
+	ws := r.Warnings
+	if v := r.Verdict(); v != "" {
+		ws = append(slices.Clip(ws), v)
+	}
+	return fmtRatio(r) + notes.mark(ws)
 }
 
-// fmtRatio formats r like "3.10x [2.80x 3.40x] p=0.002 vs mutex" or
-// "~ 1.01x ... p=0.400" when not significant.
+// fmtRatio formats r like "3.10x [2.80x 3.40x] p=0.002 vs mutex", or
+// "~ 1.01x ... p=0.400" when it is not a finding (not significant after
+// the correction for the run's comparisons, or within the band). The p
+// value is the U test's own, uncorrected, as benchstat prints it.
 func fmtRatio(r Ratio) string {
 	sig := ""
-	if !r.Significant() {
+	if r.Direction() == 0 {
 		sig = "~ "
 	}
 	return fmt.Sprintf("%s%s [%s %s] %s vs %s", sig, fmtX(r.Center), fmtX(r.Lo), fmtX(r.Hi), fmtP(r.P), r.Den)
@@ -321,8 +333,12 @@ func WriteJSON(w io.Writer, trials []*result.Trial, opts TableOptions) error {
 		Hi          *float64 `json:"hi"`
 		Confidence  float64  `json:"confidence"`
 		P           float64  `json:"p"`
+		PAdjusted   float64  `json:"p_adjusted"`
+		Comparisons int      `json:"comparisons"`
+		MinEffect   float64  `json:"min_effect"`
 		Alpha       float64  `json:"alpha"`
 		Significant bool     `json:"significant"`
+		Finding     int      `json:"finding"`
 		Warnings    []string `json:"warnings,omitempty"`
 	}
 	type jGroup struct {
@@ -346,7 +362,7 @@ func WriteJSON(w io.Writer, trials []*result.Trial, opts TableOptions) error {
 		}
 		for _, r := range g.Ratios {
 			jg.Ratios = append(jg.Ratios, jRatio{r.Metric, r.Num, r.Den, finite(r.Center), finite(r.Lo), finite(r.Hi),
-				r.Confidence, r.P, r.Alpha, r.Significant(), r.Warnings})
+				r.Confidence, r.P, r.PAdj, r.Family, r.MinEffect, r.Alpha, r.Significant(), r.Direction(), r.Warnings})
 		}
 		out.Groups = append(out.Groups, jg)
 	}

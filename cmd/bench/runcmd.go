@@ -21,7 +21,7 @@ import (
 
 // cmdDefault runs harness.DefaultConfig.
 func cmdDefault(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer) error {
-	return runConfig(ctx, stop, stdout, stderr, harness.DefaultConfig, "", "table")
+	return runConfig(ctx, stop, stdout, stderr, harness.DefaultConfig, "", "table", reportOptions(reports.DefaultMinEffect))
 }
 
 func cmdRun(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer, args []string) error {
@@ -50,6 +50,7 @@ func cmdRun(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer,
 	warmup := time.Duration(-1)
 	fs.Func("duration", "measured time per trial, e.g. 5s (default: each scenario's own; or use -requests)", durationFlag(&duration))
 	fs.Func("warmup", "unmeasured warm-up per trial, e.g. 500ms (default: each scenario's own)", durationFlag(&warmup))
+	minEffect := minEffectFlag(fs)
 	if done, err := parseFlags(fs, args, false); done || err != nil {
 		return err
 	}
@@ -88,12 +89,12 @@ func cmdRun(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer,
 	if *format != "table" && *format != "json" {
 		return usagef("bench run: -format must be table or json (got %q)", *format)
 	}
-	return runConfig(ctx, stop, stdout, stderr, cfg, *out, *format)
+	return runConfig(ctx, stop, stdout, stderr, cfg, *out, *format, reportOptions(*minEffect))
 }
 
 // runConfig runs cfg, writing results.jsonl, the summary and the report into
 // outDir (a fresh folder when empty), and prints the summary.
-func runConfig(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer, cfg harness.Config, outDir, format string) error {
+func runConfig(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer, cfg harness.Config, outDir, format string, opts reports.Options) error {
 	specs, err := harness.Plan(cfg)
 	if err != nil {
 		return usageError{err}
@@ -122,7 +123,7 @@ func runConfig(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writ
 		runErr = err
 	}
 	if len(trials) > 0 {
-		if err := summarize(stdout, stderr, outDir, resultsPath, trials, format); err != nil {
+		if err := summarize(stdout, stderr, outDir, resultsPath, trials, format, opts); err != nil {
 			return err
 		}
 	}
@@ -144,12 +145,12 @@ func runConfig(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writ
 }
 
 // summarize prints the summary and writes the report files.
-func summarize(stdout, stderr io.Writer, outDir, resultsPath string, trials []*result.Trial, format string) error {
+func summarize(stdout, stderr io.Writer, outDir, resultsPath string, trials []*result.Trial, format string, opts reports.Options) error {
 	var err error
 	if format == "json" {
-		err = reports.WriteJSON(stdout, trials, reports.DefaultTableOptions)
+		err = reports.WriteJSON(stdout, trials, reports.TableOptions{Stats: opts})
 	} else {
-		err = reports.WriteTable(stdout, trials, reports.DefaultTableOptions)
+		err = reports.WriteTable(stdout, trials, reports.TableOptions{Stats: opts})
 		for _, line := range harness.Equivalence(trials) {
 			fmt.Fprintf(stdout, "equivalence: %s\n", line)
 		}
@@ -157,7 +158,7 @@ func summarize(stdout, stderr io.Writer, outDir, resultsPath string, trials []*r
 	if err != nil {
 		return err
 	}
-	if err := reports.Build(outDir, []string{resultsPath}); err != nil {
+	if err := reports.Build(outDir, []string{resultsPath}, opts); err != nil {
 		fmt.Fprintf(stderr, "bench: report: %v\n", err)
 		return errFailed
 	}
@@ -169,6 +170,7 @@ func cmdReport(_ context.Context, _ <-chan struct{}, stdout, stderr io.Writer, a
 	fs := flag.NewFlagSet("bench report", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	out := fs.String("out", "", "output folder (default: the first folder given, or the folder of the first file)")
+	minEffect := minEffectFlag(fs)
 	if done, err := parseFlags(fs, args, true); done || err != nil {
 		return err
 	}
@@ -184,7 +186,7 @@ func cmdReport(_ context.Context, _ <-chan struct{}, stdout, stderr io.Writer, a
 			dir = filepath.Dir(dir)
 		}
 	}
-	if err := reports.Build(dir, fs.Args()); err != nil {
+	if err := reports.Build(dir, fs.Args(), reportOptions(*minEffect)); err != nil {
 		return usageError{err}
 	}
 	fmt.Fprintf(stdout, "report in %s\n", filepath.Join(dir, "report.html"))
@@ -206,6 +208,42 @@ func parseFlags(fs *flag.FlagSet, args []string, positional bool) (done bool, er
 	}
 	return false, nil
 }
+
+// minEffectFlag defines -min-effect on fs: the practical-significance band
+// of the findings, as a fraction (0.02) or a percentage ("2%").
+func minEffectFlag(fs *flag.FlagSet) *float64 {
+	v := reports.DefaultMinEffect
+	fs.Func("min-effect", fmt.Sprintf("smallest difference a finding calls faster or slower, e.g. 2%% or 0.02; 0 for any significant one (default %g%%)", 100*reports.DefaultMinEffect),
+		func(s string) error {
+			f, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+			if err != nil {
+				return fmt.Errorf("%q is not a number or percentage", s)
+			}
+			if strings.HasSuffix(s, "%") {
+				f /= 100
+			}
+			if !(f >= 0 && f < 1) {
+				return fmt.Errorf("%q must be at least 0 and below 100%%", s)
+			}
+			v = f
+			return nil
+		})
+	return &v
+}
+
+// reportOptions are the report's statistics with the band minEffect and
+// the ablation ladders the attribution walks.
+func reportOptions(minEffect float64) reports.Options {
+	o := reports.DefaultOptions
+	o.MinEffect = minEffect
+	o.Ladders = ladders()
+	return o
+}
+
+// ladders returns the ablation ladders of the report's attribution.
+//
+// TODO: return variant.Ladders() once package variant has it.
+func ladders() []variant.Ladder { return nil }
 
 // durationFlag parses a non-negative duration into d.
 func durationFlag(d *time.Duration) func(string) error {
