@@ -147,9 +147,12 @@ func throughputFindings(groups []*Group, where func(Key) string) []string {
 		case !r.Significant():
 			out = append(out, fmt.Sprintf("%s, %s and %s showed no significant chunks/s difference after Holm's correction for the run's %d comparisons (%s, %s, adjusted %s).",
 				capitalize(where(c.g.Key)), r.Num, r.Den, r.Family, fmtXShort(r.Center), fmtP(r.P), fmtP(r.PAdj)))
-		default:
+		case !r.Material():
 			out = append(out, fmt.Sprintf("%s, %s and %s differed by less than the ±%s practical-significance band (%s, %s): no finding.",
 				capitalize(where(c.g.Key)), r.Num, r.Den, fmtPct(r.MinEffect), fmtXShort(r.Center), ciPhrase(r)))
+		default:
+			out = append(out, fmt.Sprintf("%s, %s and %s may differ, but the interval reaches 1x (%s, %s): no finding; more trials would tell.",
+				capitalize(where(c.g.Key)), r.Num, r.Den, fmtXShort(r.Center), ciPhrase(r)))
 		}
 	}
 	return out
@@ -216,12 +219,19 @@ func ciPhrase(r Ratio) string {
 	return s
 }
 
-// fmtXShort formats a ratio with two significant digits: "3.1x".
+// fmtXShort formats a ratio to two decimals below 10 and with two
+// significant digits above, trailing zeros dropped: "3.1x", "1.03x", "1x",
+// "21x".
 func fmtXShort(v float64) string {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return fmtSI(v)
 	}
-	return fmt.Sprintf("%.2gx", v)
+	if math.Abs(v) >= 10 {
+		return fmt.Sprintf("%.2gx", v)
+	}
+	s := strconv.FormatFloat(v, 'f', 2, 64)
+	s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	return s + "x"
 }
 
 // fmtPct formats a fraction as a percentage: 0.02 is "2%".

@@ -81,9 +81,9 @@ func writeHTML(w io.Writer, hdr *result.Header, trials []*result.Trial, figs []F
 		Src                  template.URL
 	}
 	data := struct {
-		Header     *result.Header
-		Findings   []string
-		Confidence string
+		Header      *result.Header
+		Findings    []string
+		Confidence  string
 		Table       string
 		Attribution string
 		MinEffect   string

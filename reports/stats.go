@@ -224,12 +224,22 @@ func (r Ratio) RawSignificant() bool { return r.P < r.Alpha }
 // 1 ± MinEffect.
 func (r Ratio) Material() bool { return math.Abs(r.Center-1) > r.MinEffect }
 
-// Direction is +1 when r is a finding that Num is higher than Den (a
-// significant difference, after the correction, outside the band), -1
-// when it is lower, and 0 when it is not a finding.
+// Excludes1 reports whether r's confidence interval lies wholly above or
+// wholly below 1x.
+func (r Ratio) Excludes1() bool { return r.Lo > 1 || r.Hi < 1 }
+
+// Direction is +1 when r is a finding that Num is higher than Den, -1
+// when it is lower, and 0 when it is not a finding. A finding is
+// significant after the correction, lies outside the band, and has a
+// confidence interval that excludes 1x.
+//
+// Note: the last condition keeps a sentence from calling a variant slower
+// while quoting an interval that holds "no difference"; the U test and
+// the conservative interval of a ratio (see ratio) can disagree near the
+// threshold.
 func (r Ratio) Direction() int {
 	switch {
-	case !r.Significant() || !r.Material() || math.IsNaN(r.Center):
+	case !r.Significant() || !r.Material() || !r.Excludes1() || math.IsNaN(r.Center):
 		return 0
 	case r.Center > 1:
 		return 1
@@ -238,7 +248,8 @@ func (r Ratio) Direction() int {
 }
 
 // Verdict explains why r with a raw p value below Alpha is still not a
-// finding: the correction for the run's comparisons, or the band. It is
+// finding: the correction for the run's comparisons, the band, or an
+// interval that reaches 1x. It is
 // "" for a finding and for a ratio not significant even uncorrected.
 func (r Ratio) Verdict() string {
 	switch {
@@ -249,6 +260,8 @@ func (r Ratio) Verdict() string {
 			fmtP(r.P), r.Alpha, r.Family, r.Metric, r.PAdj)
 	case !r.Material():
 		return fmt.Sprintf("significant, but within the ±%s practical-significance band (-min-effect)", fmtPct(r.MinEffect))
+	case !r.Excludes1():
+		return fmt.Sprintf("significant, but its %s interval reaches 1x", confPct(r.Confidence))
 	}
 	return ""
 }
