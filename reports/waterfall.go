@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
@@ -49,14 +50,24 @@ func waterfallPlot(a *Attribution, title string) (*plot.Plot, error) {
 	legend := map[string]bool{}
 	prev := 1.0
 	ys = append(ys, 1)
-	addWhisker := func(x, y, lo, hi float64) {
+	// The first step is a level mark at 1x, where every bar starts.
+	start, err := plotter.NewLine(plotter.XYs{{X: -half, Y: 1}, {X: half, Y: 1}})
+	if err != nil {
+		return nil, err
+	}
+	start.Color, start.Width = VariantStyle(a.Total.From).Color, vg.Points(3)
+	p.Add(start)
+	// addWhisker draws an interval at x and returns its top, where the
+	// bar's label goes.
+	addWhisker := func(x, y, lo, hi float64) float64 {
 		if math.IsInf(lo, 0) || math.IsInf(hi, 0) || math.IsNaN(lo) || lo <= 0 {
-			return
+			return y
 		}
 		whiskers.XYs = append(whiskers.XYs, plotter.XY{X: x, Y: y})
 		whiskers.lo = append(whiskers.lo, y-lo)
 		whiskers.hi = append(whiskers.hi, hi-y)
 		ys = append(ys, lo, hi)
+		return hi
 	}
 	for i, s := range a.Steps {
 		x := float64(i + 1)
@@ -83,8 +94,8 @@ func waterfallPlot(a *Attribution, title string) (*plot.Plot, error) {
 		}
 		conn.Color, conn.Dashes = color.Gray{Y: 0x60}, []vg.Length{vg.Points(2), vg.Points(2)}
 		p.Add(conn)
-		addWhisker(x, s.Cumulative, prev*s.Lo, prev*s.Hi)
-		labels.XYs = append(labels.XYs, plotter.XY{X: x, Y: math.Max(prev, s.Cumulative)})
+		top := addWhisker(x, s.Cumulative, prev*s.Lo, prev*s.Hi)
+		labels.XYs = append(labels.XYs, plotter.XY{X: x, Y: math.Max(top, math.Max(prev, s.Cumulative))})
 		labels.Labels = append(labels.Labels, fmt.Sprintf("×%.2f", s.Ratio))
 		name := s.Change
 		if s.Crossing {
@@ -101,8 +112,8 @@ func waterfallPlot(a *Attribution, title string) (*plot.Plot, error) {
 	}
 	p.Add(poly)
 	p.Legend.Add("total", poly)
-	addWhisker(x, a.Total.Ratio, a.Total.Lo, a.Total.Hi)
-	labels.XYs = append(labels.XYs, plotter.XY{X: x, Y: math.Max(1, a.Total.Ratio)})
+	top := addWhisker(x, a.Total.Ratio, a.Total.Lo, a.Total.Hi)
+	labels.XYs = append(labels.XYs, plotter.XY{X: x, Y: math.Max(top, math.Max(1, a.Total.Ratio))})
 	labels.Labels = append(labels.Labels, fmtX(a.Total.Ratio))
 	names = append(names, "total")
 	ys = append(ys, a.Total.Ratio)
@@ -138,6 +149,36 @@ func waterfallPlot(a *Attribution, title string) (*plot.Plot, error) {
 	}
 	p.Y.Min, p.Y.Max = lo/1.04, hi*1.08 // room for the labels above the bars
 	p.Y.Scale = plot.LogScale{}
-	p.Y.Tick.Marker = logTicks{}
+	p.Y.Tick.Marker = ratioTicks{}
 	return p, nil
+}
+
+// ratioTicks labels a ratio axis at round values, "1.1x", four to ten of
+// them whatever the range. Note: logTicks marks only 1, 2 and 5 times a
+// power of ten, which leaves a waterfall spanning 0.9x to 1.6x with one
+// label.
+type ratioTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (ratioTicks) Ticks(lo, hi float64) []plot.Tick {
+	if !(hi > lo) || lo <= 0 {
+		return plot.DefaultTicks{}.Ticks(lo, hi)
+	}
+	var step float64
+	for _, s := range []float64{0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100} {
+		step = s
+		if (hi-lo)/s <= 10 {
+			break
+		}
+	}
+	decimals := max(0, int(-math.Floor(math.Log10(step)+1e-9)))
+	var ts []plot.Tick
+	for k := math.Ceil(lo / step); k*step <= hi*(1+1e-9); k++ {
+		v := k * step
+		ts = append(ts, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'f', decimals, 64) + "x"})
+	}
+	if len(ts) < 2 {
+		return logTicks{}.Ticks(lo, hi)
+	}
+	return ts
 }
