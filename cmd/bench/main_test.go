@@ -53,6 +53,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", "-scenario", "testdata/bad.yaml"}, "testdata/bad.yaml:5: provider.inter_chunk"},
 		{[]string{"report"}, "give result files or folders"},
 		{[]string{"report", "testdata/no-such-dir"}, "no-such-dir"},
+		{[]string{"run", "-min-effect", "150%"}, `-min-effect: "150%" must be at least 0 and below 100%`},
+		{[]string{"report", "-min-effect", "lots", "testdata"}, `-min-effect: "lots" is not a number or percentage`},
 		{[]string{"scenarios", "extra"}, "takes no arguments"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -230,5 +232,53 @@ func TestSecondInterrupt(t *testing.T) {
 	}
 	if ts := readTrials(t, filepath.Join(dir, "results.jsonl")); len(ts) != 0 {
 		t.Errorf("%d trials recorded from a killed hour-long trial", len(ts))
+	}
+}
+
+// TestReportMinEffect: -min-effect reaches the findings. A 3% speedup,
+// measured precisely, is a finding with the default band and not with a
+// 5% one.
+func TestReportMinEffect(t *testing.T) {
+	dir := t.TempDir()
+	f, err := os.Create(filepath.Join(dir, "results.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := result.NewWriter(f)
+	if err := w.Write(&result.Header{Kind: result.KindHeader, Cores: 2, GOMAXPROCS: 2}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 40 {
+		for _, v := range []struct {
+			name string
+			cps  float64
+		}{{"mutex", 10000}, {"lockfree", 10300}} {
+			tr := &result.Trial{Kind: result.KindTrial, Variant: v.name, Scenario: "chat", Trial: i, GOMAXPROCS: 2,
+				Load: result.Load{Model: "closed", Concurrency: 8}, ChunksPerS: v.cps * (1 + float64(i%5-2)/1000)}
+			if err := w.Write(tr); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		flag, want string
+	}{
+		{"2%", "lockfree was faster: 1.03x"},
+		{"0.05", "lockfree and mutex differed by less than the ±5% practical-significance band"},
+	} {
+		out := filepath.Join(t.TempDir(), "report")
+		if _, stderr, code := runCmd(t, "report", "-min-effect", tc.flag, "-out", out, dir); code != 0 {
+			t.Fatalf("-min-effect %s: exit %d: %s", tc.flag, code, stderr)
+		}
+		md, err := os.ReadFile(filepath.Join(out, "summary.md"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(md), tc.want) {
+			t.Errorf("-min-effect %s: summary lacks %q:\n%s", tc.flag, tc.want, md)
+		}
 	}
 }
