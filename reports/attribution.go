@@ -364,7 +364,9 @@ func percentileCI(vs []float64, c float64) (lo, hi float64) {
 }
 
 // interactions compares the changes that ladders a and b of one group
-// share, the residual included, replicate by replicate.
+// share, the residual included. A step both ladders take from the same
+// variant to the same variant is one measurement, not two, and is left
+// out.
 func interactions(a, b *Attribution, opts Options) []Interaction {
 	key := func(s Contribution) string {
 		if s.Crossing {
@@ -379,6 +381,9 @@ func interactions(a, b *Attribution, opts Options) []Interaction {
 			continue
 		}
 		sb := b.Steps[j]
+		if sa.Variant == sb.Variant && sa.From == sb.From {
+			continue // the same step on both ladders: one measurement, nothing to compare
+		}
 		x := Interaction{Key: a.Key, Change: key(sa), LadderA: a.Ladder.Name, LadderB: b.Ladder.Name,
 			A: sa, B: sb, Ratio: sa.Ratio / sb.Ratio, Lo: math.Inf(-1), Hi: math.Inf(1), P: 1,
 			Alpha: opts.Thresholds.CompareAlpha}
@@ -564,7 +569,7 @@ func attributionFindings(at *Attributions, where func(Key) string) []string {
 			}
 		}
 		w := capitalize(where(p.k))
-		x0 := byPair[p][0]
+		x0 := slices.MaxFunc(byPair[p], func(a, b Interaction) int { return a.Pairs - b.Pairs })
 		if floor := 2 / math.Pow(2, float64(x0.Pairs)); len(differ) == 0 && floor >= x0.Alpha/float64(x0.Family) {
 			need := x0.Pairs
 			for 2/math.Pow(2, float64(need)) >= x0.Alpha/float64(x0.Family) {

@@ -252,6 +252,22 @@ func TestAttributionMetricAndEdges(t *testing.T) {
 	if strings.Contains(all, "largest part") || strings.Contains(all, "interact") {
 		t.Errorf("an attribution finding from 3 trials:\n%s", all)
 	}
+	// Ladders that share their first steps compare only the steps they
+	// take differently.
+	shared := []variant.Ladder{testLadders[0], {Name: "late", Steps: []variant.LadderStep{
+		{Variant: "mutex"},
+		{Variant: "mutex-zerocopy", Change: "acc=zerocopy"},
+		{Variant: "lockfree-detached", Change: "crossing", Crossing: true},
+		{Variant: "lockfree", Change: "finalizer=awaited"},
+	}}}
+	sh := Attribute(groups, shared, MChunksPerS, DefaultOptions)
+	var changes []string
+	for _, x := range sh.Interactions {
+		changes = append(changes, x.Change)
+	}
+	if !slices.Equal(changes, []string{"finalizer=awaited", "crossing"}) {
+		t.Errorf("shared ladders compare %v, want the steps they take differently", changes)
+	}
 	// Seven trials cannot reach Holm's threshold for four interactions
 	// with the signed-rank test, and the findings say so rather than
 	// that the ladders agree.
