@@ -392,3 +392,43 @@ func TestSignedRankTest(t *testing.T) {
 		t.Errorf("exact p %v, with a tie %v", exact, tied)
 	}
 }
+
+// TestAttributeBuiltinLadders walks the built-in ladders, which share
+// their first four steps and cross at different places.
+func TestAttributeBuiltinLadders(t *testing.T) {
+	truth := map[string]float64{}
+	for i, v := range variant.LadderVariants() {
+		truth[v] = 1 + 0.04*float64(i)
+	}
+	trials := ladderRun(9, 10, truth, 64)
+	opts := DefaultOptions
+	opts.Ladders = variant.Ladders()
+	at := Attribute(Analyze(trials, opts), opts.Ladders, MChunksPerS, opts)
+	if len(at.Ladders) != 2 || len(at.Omitted) != 0 {
+		t.Fatalf("%d ladders, omitted %+v", len(at.Ladders), at.Omitted)
+	}
+	for _, a := range at.Ladders {
+		sum := 0.0
+		for _, s := range a.Steps {
+			sum += math.Log(s.Ratio)
+		}
+		if math.Abs(sum-math.Log(a.Total.Ratio)) > 1e-9 {
+			t.Errorf("%s: steps sum to %v, total %v", a.Ladder.Name, sum, math.Log(a.Total.Ratio))
+		}
+	}
+	var changes []string
+	for _, x := range at.Interactions {
+		changes = append(changes, x.Change)
+	}
+	slices.Sort(changes)
+	if want := []string{"acc=lockfree", "bill-unsent=off", "crossing"}; !slices.Equal(changes, want) {
+		t.Errorf("compared %v, want %v (the steps the ladders take differently)", changes, want)
+	}
+	var b bytes.Buffer
+	if err := WriteTable(&b, trials, TableOptions{Stats: opts}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "lockfree-mutexacc") || !strings.Contains(b.String(), "break-copy") {
+		t.Errorf("attribution table lacks the ladder steps:\n%s", b.String())
+	}
+}

@@ -236,14 +236,9 @@ func minEffectFlag(fs *flag.FlagSet) *float64 {
 func reportOptions(minEffect float64) reports.Options {
 	o := reports.DefaultOptions
 	o.MinEffect = minEffect
-	o.Ladders = ladders()
+	o.Ladders = variant.Ladders()
 	return o
 }
-
-// ladders returns the ablation ladders of the report's attribution.
-//
-// TODO: return variant.Ladders() once package variant has it.
-func ladders() []variant.Ladder { return nil }
 
 // durationFlag parses a non-negative duration into d.
 func durationFlag(d *time.Duration) func(string) error {
