@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 
+	"gonum.org/v1/plot"
+
 	"github.com/streambench/streambench/harness/result"
 	"github.com/streambench/streambench/impls/variant"
 )
@@ -311,18 +313,27 @@ func TestWriteTableAttribution(t *testing.T) {
 
 func TestWaterfallPlot(t *testing.T) {
 	t.Parallel()
+	trials := ladderRun(3, 12, additive, 64)
+	at := Attribute(Analyze(trials, DefaultOptions), testLadders, MChunksPerS, DefaultOptions)
 	dir := t.TempDir()
-	trials := ladderRun(3, 12, additive, 16, 64)
-	paths, err := WritePlots(dir, trials, ladderOpts())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"firehose-waterfall-fix-closed-16.png", "firehose-waterfall-fix-closed-64.svg", "firehose-waterfall-break-closed-64.png"} {
-		if !slices.Contains(paths, filepath.Join(dir, want)) {
-			t.Errorf("no %s among %d paths", want, len(paths))
+	for _, a := range at.Ladders {
+		p, err := waterfallPlot(a, "firehose at 64 streams: chunks/s, "+a.Ladder.Name+" ladder")
+		if err != nil {
+			t.Fatal(err)
+		}
+		leg := p.Legend
+		p.Legend = plot.NewLegend()
+		for _, ext := range []string{"png", "svg"} {
+			data, err := render(p, leg, ext)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, a.Ladder.Name+"."+ext), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
-	p := filepath.Join(dir, "firehose-waterfall-fix-closed-64.png")
+	p := filepath.Join(dir, "fix.png")
 	checkPNG(t, p)
 	seen := colours(mustPNG(t, p))
 	for name, c := range map[string]color.RGBA{"gain": gainColor, "residual": residualColor, "total": totalColor} {
@@ -330,17 +341,30 @@ func TestWaterfallPlot(t *testing.T) {
 			t.Errorf("waterfall lacks the %s colour %v", name, c)
 		}
 	}
-	checkSVG(t, filepath.Join(dir, "firehose-waterfall-fix-closed-64.svg"), "finalizer=awaited")
-	checkSVG(t, filepath.Join(dir, "firehose-waterfall-break-closed-64.svg"), "crossing")
-	// Without ladders there are no waterfalls.
-	figs, err := Figures(trials, DefaultOptions)
+	checkSVG(t, filepath.Join(dir, "fix.svg"), "finalizer=awaited")
+	checkSVG(t, filepath.Join(dir, "fix.svg"), "1.3x") // a round tick on the ratio axis
+	checkSVG(t, filepath.Join(dir, "break.svg"), "crossing")
+
+	// Figures draws one waterfall per ladder and group. (A short ladder:
+	// rendering every other plot of eight variants is slow under -race.)
+	short := []variant.Ladder{{Name: "short", Steps: []variant.LadderStep{
+		{Variant: "mutex"}, {Variant: "mutex-zerocopy", Change: "acc=zerocopy"}, {Variant: "lockfree", Change: "crossing", Crossing: true},
+	}}}
+	few := slices.DeleteFunc(trials, func(tr *result.Trial) bool {
+		return !slices.Contains([]string{"mutex", "mutex-zerocopy", "lockfree"}, tr.Variant)
+	})
+	opts := DefaultOptions
+	opts.Ladders = short
+	figs, err := Figures(few, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var names []string
 	for _, f := range figs {
-		if strings.Contains(f.Name, "waterfall") {
-			t.Errorf("a waterfall without ladders: %s", f.Name)
-		}
+		names = append(names, f.Name)
+	}
+	if !slices.Contains(names, "firehose-waterfall-short-closed-64") {
+		t.Errorf("no waterfall among %v", names)
 	}
 }
 

@@ -43,6 +43,11 @@ func TestWritePlots(t *testing.T) {
 			t.Errorf("no %s among %v", want, names)
 		}
 	}
+	for _, n := range names {
+		if strings.Contains(n, "waterfall") {
+			t.Errorf("a waterfall without ladders: %s", n)
+		}
+	}
 	for _, skipped := range []string{"chat-throughput-open.png", "chat-billing.png"} {
 		if slices.Contains(names, skipped) {
 			t.Errorf("%s written without data", skipped)
