@@ -159,11 +159,12 @@ type Attributions struct {
 // variant of a repetition back to back, so resampling whole repetitions
 // keeps a repetition's drift in both numerator and denominator, and it
 // gives the joint distribution of every step and of both ladders, which
-// the shares and the cross-ladder comparison need: intervals combined
-// from separate samples (as in ratio) can only be widened, never
-// differenced, and at seven trials would leave an interaction all but
-// undetectable. The price is that a bootstrap of a median from few
-// trials is approximate, which a warning says below ten.
+// the shares and the interval of a cross-ladder comparison need:
+// intervals combined from separate samples (as in ratio) can only be
+// widened, never differenced. The price is that a bootstrap of a median
+// from few trials is approximate (a warning says so below ten), which is
+// why whether two ladders differ is decided by a signed-rank test, not by
+// the bootstrap (see interactions).
 func Attribute(groups []*Group, ladders []variant.Ladder, metric string, opts Options) *Attributions {
 	opts = opts.orDefault()
 	out := &Attributions{Metric: metric}
