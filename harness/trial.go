@@ -213,9 +213,8 @@ func applySpec(sc *scenarios.Scenario, spec *TrialSpec) error {
 
 func (t *trial) run(parent context.Context) (*result.Trial, error) {
 	spec := t.spec
-	load := t.sc.Load
-	workers := load.Concurrency
-	if load.Model == scenarios.Open {
+	workers := t.sc.Load.Concurrency
+	if t.sc.Load.Model == scenarios.Open {
 		workers = 256 // counter and latency slots, not goroutines
 	}
 	t.slots = make([]counterSlot, workers)
@@ -232,102 +231,171 @@ func (t *trial) run(parent context.Context) (*result.Trial, error) {
 	// The sampler runs for the whole trial; the series keeps the measured
 	// window and after (drain and grace), where a leak shows.
 	sampler := startSampler(t, spec.SampleEvery)
+	w := newWindow(t, int64(spec.Warmup))
+	ids := newIDs(t, w.start)
+	done := t.dispatch(ctx, w, ids)
+	warnings := t.timeline(parent, w, ids, done)
+	more, err := t.drain(done, w)
+	if err != nil {
+		sampler.stop()
+		return nil, err
+	}
+	warnings = append(warnings, more...)
+	leaked := t.leaks(goroutinesBefore, sampler)
+	return t.record(w.measurement(sampler, leaked, warnings)), nil
+}
 
-	var (
-		wg          sync.WaitGroup
-		windowStart = int64(spec.Warmup)
-		windowEnd   atomic.Int64 // set when the measured window closes
-		next        atomic.Uint64
-		warmNext    atomic.Uint64
-		stop        atomic.Bool
-	)
-	var startSnap, endSnap snapshot
-	var startChunks, startBytes int64
-	var endChunks, endBytes, endStreams int64
-	var windowOpen, windowClosed atomic.Bool
-	halt := make(chan struct{}) // closed when the measured window closes
-	// openWindow and closeWindow run on this goroutine only (the trial's
-	// timeline below), so the snapshots need no locking.
-	openWindow := func() {
-		startSnap = takeSnapshot()
-		startChunks, startBytes = t.counters()
-		t.streams.Store(0)
-		windowOpen.Store(true)
-	}
-	closeWindow := func() {
-		if windowClosed.Load() {
-			return
-		}
-		endSnap = takeSnapshot()
-		endChunks, endBytes = t.counters()
-		endStreams = t.streams.Load()
-		windowEnd.Store(t.now())
-		windowClosed.Store(true)
-		close(halt)
-	}
-	inWindow := func() bool { return windowOpen.Load() && !windowClosed.Load() }
-	measuredAllDone := make(chan struct{})
-	var measuredDone atomic.Int64
+// window is a trial's measured window: what is read when it opens and
+// when it closes. open and close run on the trial's timeline goroutine
+// only, so the snapshots need no locking; in may be called from any
+// goroutine.
+type window struct {
+	t      *trial
+	start  int64        // ns since the trial's base: the warm-up's length
+	end    atomic.Int64 // set when the window closes
+	opened atomic.Bool
+	closed atomic.Bool
+	// halt is closed when the window closes.
+	halt chan struct{}
 
-	// takeID hands out the next request ID, or false when no more requests
-	// should start.
-	takeID := func() (uint64, bool, bool) {
-		if stop.Load() {
-			return 0, false, false
-		}
-		if t.now() < windowStart {
-			return warmBit | warmNext.Add(1) - 1, false, true
-		}
-		id := next.Add(1) - 1
-		if spec.Requests > 0 && int64(id) >= spec.Requests {
-			stop.Store(true)
-			return 0, false, false
-		}
-		return id, true, true
-	}
-	onMeasuredEnd := func() {
-		if spec.Requests > 0 && measuredDone.Add(1) == spec.Requests {
-			close(measuredAllDone)
-		}
-	}
+	startSnap, endSnap      snapshot
+	startChunks, startBytes int64
+	endChunks, endBytes     int64
+	endStreams              int64
+}
 
+func newWindow(t *trial, start int64) *window {
+	return &window{t: t, start: start, halt: make(chan struct{})}
+}
+
+func (w *window) open() {
+	w.startSnap = takeSnapshot()
+	w.startChunks, w.startBytes = w.t.counters()
+	w.t.streams.Store(0)
+	w.opened.Store(true)
+}
+
+// close closes the window once; later calls do nothing.
+func (w *window) close() {
+	if w.closed.Load() {
+		return
+	}
+	w.endSnap = takeSnapshot()
+	w.endChunks, w.endBytes = w.t.counters()
+	w.endStreams = w.t.streams.Load()
+	w.end.Store(w.t.now())
+	w.closed.Store(true)
+	close(w.halt)
+}
+
+// in reports whether the window is open now.
+func (w *window) in() bool { return w.opened.Load() && !w.closed.Load() }
+
+// measurement is what a trial measured, for record.
+type measurement struct {
+	start, end             snapshot
+	chunks, bytes, streams int64
+	window                 time.Duration
+	sampler                *sampler
+	leaked                 int64
+	warnings               []string
+}
+
+func (w *window) measurement(sm *sampler, leaked int64, warnings []string) measurement {
+	return measurement{
+		start: w.startSnap, end: w.endSnap,
+		chunks: w.endChunks - w.startChunks, bytes: w.endBytes - w.startBytes, streams: w.endStreams,
+		window:  time.Duration(w.end.Load() - w.start),
+		sampler: sm, leaked: leaked, warnings: warnings,
+	}
+}
+
+// ids hands out request IDs: the warm-up's carry warmBit and are numbered
+// apart, so that measured requests are 0, 1, 2... in every variant's trial.
+type ids struct {
+	t           *trial
+	windowStart int64
+	requests    int64 // a request-count trial's total, else 0
+	next, warm  atomic.Uint64
+	stop        atomic.Bool
+	done        atomic.Int64
+	// allDone is closed when a request-count trial's last measured request
+	// has ended.
+	allDone chan struct{}
+}
+
+func newIDs(t *trial, windowStart int64) *ids {
+	return &ids{t: t, windowStart: windowStart, requests: t.spec.Requests, allDone: make(chan struct{})}
+}
+
+// take hands out the next request ID, or ok false when no more requests
+// should start.
+func (d *ids) take() (id uint64, measured, ok bool) {
+	if d.stop.Load() {
+		return 0, false, false
+	}
+	if d.t.now() < d.windowStart {
+		return warmBit | d.warm.Add(1) - 1, false, true
+	}
+	id = d.next.Add(1) - 1
+	if d.requests > 0 && int64(id) >= d.requests {
+		d.stop.Store(true)
+		return 0, false, false
+	}
+	return id, true, true
+}
+
+// ended notes that a measured request ended.
+func (d *ids) ended() {
+	if d.requests > 0 && d.done.Add(1) == d.requests {
+		close(d.allDone)
+	}
+}
+
+// dispatch starts the load model's requests and returns a channel closed
+// when every request it started has returned.
+func (t *trial) dispatch(ctx context.Context, w *window, d *ids) <-chan struct{} {
+	var wg sync.WaitGroup
 	runOne := func(id uint64, measured bool, slot int, intended int64) {
 		s := t.newStream(id, measured, slot, intended)
-		t.relay(s, inWindow)
+		t.relay(s, w.in)
 		if measured {
-			onMeasuredEnd()
+			d.ended()
 		}
 	}
-
-	switch load.Model {
+	switch t.sc.Load.Model {
 	case scenarios.Closed:
-		for w := 0; w < workers; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+		for slot := range len(t.slots) {
+			wg.Go(func() {
 				for {
-					id, measured, ok := takeID()
+					id, measured, ok := d.take()
 					if !ok {
 						return
 					}
-					runOne(id, measured, w, -1) // starts when intended
+					runOne(id, measured, slot, -1) // starts when intended
 				}
-			}()
+			})
 		}
 	case scenarios.Open:
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			t.dispatchOpen(ctx, &wg, halt, &windowEnd, windowStart, runOne)
+			t.dispatchOpen(ctx, &wg, w.halt, &w.end, w.start, runOne)
 		}()
 	}
-
-	// The trial's timeline: warm-up, the measured window, then the drain.
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
+	return done
+}
+
+// timeline runs the trial's warm-up and measured window, then stops
+// starting requests and closes the window. It returns the warnings of an
+// interruption or a timeout.
+func (t *trial) timeline(parent context.Context, w *window, d *ids, done <-chan struct{}) []string {
+	spec := t.spec
 	var warnings []string
 	interrupted := func() {
-		stop.Store(true)
+		d.stop.Store(true)
 		warnings = append(warnings, "trial interrupted")
 	}
 	if spec.Warmup > 0 {
@@ -337,7 +405,7 @@ func (t *trial) run(parent context.Context) (*result.Trial, error) {
 			interrupted()
 		}
 	}
-	openWindow()
+	w.open()
 	var windowTimer, timeout <-chan time.Time
 	if spec.Duration > 0 {
 		windowTimer = time.After(spec.Duration)
@@ -346,16 +414,24 @@ func (t *trial) run(parent context.Context) (*result.Trial, error) {
 	}
 	select {
 	case <-windowTimer:
-	case <-measuredAllDone:
+	case <-d.allDone:
 	case <-done:
 	case <-timeout:
 		warnings = append(warnings, fmt.Sprintf("trial timed out: the requests had not finished %s after the window opened", spec.Timeout))
 	case <-parent.Done():
 		interrupted()
 	}
-	stop.Store(true)
-	closeWindow()
-	// Wait for the streams started to end, within the drain bound.
+	d.stop.Store(true)
+	w.close()
+	return warnings
+}
+
+// drain waits for the streams started to end, and for providers a design
+// left producing, each within the drain bound, stopping them past it. It
+// fails the trial only when streams never return although their providers
+// and clients were stopped.
+func (t *trial) drain(done <-chan struct{}, w *window) (warnings []string, err error) {
+	spec := t.spec
 	var hung bool
 	select {
 	case <-done:
@@ -365,11 +441,10 @@ func (t *trial) run(parent context.Context) (*result.Trial, error) {
 		select {
 		case <-done:
 		case <-time.After(spec.Drain):
-			sampler.stop()
 			return nil, fmt.Errorf("trial %s hung: %d streams never returned %s after the trial ended, although their providers and clients were stopped", spec, t.open.Load(), spec.Drain)
 		}
 	}
-	closeWindow()
+	w.close()
 
 	// Providers a design left producing (the legacy's, after a
 	// disconnect) run to the end of their response; give them the drain
@@ -385,20 +460,22 @@ func (t *trial) run(parent context.Context) (*result.Trial, error) {
 	if hung {
 		warnings = append(warnings, "streams outlived the trial and the drain bound; providers were stopped")
 	}
+	return warnings, nil
+}
 
-	// Leaks: what is still alive a grace period after every stream ended.
-	time.Sleep(spec.Grace)
-	sampler.stop()
+// leaks counts the goroutines still alive a grace period after every
+// stream ended, beyond those alive before the trial, and stops the
+// sampler.
+func (t *trial) leaks(before int, sm *sampler) int64 {
+	time.Sleep(t.spec.Grace)
+	sm.stop()
 	runtime.GC()
-	leaked := runtime.NumGoroutine() - goroutinesBefore
-	if leaked < 0 {
-		leaked = 0
-	}
+	leaked := max(runtime.NumGoroutine()-before, 0)
 	if leaked > 0 && os.Getenv("STREAMBENCH_DEBUG_LEAKS") != "" {
 		buf := make([]byte, 1<<20)
 		os.Stderr.Write(buf[:runtime.Stack(buf, true)])
 	}
-	return t.record(startSnap, endSnap, endChunks-startChunks, endBytes-startBytes, endStreams, windowEnd.Load()-windowStart, sampler, int64(leaked), warnings), nil
+	return int64(leaked)
 }
 
 // stopProviders makes every provider and client of the trial give up: the
@@ -744,9 +821,11 @@ func (t *trial) account(s *stream) {
 }
 
 // record assembles the trial's result record and runs the trial-wide checks.
-func (t *trial) record(start, end snapshot, chunks, bytes, streams, window int64, sm *sampler, leaked int64, warnings []string) *result.Trial {
+func (t *trial) record(m measurement) *result.Trial {
 	spec := t.spec
-	secs := time.Duration(window).Seconds()
+	start, end, chunks, bytes, streams := m.start, m.end, m.chunks, m.bytes, m.streams
+	sm, leaked, warnings := m.sampler, m.leaked, m.warnings
+	secs := m.window.Seconds()
 	per := func(v float64) float64 {
 		if chunks == 0 {
 			return 0
