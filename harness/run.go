@@ -219,7 +219,7 @@ func NewHeader(cfg Config, specs []TrialSpec) *result.Header {
 // that could not go on (w failed) or was stopped.
 func Run(ctx context.Context, cfg Config, specs []TrialSpec, w *result.Writer, stop <-chan struct{}, progress io.Writer) ([]*result.Trial, error) {
 	var out []*result.Trial
-	calib := map[string]float64{}
+	calib := map[result.Key]float64{}
 	began := time.Now()
 	for i, spec := range specs {
 		select {
@@ -246,7 +246,7 @@ func Run(ctx context.Context, cfg Config, specs []TrialSpec, w *result.Writer, s
 		if err != nil {
 			rec = failedRecord(spec, err)
 		}
-		key := groupKey(rec)
+		key := rec.Key()
 		if rec.Variant == variant.PassThrough && !rec.Failed() {
 			calib[key] = rec.CPUNSPerChunk
 		}
@@ -285,11 +285,6 @@ func failure(rec *result.Trial) string {
 		return rec.Error
 	}
 	return Violations(rec).Error()
-}
-
-// groupKey identifies the trials that measure the same thing.
-func groupKey(t *result.Trial) string {
-	return fmt.Sprintf("%s|%s|%d|%g|%s|%d", t.Scenario, t.Load.Model, t.Load.Concurrency, t.Load.Rate, t.Load.Arrival, t.GOMAXPROCS)
 }
 
 func cpuModel() string {

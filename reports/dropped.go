@@ -41,7 +41,7 @@ func droppedByRow(trials []*result.Trial) map[dropKey]dropCount {
 		if t.Failed() {
 			continue
 		}
-		k := dropKey{keyOf(t), t.Variant}
+		k := dropKey{t.Key(), t.Variant}
 		c := out[k]
 		c.Dropped += t.RequestsDropped
 		c.Arrivals += t.StreamsCompleted + t.StreamsDisconnected + t.StreamsFailed + t.RequestsDropped

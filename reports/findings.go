@@ -28,7 +28,7 @@ func Findings(trials []*result.Trial, opts Options) []string {
 		}
 	}
 	where := func(k Key) string {
-		s := "on " + k.Scenario + " " + k.describeLoad()
+		s := "on " + k.Scenario + " " + k.DescribeLoad()
 		if multiProcs {
 			s += fmt.Sprintf(" with GOMAXPROCS=%d", k.GOMAXPROCS)
 		}

@@ -204,7 +204,7 @@ func WriteBench(w io.Writer, hdr *result.Header, trials []*result.Trial) error {
 		if t.Failed() {
 			continue
 		}
-		k := keyOf(t)
+		k := t.Key()
 		name := fmt.Sprintf("Stream/scenario=%s/load=%s/variant=%s", t.Scenario, k.LoadName(), t.Variant)
 		if t.GOMAXPROCS > 1 {
 			name += fmt.Sprintf("-%d", t.GOMAXPROCS)

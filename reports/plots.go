@@ -210,7 +210,7 @@ func Figures(trials []*result.Trial, opts Options) ([]Figure, error) {
 				continue
 			}
 			name := pre + "waterfall-" + a.Ladder.Name + "-" + a.Key.LoadName()
-			p, err := waterfallPlot(a, fmt.Sprintf("%s %s: %s, %s ladder", sc.title, a.Key.describeLoad(), metricLabel(a.Metric), a.Ladder.Name))
+			p, err := waterfallPlot(a, fmt.Sprintf("%s %s: %s, %s ladder", sc.title, a.Key.DescribeLoad(), metricLabel(a.Metric), a.Ladder.Name))
 			if err := add(name, waterfallCaption, p, err); err != nil {
 				return figs, fmt.Errorf("reports: plot %s: %w", name, err)
 			}
@@ -597,7 +597,7 @@ func heaviest(groups []*Group) *Group {
 func trialsOf(trials []*result.Trial, g *Group, variant string) []*result.Trial {
 	var out []*result.Trial
 	for _, t := range trials {
-		if keyOf(t) == g.Key && t.Variant == variant && !t.Failed() {
+		if t.Key() == g.Key && t.Variant == variant && !t.Failed() {
 			out = append(out, t)
 		}
 	}
@@ -765,7 +765,7 @@ func billingPlot(trials []*result.Trial, groups []*Group, title string) (*plot.P
 		}
 		disconnects := false
 		for _, t := range trials {
-			if keyOf(t) == g.Key && t.StreamsDisconnected > 0 {
+			if t.Key() == g.Key && t.StreamsDisconnected > 0 {
 				disconnects = true
 			}
 		}
@@ -790,7 +790,7 @@ func billingPlot(trials []*result.Trial, groups []*Group, title string) (*plot.P
 			// The label is the same statistic the findings quote: the
 			// median over trials of each trial's difference.
 			delta := g.Variant(name).Estimate(MBillingDeltaPct).Center
-			bars = append(bars, bar{name + "\n" + g.Key.describeLoad(), name, median(delivered), median(billed), delta})
+			bars = append(bars, bar{name + "\n" + g.Key.DescribeLoad(), name, median(delivered), median(billed), delta})
 		}
 	}
 	if len(bars) == 0 {

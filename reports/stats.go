@@ -22,44 +22,10 @@ import (
 	"github.com/streambench/streambench/impls/variant"
 )
 
-// Key identifies the trials that are comparable with each other: the same
-// scenario, load model and level, and GOMAXPROCS. Within a Key, trials
-// differ only in variant and repetition.
-type Key struct {
-	Scenario   string
-	Load       result.Load
-	GOMAXPROCS int
-}
-
-// LoadName returns a short name of k's load usable in benchmark names and
-// file names, such as "closed-64" or "open-200rps-poisson".
-func (k Key) LoadName() string {
-	switch k.Load.Model {
-	case "open":
-		s := fmt.Sprintf("open-%grps", k.Load.Rate)
-		if k.Load.Arrival != "" {
-			s += "-" + k.Load.Arrival
-		}
-		return s
-	case "closed":
-		return fmt.Sprintf("closed-%d", k.Load.Concurrency)
-	}
-	return k.Load.Model
-}
-
-// describeLoad returns k's load as prose: "at 64 streams", "at 200 req/s".
-func (k Key) describeLoad() string {
-	switch k.Load.Model {
-	case "open":
-		return fmt.Sprintf("at %g req/s", k.Load.Rate)
-	case "closed":
-		if k.Load.Concurrency == 1 {
-			return "at 1 stream"
-		}
-		return fmt.Sprintf("at %d streams", k.Load.Concurrency)
-	}
-	return "under " + k.Load.Model + " load"
-}
+// Key identifies the trials that are comparable with each other; it is the
+// record schema's (result.Key), so the harness's calibration and the
+// reports group alike.
+type Key = result.Key
 
 // compareKeys orders keys by scenario, then load model, level and
 // GOMAXPROCS, so tables read from light to heavy load.
@@ -350,7 +316,7 @@ func Analyze(trials []*result.Trial, opts Options) []*Group {
 	byCell := map[cell][]*result.Trial{}
 	keys := map[Key]bool{}
 	for _, t := range trials {
-		k := keyOf(t)
+		k := t.Key()
 		keys[k] = true
 		c := cell{k, t.Variant}
 		byCell[c] = append(byCell[c], t)
@@ -441,11 +407,6 @@ func holm(ps []float64) []float64 {
 		adj[i] = run
 	}
 	return adj
-}
-
-// keyOf returns the Key of t.
-func keyOf(t *result.Trial) Key {
-	return Key{Scenario: t.Scenario, Load: t.Load, GOMAXPROCS: t.GOMAXPROCS}
 }
 
 // orderVariants returns the variant names of trials in baseline order:

@@ -359,3 +359,49 @@ func DelayWarning(delays, delayedNS, lateNS int64) string {
 	}
 	return fmt.Sprintf("backpressure delays ran late: timers overshot the design's scaled delays by %.0f%% of the time spent delaying (backpressure_late_ns), as sub-millisecond timers do; the time scale distorts this design's backpressure", 100*float64(lateNS)/float64(delayedNS))
 }
+
+// Key identifies the trials that measure the same thing: the same
+// scenario, load (model, level, arrival process, policy at the in-flight
+// cap) and GOMAXPROCS. Within a Key, trials differ only in variant and
+// repetition. The harness keys its calibration by it; the reports group by
+// it.
+type Key struct {
+	Scenario   string
+	Load       Load
+	GOMAXPROCS int
+}
+
+// Key returns the Key of t.
+func (t *Trial) Key() Key {
+	return Key{Scenario: t.Scenario, Load: t.Load, GOMAXPROCS: t.GOMAXPROCS}
+}
+
+// LoadName returns a short name of k's load usable in benchmark names and
+// file names, such as "closed-64" or "open-200rps-poisson".
+func (k Key) LoadName() string {
+	switch k.Load.Model {
+	case "open":
+		s := fmt.Sprintf("open-%grps", k.Load.Rate)
+		if k.Load.Arrival != "" {
+			s += "-" + k.Load.Arrival
+		}
+		return s
+	case "closed":
+		return fmt.Sprintf("closed-%d", k.Load.Concurrency)
+	}
+	return k.Load.Model
+}
+
+// DescribeLoad returns k's load as prose: "at 64 streams", "at 200 req/s".
+func (k Key) DescribeLoad() string {
+	switch k.Load.Model {
+	case "open":
+		return fmt.Sprintf("at %g req/s", k.Load.Rate)
+	case "closed":
+		if k.Load.Concurrency == 1 {
+			return "at 1 stream"
+		}
+		return fmt.Sprintf("at %d streams", k.Load.Concurrency)
+	}
+	return "under " + k.Load.Model + " load"
+}
