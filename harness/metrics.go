@@ -2,13 +2,11 @@ package harness
 
 import (
 	"crypto/sha256"
-	"os"
 	"runtime"
 	"runtime/metrics"
-	"strconv"
-	"strings"
-	"syscall"
 	"time"
+
+	"github.com/streambench/streambench/internal/procstat"
 )
 
 // runtimeMetricNames are the runtime/metrics samples a trial reads at the start
@@ -41,6 +39,9 @@ type snapshot struct {
 	samples []metrics.Sample
 	cpu     time.Duration // user + system CPU of this process
 	machine time.Duration // busy CPU of the whole machine, all processes
+	// cpuOK is false where the platform does not tell this process's CPU
+	// time (see procstat): CPU per chunk is then absent, not zero.
+	cpuOK bool
 }
 
 func takeSnapshot() snapshot {
@@ -49,8 +50,8 @@ func takeSnapshot() snapshot {
 		s.samples[i].Name = n
 	}
 	metrics.Read(s.samples)
-	s.cpu = processCPU()
-	s.machine = machineBusy()
+	s.cpu, s.cpuOK = procstat.ProcessCPU()
+	s.machine, _ = procstat.MachineBusy()
 	s.at = time.Now()
 	return s
 }
@@ -72,44 +73,6 @@ func (s snapshot) uint(i int) uint64 {
 		return v.Uint64()
 	}
 	return uint64(s.float(i))
-}
-
-// processCPU returns the user plus system CPU time of this process.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// machineBusy returns the CPU time the whole machine has spent busy (not
-// idle or waiting for I/O) since boot, from /proc/stat; 0 where there is no
-// /proc. The harness subtracts its own process's CPU to see how much of the
-// machine other processes took during a trial.
-func machineBusy() time.Duration {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	if len(f) < 8 || f[0] != "cpu" {
-		return 0
-	}
-	var busy int64
-	for i, v := range f[1:] {
-		if i == 3 || i == 4 { // idle, iowait
-			continue
-		}
-		if i >= 8 { // guest time is already in user
-			break
-		}
-		n, _ := strconv.ParseInt(v, 10, 64)
-		busy += n
-	}
-	// Note: /proc/stat counts in USER_HZ ticks, 100 a second on Linux.
-	return time.Duration(busy) * 10 * time.Millisecond
 }
 
 // otherCPUShare is the share of the machine's CPU capacity that other

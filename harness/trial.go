@@ -874,6 +874,10 @@ func (t *trial) record(m measurement) *result.Trial {
 		rec.BytesPerS = float64(bytes) / secs
 		rec.StreamsPerS = float64(streams) / secs
 	}
+	if !start.cpuOK || !end.cpuOK {
+		rec.CPUNSPerChunk = 0
+		rec.Warnings = append(rec.Warnings, "this platform does not tell a process's CPU time: cpu_ns_per_chunk is absent (0)")
+	}
 	if w := result.DelayWarning(rec.BackpressureDelays, rec.BackpressureDelayNS, rec.BackpressureLateNS); w != "" {
 		rec.Warnings = append(rec.Warnings, w)
 	}

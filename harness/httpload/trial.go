@@ -19,6 +19,7 @@ import (
 	"github.com/streambench/streambench/harness/httpmode"
 	"github.com/streambench/streambench/harness/result"
 	"github.com/streambench/streambench/impls/variant"
+	"github.com/streambench/streambench/internal/procstat"
 	"github.com/streambench/streambench/scenarios"
 )
 
@@ -449,4 +450,7 @@ func check(a *result.Accounting, persists, detached, overbills bool, name string
 
 // processCPU is this process's CPU time, for the load generator's own
 // share.
-func processCPU() time.Duration { return httpmode.ProcessCPU() }
+func processCPU() time.Duration {
+	cpu, _ := procstat.ProcessCPU()
+	return cpu
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/streambench/streambench/impls"
 	"github.com/streambench/streambench/impls/variant"
+	"github.com/streambench/streambench/internal/procstat"
 	"github.com/streambench/streambench/scenarios"
 )
 
@@ -304,7 +305,7 @@ type StackMetrics struct {
 func (s *Stack) Metrics(started time.Time) StackMetrics {
 	m := StackMetrics{
 		Metrics:  ReadMetrics(s, nil),
-		CPUNS:    ProcessCPU().Nanoseconds(),
+		CPUNS:    processCPUNS(),
 		UptimeNS: time.Since(started).Nanoseconds(),
 		Scenario: s.Scenario.Name,
 		Provider: s.Provider.Stats(),
@@ -333,4 +334,11 @@ func (s *Stack) Metrics(started time.Time) StackMetrics {
 		m.Gateways[v.Name] = GatewayMetrics{Spec: v.Spec(), Gateway: g.gw.Stats(), Ledger: ls, Outcomes: g.pipe.stats()}
 	}
 	return m
+}
+
+// processCPUNS is this process's CPU time in nanoseconds, 0 where the
+// platform does not tell it.
+func processCPUNS() int64 {
+	cpu, _ := procstat.ProcessCPU()
+	return cpu.Nanoseconds()
 }
