@@ -209,7 +209,7 @@ func TestAccountingCatchesBrokenPipelines(t *testing.T) {
 			if !strings.Contains(joined, tc.want) {
 				t.Fatalf("violations %q do not mention %q", rec.Accounting.Violations, tc.want)
 			}
-			if Violations(rec) == nil || !rec.Failed() {
+			if AccountingError(rec) == nil || !rec.Failed() {
 				t.Fatalf("a record with violations must be a failed trial")
 			}
 		})
@@ -217,7 +217,7 @@ func TestAccountingCatchesBrokenPipelines(t *testing.T) {
 }
 
 func TestPlanInterleaves(t *testing.T) {
-	specs, err := Plan(Config{
+	specs, err := Trials(Config{
 		Scenarios: []string{"chat"}, Variants: []string{"mutex", "lockfree:queue=ring,buffer=64"}, Calibrate: true,
 		Concurrency: []int{1, 8}, Trials: 2, Duration: time.Second,
 	})
@@ -267,7 +267,7 @@ func TestPlanRejectsBadConfig(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := base
 			tc.edit(&c)
-			_, err := Plan(c)
+			_, err := Trials(c)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Plan: %v, want an error containing %q", err, tc.want)
 			}
@@ -399,7 +399,7 @@ func TestAccountingProperty(t *testing.T) {
 			spec.Seed = seed * 7919
 			spec.Requests = 40
 			rec := mustRun(t, spec)
-			if err := Violations(rec); err != nil {
+			if err := AccountingError(rec); err != nil {
 				t.Errorf("seed %d: %v", spec.Seed, err)
 			}
 			a := rec.Accounting
@@ -435,7 +435,7 @@ func TestHungProvider(t *testing.T) {
 				t.Errorf("no failed streams recorded: %+v", rec)
 			}
 			if v == "lockfree" {
-				if err := Violations(rec); err != nil {
+				if err := AccountingError(rec); err != nil {
 					t.Error(err)
 				}
 			}

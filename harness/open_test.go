@@ -47,7 +47,7 @@ func runFake(t *testing.T, spec TrialSpec) *result.Trial {
 // run (completed, disconnected or failed) or dropped, and late only if run.
 func checkArrivals(t *testing.T, rec *result.Trial, want int64) {
 	t.Helper()
-	if err := Violations(rec); err != nil {
+	if err := AccountingError(rec); err != nil {
 		t.Fatal(err)
 	}
 	ran := rec.StreamsCompleted + rec.StreamsDisconnected + rec.StreamsFailed
@@ -197,7 +197,7 @@ func mustScenario(t *testing.T, spec *TrialSpec) *scenarios.Scenario {
 // TestPlanOnCap: the run's cap policy reaches every open-model trial, with
 // the cap each ran at, and no closed-model one.
 func TestPlanOnCap(t *testing.T) {
-	specs, err := Plan(Config{
+	specs, err := Trials(Config{
 		Scenarios: []string{"testdata/stall-open.yaml"}, Variants: []string{"lockfree"},
 		Concurrency: []int{4}, Rates: []float64{50}, OnCap: result.OnCapDrop, Trials: 1,
 	})
@@ -215,7 +215,7 @@ func TestPlanOnCap(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("loads (-want +got):\n%s", diff)
 	}
-	_, err = Plan(Config{Scenarios: []string{"burst"}, Variants: []string{"lockfree"}, OnCap: "block", Trials: 1})
+	_, err = Trials(Config{Scenarios: []string{"burst"}, Variants: []string{"lockfree"}, OnCap: "block", Trials: 1})
 	if err == nil || !strings.Contains(err.Error(), `on-cap "block"`) {
 		t.Errorf("Plan with on-cap block: %v", err)
 	}

@@ -72,11 +72,11 @@ var DefaultConfig = Config{
 	Grace:          100 * time.Millisecond,
 }
 
-// Plan expands cfg into the run's trials, in the order they run: each
+// Trials expands cfg into the run's trials, in the order they run: each
 // repetition visits every scenario, load level and GOMAXPROCS in turn and
 // runs every variant there once (the pass-through first), so that drift
 // over the run hits every variant and every group alike.
-func Plan(cfg Config) ([]TrialSpec, error) {
+func Trials(cfg Config) ([]TrialSpec, error) {
 	if cfg.Trials < 1 {
 		return nil, fmt.Errorf("trials must be at least 1 (got %d)", cfg.Trials)
 	}
@@ -284,7 +284,7 @@ func failure(rec *result.Trial) string {
 	if rec.Error != "" {
 		return rec.Error
 	}
-	return Violations(rec).Error()
+	return AccountingError(rec).Error()
 }
 
 func cpuModel() string {

@@ -652,7 +652,7 @@ type arrival struct {
 // (IDs 0, 1, ...), up to the spec's request count or the end of its
 // duration, so that every variant's trial sees the same arrivals.
 type arrivals struct {
-	warm, meas   *scenarios.Pacer
+	warm, meas   *scenarios.Arrivals
 	windowStart  int64
 	end          int64  // measured arrivals due at or after end do not come; 0: no end
 	limit        uint64 // the most measured arrivals; 0: no limit
@@ -662,8 +662,8 @@ type arrivals struct {
 
 func newArrivals(sc *scenarios.Scenario, spec TrialSpec, windowStart int64) *arrivals {
 	a := &arrivals{
-		warm:        sc.Load.Pacer(sc.Seed ^ warmBit),
-		meas:        sc.Load.Pacer(sc.Seed),
+		warm:        sc.Load.Arrivals(sc.Seed ^ warmBit),
+		meas:        sc.Load.Arrivals(sc.Seed),
 		windowStart: windowStart,
 		warmDone:    windowStart <= 0,
 	}
@@ -1009,8 +1009,8 @@ func (t *trial) checkTrial(a *result.Accounting) {
 	}
 }
 
-// Violations formats a record's violations as one error, or nil.
-func Violations(rec *result.Trial) error {
+// AccountingError formats a record's violations as one error, or nil.
+func AccountingError(rec *result.Trial) error {
 	if len(rec.Accounting.Violations) == 0 {
 		return nil
 	}

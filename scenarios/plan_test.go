@@ -190,11 +190,11 @@ func TestDistSampleStatistics(t *testing.T) {
 
 func TestIntendedStartConstantExact(t *testing.T) {
 	l := Load{Model: Open, Rate: 3, Arrival: Constant}
-	p := l.Pacer(9)
+	p := l.Arrivals(9)
 	for i := range uint64(10000) {
 		want := time.Duration(math.Round(float64(i) * 1e9 / 3))
 		if got := p.Next(); got != want {
-			t.Fatalf("Pacer.Next #%d = %v, want %v", i, got, want)
+			t.Fatalf("Arrivals.Next #%d = %v, want %v", i, got, want)
 		}
 		if got := l.IntendedStart(9, i); got != want {
 			t.Fatalf("IntendedStart(%d) = %v, want %v", i, got, want)
@@ -208,7 +208,7 @@ func TestIntendedStartConstantExact(t *testing.T) {
 func TestIntendedStartPoisson(t *testing.T) {
 	const n, rate = 100000, 2000.0
 	l := Load{Model: Open, Rate: rate, Arrival: Poisson}
-	p := l.Pacer(5)
+	p := l.Arrivals(5)
 	var last time.Duration
 	var gaps []float64
 	for i := range n {
@@ -238,10 +238,10 @@ func TestIntendedStartPoisson(t *testing.T) {
 		t.Errorf("gap coefficient of variation %.3f, want 1 ± 0.03", cv)
 	}
 	// The pure function agrees with the pacer, and the seed matters.
-	q := l.Pacer(5)
+	q := l.Arrivals(5)
 	for i := range uint64(100) {
 		if want, got := q.Next(), l.IntendedStart(5, i); got != want {
-			t.Fatalf("IntendedStart(5, %d) = %v, Pacer says %v", i, got, want)
+			t.Fatalf("IntendedStart(5, %d) = %v, Arrivals say %v", i, got, want)
 		}
 	}
 	if l.IntendedStart(5, 10) == l.IntendedStart(6, 10) {

@@ -95,7 +95,7 @@ func cmdRun(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer,
 // runConfig runs cfg, writing results.jsonl, the summary and the report into
 // outDir (a fresh folder when empty), and prints the summary.
 func runConfig(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer, cfg harness.Config, outDir, format string, opts reports.Options) error {
-	specs, err := harness.Plan(cfg)
+	specs, err := harness.Trials(cfg)
 	if err != nil {
 		return usageError{err}
 	}

@@ -26,7 +26,7 @@ type schedule interface {
 func newSchedule(arrival scenarios.ArrivalProcess, rate float64, seed uint64) schedule {
 	if arrival == scenarios.Poisson {
 		l := scenarios.Load{Model: scenarios.Open, Rate: rate, Arrival: scenarios.Poisson}
-		return &poissonPacer{p: l.Pacer(seed), load: l, seed: seed, rate: rate}
+		return &poissonPacer{p: l.Arrivals(seed), load: l, seed: seed, rate: rate}
 	}
 	cp := vegeta.ConstantPacer{Freq: int(rate), Per: time.Second}
 	if rate != math.Trunc(rate) || rate < 1 {
@@ -58,7 +58,7 @@ func (c constantSchedule) due(d time.Duration) uint64 {
 // Pace from one goroutine, once per hit in order; intended is called from
 // the workers, so the recent starts are kept in a small ring under a mutex.
 type poissonPacer struct {
-	p    *scenarios.Pacer
+	p    *scenarios.Arrivals
 	load scenarios.Load // with seed, walks the schedule afresh for due
 	seed uint64
 	rate float64
@@ -94,7 +94,7 @@ func (p *poissonPacer) Rate(time.Duration) float64 { return p.rate }
 // due walks a fresh copy of the schedule, so that it may be called at any
 // time without disturbing Pace.
 func (p *poissonPacer) due(d time.Duration) uint64 {
-	fresh := p.load.Pacer(p.seed)
+	fresh := p.load.Arrivals(p.seed)
 	n := uint64(0)
 	for fresh.Next() <= d {
 		n++
