@@ -47,11 +47,16 @@ func (e *Error) Error() string {
 // ErrorList is every problem found in one scenario, in file order.
 type ErrorList []*Error
 
-// Error formats the list one problem per line.
+// Error formats the list one problem per line, the first MaxListedErrors
+// of them, then how many more there are.
 func (l ErrorList) Error() string {
-	s := make([]string, len(l))
-	for i, e := range l {
+	n := min(len(l), MaxListedErrors)
+	s := make([]string, n, n+1)
+	for i, e := range l[:n] {
 		s[i] = e.Error()
+	}
+	if more := len(l) - n; more > 0 {
+		s = append(s, fmt.Sprintf("... and %d more problems", more))
 	}
 	return strings.Join(s, "\n")
 }
@@ -65,13 +70,24 @@ func (l ErrorList) Unwrap() []error {
 	return errs
 }
 
-// LoadFile reads and parses the scenario file at path.
+// LoadFile reads and parses the scenario file at path. A file larger than
+// MaxFileBytes is refused without being read whole.
 func LoadFile(path string) (*Scenario, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
 	if err != nil {
 		return nil, err
 	}
 	return Parse(path, data)
+}
+
+// tooLarge is the problem of a file over MaxFileBytes.
+func tooLarge(file string) ErrorList {
+	return ErrorList{{File: file, Msg: fmt.Sprintf("larger than %d bytes: not a scenario (a scenario file is a few hundred bytes)", MaxFileBytes)}}
 }
 
 // Parse decodes a scenario from YAML, strictly: unknown fields, wrong types
@@ -79,6 +95,9 @@ func LoadFile(path string) (*Scenario, error) {
 // every problem at once, each naming file (as given), line and field. On
 // success the scenario is valid and defaults are filled in (see Default).
 func Parse(file string, data []byte) (*Scenario, error) {
+	if len(data) > MaxFileBytes {
+		return nil, tooLarge(file)
+	}
 	d := &decoder{file: file, lines: map[string]int{}, bad: map[string]bool{}}
 	root, err := decodeYAML(data)
 	if err != nil {

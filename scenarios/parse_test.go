@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -153,6 +154,10 @@ func TestParseBadFiles(t *testing.T) {
 			[]string{"bad.yaml:11: client.disconnect_after: set only one of disconnect_after_chunks and disconnect_after"}},
 		{"zero concurrency", strings.Replace(minimal, "concurrency: 2", "concurrency: 0", 1),
 			[]string{"bad.yaml:6: load.concurrency: must be >= 1 for the closed model (got 0)"}},
+		{"concurrency past the bound", strings.Replace(minimal, "concurrency: 2", "concurrency: 10000000", 1),
+			[]string{"bad.yaml:6: load.concurrency: must be at most 100000 (got 10000000)"}},
+		{"open concurrency past the bound", strings.Replace(minimal, "model: closed\n  concurrency: 2", "model: open\n  rate: 5\n  concurrency: 100001", 1),
+			[]string{"bad.yaml:7: load.concurrency: must be at most 100000 (got 100001)"}},
 		{"unknown model", strings.Replace(minimal, "model: closed", "model: ajar", 1),
 			[]string{`bad.yaml:5: load.model: must be closed or open (got "ajar")`}},
 		{"open without rate", strings.Replace(minimal, "model: closed", "model: open", 1),
@@ -387,6 +392,44 @@ func TestLookup(t *testing.T) {
 	want := `unknown scenario "chatty": not a built-in (burst, chat, disconnect, firehose, large, slow-consumer, stall) nor a readable file`
 	if err == nil || err.Error() != want {
 		t.Errorf("Lookup(chatty) error = %v, want %q", err, want)
+	}
+}
+
+// TestHugeFiles: a file over MaxFileBytes is refused at once, and a file
+// with many problems lists MaxListedErrors of them and counts the rest.
+func TestHugeFiles(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(minimal)
+	for i := 0; b.Len() <= MaxFileBytes; i++ {
+		fmt.Fprintf(&b, "unknown_%d: 1\n", i)
+	}
+	path := filepath.Join(t.TempDir(), "huge.yaml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := path + ": larger than 1048576 bytes: not a scenario (a scenario file is a few hundred bytes)"
+	if _, err := LoadFile(path); err == nil || err.Error() != want {
+		t.Errorf("LoadFile(huge) = %v, want %q", err, want)
+	}
+	if _, err := Parse("huge.yaml", []byte(b.String())); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("Parse(huge) = %v, want it refused by size", err)
+	}
+
+	b.Reset()
+	b.WriteString(minimal)
+	for i := range 50 {
+		fmt.Fprintf(&b, "unknown_%d: 1\n", i)
+	}
+	_, err := Parse("many.yaml", []byte(b.String()))
+	if err == nil {
+		t.Fatal("Parse accepted 50 unknown fields")
+	}
+	if n := len(err.(ErrorList)); n != 50 {
+		t.Errorf("%d problems kept, want all 50 (only the message is capped)", n)
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != MaxListedErrors+1 || lines[MaxListedErrors] != "... and 30 more problems" {
+		t.Errorf("message has %d lines ending %q, want %d problems and \"... and 30 more problems\"", len(lines), lines[len(lines)-1], MaxListedErrors)
 	}
 }
 

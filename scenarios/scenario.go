@@ -153,6 +153,19 @@ const (
 	MaxResponseTokens = 1 << 20
 	// DefaultFinalizerTimeout is the source's 600 s finalizer timeout.
 	DefaultFinalizerTimeout = 600 * time.Second
+	// MaxConcurrency is the most concurrent streams (closed model) or
+	// requests in flight (open model) a load may ask for.
+	//
+	// Note: every stream holds goroutines and buffers; ten million of them
+	// exhaust a machine's memory before a trial can say anything, so the
+	// bound refuses them at once.
+	MaxConcurrency = 100_000
+	// MaxFileBytes is the largest scenario file Parse and LoadFile accept;
+	// real scenarios are a few hundred bytes.
+	MaxFileBytes = 1 << 20
+	// MaxListedErrors is how many problems ErrorList.Error spells out
+	// before it says how many more there are.
+	MaxListedErrors = 20
 )
 
 // Default returns a scenario with every default filled in and no name: the
@@ -281,6 +294,9 @@ func (s *Scenario) problems() ErrorList {
 		if l.Concurrency < 1 {
 			v.add("load.concurrency", "must be >= 1 for the closed model (got %d)", l.Concurrency)
 		}
+		if l.Concurrency > MaxConcurrency {
+			v.add("load.concurrency", "must be at most %d (got %d)", MaxConcurrency, l.Concurrency)
+		}
 		if l.Rate != 0 {
 			v.add("load.rate", "applies to the open model only")
 		}
@@ -290,6 +306,9 @@ func (s *Scenario) problems() ErrorList {
 	case Open:
 		if l.Concurrency < 0 {
 			v.add("load.concurrency", "must be >= 0 (got %d)", l.Concurrency)
+		}
+		if l.Concurrency > MaxConcurrency {
+			v.add("load.concurrency", "must be at most %d (got %d)", MaxConcurrency, l.Concurrency)
 		}
 		if !(l.Rate > 0) || math.IsInf(l.Rate, 0) {
 			v.add("load.rate", "must be > 0 requests per second (got %v)", l.Rate)
