@@ -272,6 +272,13 @@ func (o Options) adaptive() backoff.Adaptive {
 	return backoff.Adaptive{Formula: o.Formula, Unit: o.Unit, Initial: o.InitialDelay, Max: o.MaxDelay, Multiplier: o.Multiplier}
 }
 
+// MaxBufferLimit is the largest BufferLimit Validate accepts.
+//
+// Note: the queue's storage is allocated whole when a request starts, so a
+// limit of billions of chunks exhausts memory at the first request, before
+// anything can be measured.
+const MaxBufferLimit = 1 << 20
+
 // Validate reports every impossible value in o at once (joined with
 // errors.Join); each error names the knob.
 func (o Options) Validate() error {
@@ -285,8 +292,8 @@ func (o Options) Validate() error {
 	if o.Backpressure < 0 || int(o.Backpressure) >= len(strategyNames) {
 		bad("Backpressure: unknown strategy %d (allowed: adaptive, drop-oldest, reject, block)", int(o.Backpressure))
 	}
-	if o.BufferLimit < 1 {
-		bad("BufferLimit must be at least 1, got %d", o.BufferLimit)
+	if o.BufferLimit < 1 || o.BufferLimit > MaxBufferLimit {
+		bad("BufferLimit must be from 1 to %d, got %d", MaxBufferLimit, o.BufferLimit)
 	}
 	if o.HighWaterMark < 1 || o.HighWaterMark > o.BufferLimit {
 		bad("HighWaterMark must be between 1 and BufferLimit (%d), got %d", o.BufferLimit, o.HighWaterMark)

@@ -27,6 +27,7 @@ func TestValidate(t *testing.T) {
 		knobs []string // each must be named in the error
 	}{
 		{"buffer limit zero", func(o *Options) { o.BufferLimit, o.HighWaterMark = 0, 0 }, []string{"BufferLimit", "HighWaterMark"}},
+		{"buffer limit past the bound", func(o *Options) { o.BufferLimit = 99999999999 }, []string{"BufferLimit must be from 1 to 1048576"}},
 		{"high-water mark above limit", func(o *Options) { o.HighWaterMark = 129 }, []string{"HighWaterMark"}},
 		{"high-water mark zero", func(o *Options) { o.HighWaterMark = 0 }, []string{"HighWaterMark"}},
 		{"negative initial delay", func(o *Options) { o.InitialDelay = -1 }, []string{"InitialDelay"}},

@@ -401,7 +401,7 @@ var lockfreeKnobs = map[string]knob{
 		v.LockFree.Backpressure, err = lockfree.ParseStrategy(s)
 		return err
 	}},
-	"buffer": {"chunks, an integer >= 1", func(v *Variant, s string) (err error) {
+	"buffer": {"chunks, an integer from 1 to 1048576", func(v *Variant, s string) (err error) {
 		v.LockFree.BufferLimit, err = parseInt(s)
 		return err
 	}},
