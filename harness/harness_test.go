@@ -255,12 +255,25 @@ func TestPlanRejectsBadConfig(t *testing.T) {
 		edit func(*Config)
 		want string
 	}{
-		{"no trials", func(c *Config) { c.Trials = 0 }, "trials must be at least 1"},
+		{"no trials", func(c *Config) { c.Trials = 0 }, "trials must be from 1 to 10000 (got 0)"},
+		{"absurd trials", func(c *Config) { c.Trials = 1 << 40 }, "trials must be from 1 to 10000"},
+		{"too many planned", func(c *Config) {
+			c.Trials, c.Concurrency = 10_000, []int{1, 2, 3, 4, 5, 6}
+		}, "120000 trials planned (10000 repetitions × 6 groups × 1 variants and the calibration), more than 100000"},
+		{"no scenarios", func(c *Config) { c.Scenarios = nil }, "nothing to run: no scenarios given"},
+		{"only the calibration, uncalibrated", func(c *Config) { c.Variants = []string{"passthrough"} }, "passthrough is the calibration variant, and calibration is off"},
+		{"scenario twice", func(c *Config) { c.Scenarios = []string{"chat", "firehose", "chat"} }, `scenario "chat" given twice`},
+		{"one name, two sources", func(c *Config) { c.Scenarios = []string{"chat", "../scenarios/builtin/chat.yaml"} }, `scenarios "chat" and "../scenarios/builtin/chat.yaml" are both named "chat"`},
+		{"negative grace", func(c *Config) { c.Grace = -time.Second }, "grace must not be negative (got -1s)"},
+		{"negative timeout", func(c *Config) { c.Timeout = -time.Second }, "timeout must not be negative"},
+		{"absurd gomaxprocs", func(c *Config) { c.GOMAXPROCS = []int{100000} }, "gomaxprocs must be from 1 to 1024 (got 100000)"},
+		{"absurd concurrency", func(c *Config) { c.Concurrency = []int{10_000_000} }, "concurrency must be from 1 to 100000"},
+		{"absurd rate", func(c *Config) { c.Rates = []float64{1e9} }, "rate must be in (0, 1e+06]"},
 		{"unknown scenario", func(c *Config) { c.Scenarios = []string{"nope"} }, "nope"},
 		{"unknown variant", func(c *Config) { c.Variants = []string{"spinlock"} }, `unknown implementation "spinlock"`},
 		{"bad knob", func(c *Config) { c.Variants = []string{"lockfree:queue=deque"} }, "deque"},
-		{"zero concurrency", func(c *Config) { c.Concurrency = []int{0} }, "concurrency must be at least 1"},
-		{"negative rate", func(c *Config) { c.Rates = []float64{-1} }, "rate must be positive"},
+		{"zero concurrency", func(c *Config) { c.Concurrency = []int{0} }, "concurrency must be from 1"},
+		{"negative rate", func(c *Config) { c.Rates = []float64{-1} }, "rate must be in (0, 1e+06] requests per second (got -1)"},
 		{"both lengths", func(c *Config) { c.Requests = 10 }, "not both"},
 		{"zero gomaxprocs", func(c *Config) { c.GOMAXPROCS = []int{0} }, "gomaxprocs"},
 	} {

@@ -72,16 +72,42 @@ var DefaultConfig = Config{
 	Grace:          100 * time.Millisecond,
 }
 
+// Bounds of a Config that Trials enforces, so that an absurd value is refused
+// at once instead of exhausting the machine in a child process.
+const (
+	// MaxGOMAXPROCS is the largest GOMAXPROCS a trial may ask for: every P
+	// holds caches of its own, and a hundred thousand of them take
+	// gigabytes before the trial starts.
+	MaxGOMAXPROCS = 1024
+	// MaxRate is the highest open-model arrival rate per second.
+	MaxRate = 1e6
+	// MaxTrials bounds the repetitions, and MaxPlannedTrials the trials of
+	// a whole run (every one is a child process and a record).
+	MaxTrials        = 10_000
+	MaxPlannedTrials = 100_000
+)
+
 // Trials expands cfg into the run's trials, in the order they run: each
 // repetition visits every scenario, load level and GOMAXPROCS in turn and
 // runs every variant there once (the pass-through first), so that drift
 // over the run hits every variant and every group alike.
 func Trials(cfg Config) ([]TrialSpec, error) {
-	if cfg.Trials < 1 {
-		return nil, fmt.Errorf("trials must be at least 1 (got %d)", cfg.Trials)
+	if cfg.Trials < 1 || cfg.Trials > MaxTrials {
+		return nil, fmt.Errorf("trials must be from 1 to %d (got %d)", MaxTrials, cfg.Trials)
 	}
 	if cfg.Duration < 0 || cfg.Requests < 0 {
 		return nil, fmt.Errorf("duration and requests must not be negative")
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"grace", cfg.Grace}, {"drain", cfg.Drain}, {"timeout", cfg.Timeout}} {
+		if d.v < 0 {
+			return nil, fmt.Errorf("%s must not be negative (got %v)", d.name, d.v)
+		}
+	}
+	if len(cfg.Scenarios) == 0 {
+		return nil, fmt.Errorf("nothing to run: no scenarios given")
 	}
 	if cfg.Duration > 0 && cfg.Requests > 0 {
 		return nil, fmt.Errorf("give a duration or a request count, not both")
@@ -96,24 +122,27 @@ func Trials(cfg Config) ([]TrialSpec, error) {
 			names = append(names, v.Name)
 		}
 	}
+	if len(names) == 0 && !cfg.Calibrate {
+		return nil, fmt.Errorf("nothing to run: %s is the calibration variant, and calibration is off (-no-calibrate)", variant.PassThrough)
+	}
 	every := max(cfg.CalibrateEvery, 1)
 	procs := cfg.GOMAXPROCS
 	if len(procs) == 0 {
 		procs = []int{runtime.GOMAXPROCS(0)}
 	}
 	for _, p := range procs {
-		if p < 1 {
-			return nil, fmt.Errorf("gomaxprocs must be at least 1 (got %d)", p)
+		if p < 1 || p > MaxGOMAXPROCS {
+			return nil, fmt.Errorf("gomaxprocs must be from 1 to %d (got %d)", MaxGOMAXPROCS, p)
 		}
 	}
 	for _, c := range cfg.Concurrency {
-		if c < 1 {
-			return nil, fmt.Errorf("concurrency must be at least 1 (got %d)", c)
+		if c < 1 || c > scenarios.MaxConcurrency {
+			return nil, fmt.Errorf("concurrency must be from 1 to %d (got %d)", scenarios.MaxConcurrency, c)
 		}
 	}
 	for _, r := range cfg.Rates {
-		if !(r > 0) {
-			return nil, fmt.Errorf("rate must be positive (got %g)", r)
+		if !(r > 0) || r > MaxRate {
+			return nil, fmt.Errorf("rate must be in (0, %g] requests per second (got %g)", MaxRate, r)
 		}
 	}
 	// The groups (scenario × load × GOMAXPROCS) a repetition walks through.
@@ -124,11 +153,21 @@ func Trials(cfg Config) ([]TrialSpec, error) {
 		p    int
 	}
 	var groups []group
+	scenarioNames := map[string]string{}
 	for _, name := range cfg.Scenarios {
 		sc, err := scenarios.Lookup(name)
 		if err != nil {
 			return nil, err
 		}
+		// Note: two scenarios of one name would pool their trials in every
+		// statistic, as if one scenario had run twice as often.
+		if first, ok := scenarioNames[sc.Name]; ok {
+			if first == name {
+				return nil, fmt.Errorf("scenario %q given twice", name)
+			}
+			return nil, fmt.Errorf("scenarios %q and %q are both named %q: their records could not be told apart", first, name, sc.Name)
+		}
+		scenarioNames[sc.Name] = name
 		var loads []result.Load
 		for _, c := range cfg.Concurrency {
 			loads = append(loads, result.Load{Model: string(scenarios.Closed), Concurrency: c})
@@ -144,6 +183,9 @@ func Trials(cfg Config) ([]TrialSpec, error) {
 				groups = append(groups, group{name, sc, load, p})
 			}
 		}
+	}
+	if n := cfg.Trials * len(groups) * (len(names) + 1); n > MaxPlannedTrials {
+		return nil, fmt.Errorf("%d trials planned (%d repetitions × %d groups × %d variants and the calibration), more than %d", n, cfg.Trials, len(groups), len(names), MaxPlannedTrials)
 	}
 	// Note: each repetition visits every group before the next begins, so
 	// a group's trials are spread over the whole run and a slow phase of
@@ -174,9 +216,6 @@ func Trials(cfg Config) ([]TrialSpec, error) {
 				specs = append(specs, spec)
 			}
 		}
-	}
-	if len(specs) == 0 {
-		return nil, fmt.Errorf("nothing to run: no scenarios given")
 	}
 	return specs, nil
 }

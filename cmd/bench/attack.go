@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/streambench/streambench/harness"
 	"github.com/streambench/streambench/harness/httpload"
 	"github.com/streambench/streambench/harness/result"
 	"github.com/streambench/streambench/impls/variant"
@@ -40,31 +41,44 @@ func cmdAttack(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writ
 		out       = fs.String("out", "", "output folder (default: a fresh folder under bench-results/)")
 		workers   = fs.Uint64("workers", httpload.DefaultWorkers, "vegeta's initial workers")
 		maxW      = fs.Uint64("max-workers", httpload.DefaultMaxWorkers, "most requests in flight; reaching it means the client is saturated")
-		late      = fs.Duration("late", httpload.DefaultLateThreshold, "a request sent this long after its intended start counts as late")
-		grace     = fs.Duration("grace", httpload.DefaultGrace, "wait after a trial before counting the serve process's goroutines")
-		maxSettle = fs.Duration("max-settle", httpload.DefaultMaxSettle, "most time to wait for a detached finalizer's late records")
-		timeout   = fs.Duration("timeout", httpload.DefaultTimeout, "bound on one request, stream included")
+		late      = durationVar(fs, "late", httpload.DefaultLateThreshold, "a request sent this long after its intended start counts as late")
+		grace     = durationVar(fs, "grace", httpload.DefaultGrace, "wait after a trial before counting the serve process's goroutines")
+		maxSettle = durationVar(fs, "max-settle", httpload.DefaultMaxSettle, "most time to wait for a detached finalizer's late records")
+		timeout   = durationVar(fs, "timeout", httpload.DefaultTimeout, "bound on one request, stream included")
+		duration  = durationVar(fs, "duration", httpload.DefaultDuration, "how long each trial sends requests, e.g. 5s")
 	)
-	duration := httpload.DefaultDuration
-	fs.Func("duration", "how long each trial sends requests, e.g. 5s", durationFlag(&duration))
 	if done, err := parseFlags(fs, args, false); done || err != nil {
 		return err
 	}
+	// Note: httpload.Config reads zero as "the default"; on the command
+	// line a zero is a mistake, and is refused rather than replaced.
+	switch {
+	case *trials < 1 || *trials > harness.MaxTrials:
+		return usagef("bench attack: -trials must be from 1 to %d (got %d)", harness.MaxTrials, *trials)
+	case *duration == 0:
+		return usagef("bench attack: -duration must be positive")
+	case *timeout == 0:
+		return usagef("bench attack: -timeout must be positive")
+	case *workers < 1 || *workers > httpload.MaxWorkers:
+		return usagef("bench attack: -workers must be from 1 to %d (got %d)", httpload.MaxWorkers, *workers)
+	case *maxW < 1 || *maxW > httpload.MaxWorkers:
+		return usagef("bench attack: -max-workers must be from 1 to %d (got %d)", httpload.MaxWorkers, *maxW)
+	}
 	sc, err := scenarios.Lookup(*scen)
 	if err != nil {
-		return usageError{err}
+		return usagef("bench attack: %v", err)
 	}
 	vs, err := variant.ParseList(*variants)
 	if err != nil {
-		return usageError{err}
+		return usagef("bench attack: %v", err)
 	}
-	rs, err := parseFloats("rate", *rates)
+	rs, err := parseFloats(fs.Name(), "rate", *rates)
 	if err != nil {
 		return err
 	}
 	cfg := httpload.Config{
 		Target: *target, Scenario: sc, Variants: vs, Rates: rs,
-		Arrival: scenarios.ArrivalProcess(*arrival), Duration: duration, Trials: *trials,
+		Arrival: scenarios.ArrivalProcess(*arrival), Duration: *duration, Trials: *trials,
 		Workers: *workers, MaxWorkers: *maxW, LateThreshold: *late, Grace: *grace,
 		MaxSettle: *maxSettle, Timeout: *timeout, Log: stderr,
 	}
@@ -78,13 +92,10 @@ func cmdAttack(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writ
 	if *out == "" {
 		*out = filepath.Join("bench-results", "http-"+time.Now().Format("20060102-150405"))
 	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
-		return usageError{err}
-	}
 	resultsPath := filepath.Join(*out, "results.jsonl")
-	f, err := os.OpenFile(resultsPath, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	f, err := createFresh(fs.Name(), *out, resultsPath)
 	if err != nil {
-		return usagef("%v (choose a fresh -out folder)", err)
+		return err
 	}
 	defer f.Close()
 	cfg.Bin = func(name string) (io.WriteCloser, error) {
@@ -109,7 +120,7 @@ func cmdAttack(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writ
 		return err
 	}
 	fmt.Fprintf(stderr, "bench attack: %s on %s, variants %s at %s/s, %d trials of %v; results in %s\n",
-		sc.Name, cfg.Target, strings.Join(names, ","), *rates, *trials, duration, *out)
+		sc.Name, cfg.Target, strings.Join(names, ","), *rates, *trials, *duration, *out)
 
 	// The first interrupt stops after the trial in flight, like bench run.
 	actx, cancel := context.WithCancel(ctx)

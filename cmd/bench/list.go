@@ -13,7 +13,7 @@ import (
 
 func cmdScenarios(_ context.Context, _ <-chan struct{}, stdout, _ io.Writer, args []string) error {
 	if len(args) > 0 {
-		return usagef("scenarios takes no arguments")
+		return usagef("bench scenarios: takes no arguments")
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tLOAD\tDESCRIPTION")
@@ -40,7 +40,7 @@ func describeLoad(l scenarios.Load) string {
 
 func cmdVariants(_ context.Context, _ <-chan struct{}, stdout, _ io.Writer, args []string) error {
 	if len(args) > 0 {
-		return usagef("variants takes no arguments")
+		return usagef("bench variants: takes no arguments")
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSPEC\tDESCRIPTION")

@@ -23,6 +23,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 
 	"github.com/streambench/streambench/harness"
 )
@@ -67,7 +68,13 @@ func exitCode(stderr io.Writer, err error) int {
 	case err == nil:
 		return 0
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "bench: %v\n", err)
+		// Note: a message that names its command ("bench run: ...") is
+		// printed as it is; others get the program's name.
+		if msg := err.Error(); strings.HasPrefix(msg, "bench ") {
+			fmt.Fprintln(stderr, msg)
+		} else {
+			fmt.Fprintf(stderr, "bench: %s\n", msg)
+		}
 		return 2
 	case errors.Is(err, errFailed):
 		return 1

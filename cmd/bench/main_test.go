@@ -46,7 +46,40 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", "-concurrency", "0"}, `-concurrency: "0" is not a positive integer`},
 		{[]string{"run", "-rate", "fast"}, `-rate: "fast" is not a positive number`},
 		{[]string{"run", "-requests", "5", "-duration", "1s"}, "not both"},
-		{[]string{"run", "-trials", "0"}, "trials must be at least 1"},
+		{[]string{"run", "-trials", "0"}, "bench run: trials must be from 1 to 10000 (got 0)"},
+		// Absurd sizes are refused before any child process starts.
+		{[]string{"run", "-gomaxprocs", "100000"}, "bench run: gomaxprocs must be from 1 to 1024 (got 100000)"},
+		{[]string{"run", "-gomaxprocs", "99999999999"}, "bench run: gomaxprocs must be from 1 to 1024"},
+		{[]string{"run", "-concurrency", "10000000"}, "bench run: concurrency must be from 1 to 100000"},
+		{[]string{"run", "-variants", "lockfree:buffer=99999999999"}, "BufferLimit must be from 1 to 1048576"},
+		{[]string{"run", "-rate", "1e300"}, "bench run: rate must be in (0, 1e+06]"},
+		{[]string{"run", "-rate", "+Inf"}, `bench run: -rate: "+Inf" is not a positive number`},
+		// Negative durations are refused by every flag.
+		{[]string{"run", "-requests", "5", "-timeout", "-1s"}, `invalid value "-1s" for flag -timeout: must not be negative`},
+		{[]string{"run", "-requests", "5", "-timeout", "0s"}, "bench run: -timeout must be positive"},
+		{[]string{"run", "-grace", "-1s"}, `bench run: invalid value "-1s" for flag -grace: must not be negative`},
+		{[]string{"run", "-duration", "-1s"}, `invalid value "-1s" for flag -duration: must not be negative`},
+		{[]string{"run", "-warmup", "-1s"}, `invalid value "-1s" for flag -warmup: must not be negative`},
+		{[]string{"attack", "-grace", "-1s"}, `bench attack: invalid value "-1s" for flag -grace: must not be negative`},
+		{[]string{"attack", "-late", "-1ms"}, `invalid value "-1ms" for flag -late: must not be negative`},
+		{[]string{"attack", "-max-settle", "-1s"}, `invalid value "-1s" for flag -max-settle: must not be negative`},
+		{[]string{"attack", "-timeout", "-1s"}, `invalid value "-1s" for flag -timeout: must not be negative`},
+		{[]string{"attack", "-duration", "-1s"}, `invalid value "-1s" for flag -duration: must not be negative`},
+		// Zeros that httpload.Config would replace by defaults are refused
+		// on the command line, each under its own command's name.
+		{[]string{"attack", "-trials", "0"}, "bench attack: -trials must be from 1 to 10000 (got 0)"},
+		{[]string{"attack", "-duration", "0s"}, "bench attack: -duration must be positive"},
+		{[]string{"attack", "-timeout", "0s"}, "bench attack: -timeout must be positive"},
+		{[]string{"attack", "-workers", "0"}, "bench attack: -workers must be from 1 to 1000000 (got 0)"},
+		{[]string{"attack", "-max-workers", "0"}, "bench attack: -max-workers must be from 1 to 1000000 (got 0)"},
+		{[]string{"attack", "-rate", "0"}, `bench attack: -rate: "0" is not a positive number`},
+		{[]string{"attack", "-rate", "2e6"}, "bench attack: rate 2e+06 is not in (0, 1e6]"},
+		{[]string{"attack", "-scenario", "nope"}, `bench attack: unknown scenario "nope"`},
+		// The right cause, and duplicates refused like variants.
+		{[]string{"run", "-variants", "passthrough", "-no-calibrate"}, "bench run: nothing to run: passthrough is the calibration variant, and calibration is off (-no-calibrate)"},
+		{[]string{"run", "-scenario", "chat,chat"}, `bench run: scenario "chat" given twice`},
+		{[]string{"run", "-variants", "mutex,mutex"}, `bench run: variant "mutex" given twice`},
+		{[]string{"run", "-scenario", "testdata/concurrency.yaml"}, "testdata/concurrency.yaml:5: load.concurrency: must be at most 100000 (got 10000000)"},
 		{[]string{"run", "-format", "xml"}, "-format must be table or json"},
 		{[]string{"run", "-on-cap", "block"}, `-on-cap must be queue or drop (got "block")`},
 		{[]string{"run", "-bogus"}, "flag provided but not defined"},
@@ -55,9 +88,12 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"report", "testdata/no-such-dir"}, "no-such-dir"},
 		{[]string{"run", "-min-effect", "150%"}, `-min-effect: "150%" must be at least 0 and below 100%`},
 		{[]string{"report", "-min-effect", "lots", "testdata"}, `-min-effect: "lots" is not a number or percentage`},
-		{[]string{"scenarios", "extra"}, "takes no arguments"},
+		{[]string{"scenarios", "extra"}, "bench scenarios: takes no arguments"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			// Note: every case runs in an empty working folder, so one that
+			// wrongly got as far as a run would leave bench-results/ here.
+			t.Chdir(chdirTemp(t))
 			_, stderr, code := runCmd(t, tc.args...)
 			if code != 2 {
 				t.Errorf("exit code %d, want 2", code)
@@ -65,7 +101,57 @@ func TestUsageErrors(t *testing.T) {
 			if !strings.Contains(stderr, tc.want) {
 				t.Errorf("stderr %q does not contain %q", stderr, tc.want)
 			}
+			if entries, _ := os.ReadDir("."); len(entries) != 1 {
+				t.Errorf("a refused command left %d entries behind", len(entries)-1)
+			}
 		})
+	}
+}
+
+// chdirTemp returns a fresh folder holding a copy of testdata, for tests
+// that change into it.
+func chdirTemp(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.CopyFS(filepath.Join(dir, "testdata"), os.DirFS("testdata")); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestHugeScenarioFile: a scenario file over the size limit is refused at
+// once, in one line.
+func TestHugeScenarioFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "huge.yaml")
+	line := []byte("unknown_key_of_a_hostile_file: 1\n")
+	if err := os.WriteFile(path, bytes.Repeat(line, (50<<20)/len(line)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := runCmd(t, "run", "-scenario", path)
+	if code != 2 || !strings.Contains(stderr, path+": larger than 1048576 bytes") || strings.Count(stderr, "\n") > 2 {
+		t.Errorf("exit %d, stderr %.300q; want 2 and one line naming the size limit", code, stderr)
+	}
+}
+
+// TestOutMustBeEmpty: -out refuses a folder that holds anything, and the
+// files in it are left alone.
+func TestOutMustBeEmpty(t *testing.T) {
+	for _, cmd := range []string{"run", "attack"} {
+		dir := t.TempDir()
+		keep := filepath.Join(dir, "report.html")
+		if err := os.WriteFile(keep, []byte("someone's report"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, stderr, code := runCmd(t, cmd, "-out", dir)
+		if code != 2 || !strings.Contains(stderr, "bench "+cmd+": -out folder "+dir+" is not empty (it holds report.html)") {
+			t.Errorf("%s: exit %d, stderr %q", cmd, code, stderr)
+		}
+		if b, _ := os.ReadFile(keep); string(b) != "someone's report" {
+			t.Errorf("%s overwrote report.html", cmd)
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+			t.Errorf("%s wrote into a refused folder: %d entries", cmd, len(entries))
+		}
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -40,8 +42,8 @@ func cmdRun(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer,
 		seed        = fs.Uint64("seed", 0, "seed for every scenario (0: each scenario's own)")
 		out         = fs.String("out", "", "output folder (default: a fresh folder under bench-results/)")
 		format      = fs.String("format", "table", "summary format: table or json")
-		grace       = fs.Duration("grace", harness.DefaultGrace, "wait after a trial's streams end before counting leaked goroutines")
-		timeout     = fs.Duration("timeout", harness.DefaultTimeout, "longest a -requests trial may run before it stops and drains")
+		grace       = durationVar(fs, "grace", harness.DefaultGrace, "wait after a trial's streams end before counting leaked goroutines")
+		timeout     = durationVar(fs, "timeout", harness.DefaultTimeout, "longest a -requests trial may run before it stops and drains")
 		inprocess   = fs.Bool("inprocess", false, "run trials in this process, not in child processes (less isolated; for debugging)")
 		noCalibrate = fs.Bool("no-calibrate", false, "skip the pass-through calibration trials")
 		ladders     = fs.Bool("ladders", false, "add every variant of the two ablation ladders (see bench variants), for the report's attribution")
@@ -70,14 +72,17 @@ func cmdRun(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer,
 		return usagef("bench run: -on-cap must be %s or %s (got %q)", result.OnCapQueue, result.OnCapDrop, *onCap)
 	}
 	var err error
-	if cfg.Concurrency, err = parseInts("concurrency", *conc); err != nil {
+	if cfg.Concurrency, err = parseInts(fs.Name(), "concurrency", *conc); err != nil {
 		return err
 	}
-	if cfg.Rates, err = parseFloats("rate", *rate); err != nil {
+	if cfg.Rates, err = parseFloats(fs.Name(), "rate", *rate); err != nil {
 		return err
 	}
-	if cfg.GOMAXPROCS, err = parseInts("gomaxprocs", *procs); err != nil {
+	if cfg.GOMAXPROCS, err = parseInts(fs.Name(), "gomaxprocs", *procs); err != nil {
 		return err
+	}
+	if *timeout == 0 {
+		return usagef("bench run: -timeout must be positive")
 	}
 	switch {
 	case *requests > 0 && duration > 0:
@@ -97,18 +102,15 @@ func cmdRun(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer,
 func runConfig(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer, cfg harness.Config, outDir, format string, opts reports.Options) error {
 	specs, err := harness.Trials(cfg)
 	if err != nil {
-		return usageError{err}
+		return usagef("bench run: %v", err)
 	}
 	if outDir == "" {
 		outDir = filepath.Join("bench-results", time.Now().Format("20060102-150405"))
 	}
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
-		return usageError{err}
-	}
 	resultsPath := filepath.Join(outDir, "results.jsonl")
-	f, err := os.OpenFile(resultsPath, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	f, err := createFresh("bench run", outDir, resultsPath)
 	if err != nil {
-		return usagef("%v (choose a fresh -out folder)", err)
+		return err
 	}
 	defer f.Close()
 	w := result.NewWriter(f)
@@ -181,13 +183,13 @@ func cmdReport(_ context.Context, _ <-chan struct{}, stdout, stderr io.Writer, a
 	if dir == "" {
 		dir = fs.Arg(0)
 		if st, err := os.Stat(dir); err != nil {
-			return usageError{err}
+			return usagef("bench report: %v", err)
 		} else if !st.IsDir() {
 			dir = filepath.Dir(dir)
 		}
 	}
 	if err := reports.Build(dir, fs.Args(), reportOptions(*minEffect)); err != nil {
-		return usageError{err}
+		return usagef("bench report: %v", err)
 	}
 	fmt.Fprintf(stdout, "report in %s\n", filepath.Join(dir, "report.html"))
 	return nil
@@ -201,7 +203,7 @@ func parseFlags(fs *flag.FlagSet, args []string, positional bool) (done bool, er
 		if errors.Is(err, flag.ErrHelp) {
 			return true, nil
 		}
-		return true, usageError{err}
+		return true, usagef("%s: %v", fs.Name(), err)
 	}
 	if !positional && fs.NArg() > 0 {
 		return true, usagef("%s: unexpected arguments %q", fs.Name(), fs.Args())
@@ -240,6 +242,57 @@ func reportOptions(minEffect float64) reports.Options {
 	return o
 }
 
+// createFresh creates dir if need be and the file path in it, refusing a
+// dir that already holds anything: a run writes report.html, summary.md,
+// results.bench and plots/ next to its records, and would overwrite
+// someone's files of those names.
+func createFresh(cmd, dir, path string) (*os.File, error) {
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, usagef("%s: -out: %v", cmd, err)
+	case len(entries) > 0:
+		names := make([]string, 0, 3)
+		for _, e := range entries[:min(len(entries), 3)] {
+			names = append(names, e.Name())
+		}
+		if len(entries) > 3 {
+			names = append(names, fmt.Sprintf("and %d more", len(entries)-3))
+		}
+		return nil, usagef("%s: -out folder %s is not empty (it holds %s): choose a fresh -out folder", cmd, dir, strings.Join(names, ", "))
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, usagef("%s: -out: %v", cmd, err)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, usagef("%s: %v (choose a fresh -out folder)", cmd, err)
+	}
+	return f, nil
+}
+
+// durationValue is a flag.Value holding a duration that must not be
+// negative.
+type durationValue struct{ d *time.Duration }
+
+func (v durationValue) String() string {
+	if v.d == nil {
+		return ""
+	}
+	return v.d.String()
+}
+
+func (v durationValue) Set(s string) error { return durationFlag(v.d)(s) }
+
+// durationVar defines a non-negative duration flag with default def.
+func durationVar(fs *flag.FlagSet, name string, def time.Duration, usage string) *time.Duration {
+	d := new(time.Duration)
+	*d = def
+	fs.Var(durationValue{d}, name, usage)
+	return d
+}
+
 // durationFlag parses a non-negative duration into d.
 func durationFlag(d *time.Duration) func(string) error {
 	return func(s string) error {
@@ -265,24 +318,28 @@ func splitList(s string) []string {
 	return out
 }
 
-func parseInts(name, s string) ([]int, error) {
+// parseInts parses the comma-separated positive integers of flag -name of
+// command cmd.
+func parseInts(cmd, name, s string) ([]int, error) {
 	var out []int
 	for _, p := range splitList(s) {
 		n, err := strconv.Atoi(p)
 		if err != nil || n < 1 {
-			return nil, usagef("bench run: -%s: %q is not a positive integer", name, p)
+			return nil, usagef("%s: -%s: %q is not a positive integer", cmd, name, p)
 		}
 		out = append(out, n)
 	}
 	return out, nil
 }
 
-func parseFloats(name, s string) ([]float64, error) {
+// parseFloats parses the comma-separated positive numbers of flag -name
+// of command cmd.
+func parseFloats(cmd, name, s string) ([]float64, error) {
 	var out []float64
 	for _, p := range splitList(s) {
 		f, err := strconv.ParseFloat(p, 64)
-		if err != nil || !(f > 0) {
-			return nil, usagef("bench run: -%s: %q is not a positive number", name, p)
+		if err != nil || !(f > 0) || math.IsInf(f, 0) {
+			return nil, usagef("%s: -%s: %q is not a positive number", cmd, name, p)
 		}
 		out = append(out, f)
 	}

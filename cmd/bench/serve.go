@@ -43,11 +43,11 @@ func cmdServe(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Write
 	}
 	sc, err := scenarios.Lookup(*scen)
 	if err != nil {
-		return usageError{err}
+		return usagef("bench serve: %v", err)
 	}
 	vs, err := variant.ParseList(*variants)
 	if err != nil {
-		return usageError{err}
+		return usagef("bench serve: %v", err)
 	}
 
 	// Note: the Stack needs the bound address (for the gateways' provider
@@ -63,11 +63,11 @@ func cmdServe(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Write
 		Metrics:     func() any { return stack.Metrics(started) },
 	})
 	if err != nil {
-		return usageError{err}
+		return usagef("bench serve: %v", err)
 	}
 	ln, err := net.Listen("tcp", srv.Addr)
 	if err != nil {
-		return usageError{err}
+		return usagef("bench serve: %v", err)
 	}
 	base := "http://" + dialable(ln.Addr().(*net.TCPAddr))
 	stack, err = httpmode.NewStack(base, sc, vs, httpmode.StackOptions{
@@ -76,7 +76,7 @@ func cmdServe(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Write
 	})
 	if err != nil {
 		ln.Close()
-		return usageError{err}
+		return usagef("bench serve: %v", err)
 	}
 	defer stack.CloseIdleConnections()
 

@@ -35,6 +35,9 @@ const (
 	DefaultGrace         = 1500 * time.Millisecond
 	DefaultMaxSettle     = 30 * time.Second
 	DefaultTimeout       = 2 * time.Minute
+	// MaxWorkers bounds Workers and MaxWorkers: each worker is a goroutine
+	// and, at most, a connection.
+	MaxWorkers = 1_000_000
 )
 
 // Config is one run of the load generator: every variant at every rate,
@@ -139,6 +142,20 @@ func (c Config) Validate() error {
 	}
 	if c.Workers > 0 && c.MaxWorkers > 0 && c.Workers > c.MaxWorkers {
 		errs = append(errs, fmt.Errorf("workers %d > max workers %d", c.Workers, c.MaxWorkers))
+	}
+	if c.Workers > MaxWorkers || c.MaxWorkers > MaxWorkers {
+		errs = append(errs, fmt.Errorf("workers %d and max workers %d must be at most %d", c.Workers, c.MaxWorkers, MaxWorkers))
+	}
+	if c.Trials < 0 {
+		errs = append(errs, fmt.Errorf("trials %d is negative", c.Trials))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"duration", c.Duration}, {"late threshold", c.LateThreshold}, {"grace", c.Grace}, {"max settle", c.MaxSettle}, {"timeout", c.Timeout}} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s %v is negative", d.name, d.v))
+		}
 	}
 	return errors.Join(errs...)
 }
