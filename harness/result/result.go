@@ -13,11 +13,21 @@ package result
 import (
 	"bufio"
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
+
+// SchemaVersion is the version of the record schema this package writes,
+// in every record's "schema_version" field. It grows when the meaning of a
+// field changes; added fields do not change it. A reader skips records of a
+// newer version (with a warning) rather than misread them; records without
+// the field predate it and are read as version 1.
+const SchemaVersion = 1
 
 // Kinds of record, in the "kind" field.
 const (
@@ -34,7 +44,10 @@ const (
 
 // Header describes the machine and the command of a run.
 type Header struct {
-	Kind       string    `json:"kind"` // KindHeader
+	Kind          string `json:"kind"` // KindHeader
+	SchemaVersion int    `json:"schema_version"`
+	// RunID names the run: the header's and its trials'. Writer fills it in.
+	RunID      string    `json:"run_id,omitempty"`
 	Time       time.Time `json:"time"`
 	CPUModel   string    `json:"cpu_model"`
 	Cores      int       `json:"cores"`      // runtime.NumCPU of the parent
@@ -129,7 +142,11 @@ type Accounting struct {
 // Trial is the measurement of one trial: one variant, one scenario, one
 // load level, one GOMAXPROCS, one repetition.
 type Trial struct {
-	Kind        string  `json:"kind"` // KindTrial
+	Kind          string `json:"kind"` // KindTrial
+	SchemaVersion int    `json:"schema_version"`
+	// RunID is the run's (the header's RunID); with Order it identifies the
+	// trial, so that a record read twice is counted once.
+	RunID       string  `json:"run_id,omitempty"`
 	Mode        string  `json:"mode"`
 	Variant     string  `json:"variant"`      // as named on the command line
 	VariantSpec string  `json:"variant_spec"` // canonical, every knob spelled out
@@ -235,20 +252,30 @@ func (t *Trial) Failed() bool { return t.Error != "" || len(t.Accounting.Violati
 
 // Writer writes records as JSON lines.
 type Writer struct {
-	w io.Writer
+	w     io.Writer
+	runID string
 }
 
 // NewWriter returns a Writer on w. Each Write is one line and one call to
 // w.Write, so a file written through it holds whole records only.
 func NewWriter(w io.Writer) *Writer { return &Writer{w: w} }
 
-// Write encodes one *Header or *Trial as a line.
+// Write encodes one *Header or *Trial as a line, stamping its kind and
+// schema version. A header without a RunID gets a fresh one; the trials
+// written after a header get its RunID unless they carry their own.
 func (w *Writer) Write(rec any) error {
 	switch r := rec.(type) {
 	case *Header:
-		r.Kind = KindHeader
+		r.Kind, r.SchemaVersion = KindHeader, SchemaVersion
+		if r.RunID == "" {
+			r.RunID = newRunID()
+		}
+		w.runID = r.RunID
 	case *Trial:
-		r.Kind = KindTrial
+		r.Kind, r.SchemaVersion = KindTrial, SchemaVersion
+		if r.RunID == "" {
+			r.RunID = w.runID
+		}
 	default:
 		return fmt.Errorf("result: cannot write %T", rec)
 	}
@@ -260,27 +287,49 @@ func (w *Writer) Write(rec any) error {
 	return err
 }
 
+// newRunID returns 16 random hex digits.
+func newRunID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // Note: crypto/rand.Read never fails (Go 1.24+).
+	return hex.EncodeToString(b[:])
+}
+
 // Reader reads records written by Writer, like bufio.Scanner:
 //
 //	for r.Scan() { switch rec := r.Record().(type) { ... } }
+//	for _, w := range r.Warnings() { ... }
 //	if err := r.Err(); err != nil { ... }
 //
 // Blank lines are skipped; unknown fields are ignored so that older readers
-// can read newer files. A line that is not a record stops the scan with an
-// error naming the file and line.
+// can read newer files. Like benchstat, the Reader keeps going past a line
+// it cannot use: a line that is not a record (such as the last line of a
+// run killed mid-write), a record of a newer schema version, or one that
+// lacks a required field is skipped, with a warning naming the file and
+// line. Only a failure to read stops the scan (Err).
 type Reader struct {
-	name string
-	s    *bufio.Scanner
-	line int
-	rec  any
-	err  error
+	name     string
+	s        *bufio.Scanner
+	line     int
+	rec      any
+	err      error
+	warnings []error
+	// unterminated is set when the input ended without a newline.
+	unterminated bool
 }
 
-// NewReader reads records from r; name is used in errors.
+// NewReader reads records from r; name is used in errors and warnings.
 func NewReader(r io.Reader, name string) *Reader {
-	s := bufio.NewScanner(r)
-	s.Buffer(make([]byte, 0, 64<<10), 64<<20)
-	return &Reader{name: name, s: s}
+	rd := &Reader{name: name}
+	rd.s = bufio.NewScanner(r)
+	rd.s.Buffer(make([]byte, 0, 64<<10), 64<<20)
+	rd.s.Split(func(data []byte, atEOF bool) (int, []byte, error) {
+		adv, tok, err := bufio.ScanLines(data, atEOF)
+		if atEOF && adv == len(data) && len(data) > 0 && data[len(data)-1] != '\n' {
+			rd.unterminated = true
+		}
+		return adv, tok, err
+	})
+	return rd
 }
 
 // Scan advances to the next record.
@@ -294,26 +343,13 @@ func (r *Reader) Scan() bool {
 		if len(line) == 0 {
 			continue
 		}
-		var probe struct {
-			Kind string `json:"kind"`
-		}
-		if err := json.Unmarshal(line, &probe); err != nil {
-			r.err = fmt.Errorf("%s:%d: not a result record: %v", r.name, r.line, err)
-			return false
-		}
-		var rec any
-		switch probe.Kind {
-		case KindHeader:
-			rec = new(Header)
-		case KindTrial:
-			rec = new(Trial)
-		default:
-			r.err = fmt.Errorf("%s:%d: unknown record kind %q", r.name, r.line, probe.Kind)
-			return false
-		}
-		if err := json.Unmarshal(line, rec); err != nil {
-			r.err = fmt.Errorf("%s:%d: %v", r.name, r.line, err)
-			return false
+		rec, err := decode(line)
+		if err != nil {
+			if r.unterminated && !json.Valid(line) {
+				err = fmt.Errorf("the last line is cut short (a run interrupted while writing it?): %v", err)
+			}
+			r.warnf("%v; line skipped", err)
+			continue
 		}
 		r.rec = rec
 		return true
@@ -324,13 +360,65 @@ func (r *Reader) Scan() bool {
 	return false
 }
 
+func (r *Reader) warnf(format string, args ...any) {
+	r.warnings = append(r.warnings, fmt.Errorf("%s:%d: "+format, append([]any{r.name, r.line}, args...)...))
+}
+
+// decode decodes one line into a *Header or *Trial, or says why it is not
+// a record this package can read.
+func decode(line []byte) (any, error) {
+	var probe struct {
+		Kind          string `json:"kind"`
+		SchemaVersion int    `json:"schema_version"`
+	}
+	if err := json.Unmarshal(line, &probe); err != nil {
+		return nil, fmt.Errorf("not a result record: %v", err)
+	}
+	if probe.SchemaVersion > SchemaVersion || probe.SchemaVersion < 0 {
+		return nil, fmt.Errorf("schema_version %d: this bench reads versions up to %d", probe.SchemaVersion, SchemaVersion)
+	}
+	var missing []string
+	var rec any
+	switch probe.Kind {
+	case KindHeader:
+		h := new(Header)
+		if err := json.Unmarshal(line, h); err != nil {
+			return nil, fmt.Errorf("header record: %v", err)
+		}
+		rec = h
+	case KindTrial:
+		t := new(Trial)
+		if err := json.Unmarshal(line, t); err != nil {
+			return nil, fmt.Errorf("trial record: %v", err)
+		}
+		for _, f := range []struct{ name, v string }{{"variant", t.Variant}, {"scenario", t.Scenario}, {"load.model", t.Load.Model}} {
+			if f.v == "" {
+				missing = append(missing, f.name)
+			}
+		}
+		rec = t
+	default:
+		return nil, fmt.Errorf("unknown record kind %q", probe.Kind)
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("trial record without %s", strings.Join(missing, ", "))
+	}
+	return rec, nil
+}
+
 // Record returns the record Scan read: a *Header or a *Trial.
 func (r *Reader) Record() any { return r.rec }
 
-// Err returns the first error Scan met, if any.
+// Warnings returns the lines Scan skipped so far, each naming its file,
+// line and reason.
+func (r *Reader) Warnings() []error { return r.warnings }
+
+// Err returns the read error that stopped Scan, if any.
 func (r *Reader) Err() error { return r.err }
 
-// ReadAll reads every record of r, splitting headers from trials.
+// ReadAll reads every record of r, splitting headers from trials. It is
+// strict: a line Reader would skip is an error (the first one), for input
+// that must be whole, such as a child process's record.
 func ReadAll(rd io.Reader, name string) ([]*Header, []*Trial, error) {
 	r := NewReader(rd, name)
 	var hs []*Header
@@ -343,7 +431,13 @@ func ReadAll(rd io.Reader, name string) ([]*Header, []*Trial, error) {
 			ts = append(ts, rec)
 		}
 	}
-	return hs, ts, r.Err()
+	if err := r.Err(); err != nil {
+		return hs, ts, err
+	}
+	if ws := r.Warnings(); len(ws) > 0 {
+		return hs, ts, ws[0]
+	}
+	return hs, ts, nil
 }
 
 // lateDelayShare is the share of a trial's backpressure delay time that

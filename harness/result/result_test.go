@@ -45,16 +45,80 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-func TestReaderErrors(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{`{"kind":"trial"}` + "\n" + `not json`, "f.jsonl:2: not a result record"},
-		{"\n\n" + `{"kind":"banana"}`, `f.jsonl:3: unknown record kind "banana"`},
-		{`{"kind":"trial","chunks_per_s":"fast"}`, "f.jsonl:1:"},
+// TestReaderKeepsGoing: like benchstat, the Reader skips the lines it
+// cannot use, with a warning naming file, line and reason, and reads every
+// record around them; ReadAll, which must see whole input, fails on the
+// first of them.
+func TestReaderKeepsGoing(t *testing.T) {
+	const good = `{"kind":"trial","variant":"mutex","scenario":"chat","load":{"model":"closed"}}`
+	for _, tc := range []struct {
+		name, in string
+		trials   int
+		warnings []string
+	}{
+		{"clean", good + "\n" + good + "\n", 2, nil},
+		{"cut last line", good + "\n" + good + "\n" + good[:30], 2,
+			[]string{"f.jsonl:3: the last line is cut short (a run interrupted while writing it?): not a result record: unexpected end of JSON input; line skipped"}},
+		{"garbage in the middle", good + "\nnot json\n" + good + "\n", 2,
+			[]string{"f.jsonl:2: not a result record: invalid character 'o' in literal null (expecting 'u'); line skipped"}},
+		{"unknown kind", "\n\n" + `{"kind":"banana"}` + "\n" + good, 1, []string{`f.jsonl:3: unknown record kind "banana"; line skipped`}},
+		{"wrong type", `{"kind":"trial","variant":"m","scenario":"c","load":{"model":"closed"},"chunks_per_s":"fast"}` + "\n" + good, 1,
+			[]string{"f.jsonl:1: trial record: json: cannot unmarshal string into Go struct field Trial.chunks_per_s of type float64; line skipped"}},
+		{"newer schema", `{"kind":"trial","schema_version":99,"name":"mutex","scen":"chat","load":{"model":"closed"}}` + "\n" + good, 1,
+			[]string{"f.jsonl:1: schema_version 99: this bench reads versions up to 1; line skipped"}},
+		{"renamed fields", `{"kind":"trial","schema_version":1,"name":"mutex","scen":"chat"}` + "\n" + good, 1,
+			[]string{"f.jsonl:1: trial record without variant, scenario, load.model; line skipped"}},
 	} {
-		_, _, err := ReadAll(strings.NewReader(tc.in), "f.jsonl")
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("ReadAll(%q) = %v, want %q", tc.in, err, tc.want)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			r := NewReader(strings.NewReader(tc.in), "f.jsonl")
+			n := 0
+			for r.Scan() {
+				if _, ok := r.Record().(*Trial); ok {
+					n++
+				}
+			}
+			if r.Err() != nil {
+				t.Fatalf("Err() = %v", r.Err())
+			}
+			if n != tc.trials {
+				t.Errorf("%d trials read, want %d", n, tc.trials)
+			}
+			var got []string
+			for _, w := range r.Warnings() {
+				got = append(got, w.Error())
+			}
+			if diff := cmp.Diff(tc.warnings, got); diff != "" {
+				t.Errorf("warnings (-want +got):\n%s", diff)
+			}
+			_, _, err := ReadAll(strings.NewReader(tc.in), "f.jsonl")
+			if (err != nil) != (len(tc.warnings) > 0) || (err != nil && err.Error() != tc.warnings[0]) {
+				t.Errorf("ReadAll error %v, want the first warning", err)
+			}
+		})
+	}
+}
+
+// TestWriterStampsRun: a header gets a fresh run ID and the schema version,
+// and the trials written after it carry both.
+func TestWriterStampsRun(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewWriter(&buf)
+	h, tr := &Header{}, &Trial{Variant: "v", Scenario: "s", Load: Load{Model: "closed"}}
+	if err := w.Write(h); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(tr); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.RunID) != 16 || tr.RunID != h.RunID || h.SchemaVersion != SchemaVersion || tr.SchemaVersion != SchemaVersion {
+		t.Errorf("header run %q v%d, trial run %q v%d", h.RunID, h.SchemaVersion, tr.RunID, tr.SchemaVersion)
+	}
+	h2 := &Header{}
+	if err := NewWriter(&buf).Write(h2); err != nil || h2.RunID == h.RunID {
+		t.Errorf("two runs share the ID %q (%v)", h2.RunID, err)
+	}
+	if !strings.Contains(buf.String(), `"schema_version":1,"run_id":"`+h.RunID+`"`) {
+		t.Errorf("records lack schema_version and run_id:\n%s", buf.String())
 	}
 }
 
