@@ -109,26 +109,32 @@ func writeHTML(w io.Writer, hdr *result.Header, trials []*result.Trial, figs []F
 // and writes into outDir: report.html, summary.md, results.bench (Go
 // benchmark format for benchstat) and plots/. With several headers, the
 // first describes the run. opts configures the statistics, the findings
-// and the attribution.
-func Build(outDir string, files []string, opts Options) error {
-	hdr, trials, err := readResults(files)
+// and the attribution. The warnings name what was read but not used:
+// lines that are not usable records, files given twice and duplicate
+// records (see ReadResults).
+func Build(outDir string, files []string, opts Options) (warnings []error, err error) {
+	hdr, trials, warnings, err := ReadResults(files)
 	if err != nil {
-		return err
+		return warnings, err
 	}
 	if len(trials) == 0 {
-		return errors.New("reports: no trial records in " + strings.Join(files, ", "))
+		msg := "reports: no trial records in " + strings.Join(files, ", ")
+		if len(warnings) > 0 {
+			msg += fmt.Sprintf(" (%d lines skipped, the first: %v)", len(warnings), warnings[0])
+		}
+		return warnings, errors.New(msg)
 	}
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
-		return err
+		return warnings, err
 	}
 	// Note: rendering dominates the cost of a report, so the figures are
 	// rendered once and both saved and embedded.
 	figs, err := Figures(trials, opts)
 	if err != nil {
-		return err
+		return warnings, err
 	}
 	if _, err := saveFigures(filepath.Join(outDir, "plots"), figs); err != nil {
-		return err
+		return warnings, err
 	}
 	outputs := []struct {
 		name  string
@@ -141,46 +147,117 @@ func Build(outDir string, files []string, opts Options) error {
 	for _, o := range outputs {
 		var b bytes.Buffer
 		if err := o.write(&b); err != nil {
-			return fmt.Errorf("reports: %s: %w", o.name, err)
+			return warnings, fmt.Errorf("reports: %s: %w", o.name, err)
 		}
 		if err := os.WriteFile(filepath.Join(outDir, o.name), b.Bytes(), 0o644); err != nil {
-			return err
+			return warnings, err
 		}
 	}
-	return nil
+	return warnings, nil
 }
 
-// readResults reads every record of files; a directory contributes its
-// *.jsonl files.
-func readResults(files []string) (*result.Header, []*result.Trial, error) {
-	var hdr *result.Header
-	var trials []*result.Trial
+// ReadResults reads every record of files; a directory contributes its
+// *.jsonl files. It keeps going past what it cannot use, returning a
+// warning for each: a line that is not a usable record (result.Reader), a
+// file given more than once (by another path, or inside a folder also
+// given), and a trial record read before (the same run and position in
+// it, say from a copy of a file), which would otherwise count twice in
+// every statistic. A file or folder that cannot be read is an error.
+func ReadResults(files []string) (hdr *result.Header, trials []*result.Trial, warnings []error, err error) {
+	var seenFiles []struct {
+		path string
+		st   os.FileInfo
+	}
+	seenTrials := map[string]string{}
+	dups := 0
+	var firstDup error
 	for _, name := range files {
+		st, err := os.Stat(name)
+		if err != nil {
+			return nil, nil, warnings, err
+		}
 		paths := []string{name}
-		if st, err := os.Stat(name); err != nil {
-			return nil, nil, err
-		} else if st.IsDir() {
-			if paths, err = filepath.Glob(filepath.Join(name, "*.jsonl")); err != nil {
-				return nil, nil, err
+		if st.IsDir() {
+			// Note: filepath.Glob would swallow a permission error and
+			// report an unreadable folder as an empty one.
+			entries, err := os.ReadDir(name)
+			if err != nil {
+				return nil, nil, warnings, err
+			}
+			paths = paths[:0]
+			for _, e := range entries {
+				if !e.IsDir() && strings.HasSuffix(e.Name(), ".jsonl") {
+					paths = append(paths, filepath.Join(name, e.Name()))
+				}
 			}
 		}
+	paths:
 		for _, p := range paths {
+			st, err := os.Stat(p)
+			if err != nil {
+				return nil, nil, warnings, err
+			}
+			for _, seen := range seenFiles {
+				if os.SameFile(st, seen.st) {
+					warnings = append(warnings, fmt.Errorf("%s: the same file as %s; read once", p, seen.path))
+					continue paths
+				}
+			}
+			seenFiles = append(seenFiles, struct {
+				path string
+				st   os.FileInfo
+			}{p, st})
 			f, err := os.Open(p)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, warnings, err
 			}
-			hs, ts, err := result.ReadAll(f, p)
+			r := result.NewReader(f, p)
+			// fileRun names the run of records that predate run_id: the
+			// file's header, else the file.
+			fileRun := p
+			for r.Scan() {
+				switch rec := r.Record().(type) {
+				case *result.Header:
+					if hdr == nil {
+						hdr = rec
+					}
+					if fileRun == p && rec.RunID == "" {
+						fileRun = rec.Time.String() + "|" + rec.Hostname
+					}
+				case *result.Trial:
+					run := rec.RunID
+					if run == "" {
+						run = fileRun
+					}
+					key := fmt.Sprintf("%s|%d|%s|%d|%s", run, rec.Order, rec.Variant, rec.Trial, groupKeyOf(rec))
+					at := fmt.Sprintf("%s:%d", p, r.Line())
+					if prev, ok := seenTrials[key]; ok {
+						dups++
+						if firstDup == nil {
+							firstDup = fmt.Errorf("%s is %s's %s trial %d again", at, prev, rec.Variant, rec.Trial)
+						}
+						continue
+					}
+					seenTrials[key] = at
+					trials = append(trials, rec)
+				}
+			}
 			f.Close()
-			if err != nil {
-				return nil, nil, err
+			warnings = append(warnings, r.Warnings()...)
+			if err := r.Err(); err != nil {
+				return nil, nil, warnings, err
 			}
-			if hdr == nil && len(hs) > 0 {
-				hdr = hs[0]
-			}
-			trials = append(trials, ts...)
 		}
 	}
-	return hdr, trials, nil
+	if dups > 0 {
+		warnings = append(warnings, fmt.Errorf("%d duplicate trial records dropped (the same run and trial read twice; the first: %v)", dups, firstDup))
+	}
+	return hdr, trials, warnings, nil
+}
+
+// groupKeyOf names what a trial measured: scenario, load and GOMAXPROCS.
+func groupKeyOf(t *result.Trial) string {
+	return fmt.Sprintf("%s|%s|%d|%g|%s|%d", t.Scenario, t.Load.Model, t.Load.Concurrency, t.Load.Rate, t.Load.Arrival, t.GOMAXPROCS)
 }
 
 // WriteBench writes trials in Go benchmark format, one line per successful

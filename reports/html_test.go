@@ -94,8 +94,8 @@ func TestBuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := t.TempDir()
-	if err := Build(out, []string{in}, DefaultOptions); err != nil {
-		t.Fatal(err)
+	if ws, err := Build(out, []string{in}, DefaultOptions); err != nil || len(ws) > 0 {
+		t.Fatal(err, ws)
 	}
 	page, err := os.ReadFile(filepath.Join(out, "report.html"))
 	if err != nil {
@@ -157,11 +157,11 @@ func TestBuildErrors(t *testing.T) {
 		want  string
 	}{
 		{"missing", []string{filepath.Join(dir, "missing.jsonl")}, "no such file"},
-		{"bad record", []string{bad}, "bad.jsonl:1: unknown record kind"},
+		{"bad record", []string{bad}, "no trial records in " + bad + " (1 lines skipped, the first: " + bad + ":1: unknown record kind"},
 		{"empty dir", []string{t.TempDir()}, "no trial records"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			err := Build(t.TempDir(), tt.files, DefaultOptions)
+			_, err := Build(t.TempDir(), tt.files, DefaultOptions)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("Build = %v, want error containing %q", err, tt.want)
 			}

@@ -160,7 +160,11 @@ func summarize(stdout, stderr io.Writer, outDir, resultsPath string, trials []*r
 	if err != nil {
 		return err
 	}
-	if err := reports.Build(outDir, []string{resultsPath}, opts); err != nil {
+	warnings, err := reports.Build(outDir, []string{resultsPath}, opts)
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "bench: warning: %v\n", w)
+	}
+	if err != nil {
 		fmt.Fprintf(stderr, "bench: report: %v\n", err)
 		return errFailed
 	}
@@ -188,7 +192,11 @@ func cmdReport(_ context.Context, _ <-chan struct{}, stdout, stderr io.Writer, a
 			dir = filepath.Dir(dir)
 		}
 	}
-	if err := reports.Build(dir, fs.Args(), reportOptions(*minEffect)); err != nil {
+	warnings, err := reports.Build(dir, fs.Args(), reportOptions(*minEffect))
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "bench report: warning: %v\n", w)
+	}
+	if err != nil {
 		return usagef("bench report: %v", err)
 	}
 	fmt.Fprintf(stdout, "report in %s\n", filepath.Join(dir, "report.html"))

@@ -409,6 +409,9 @@ func decode(line []byte) (any, error) {
 // Record returns the record Scan read: a *Header or a *Trial.
 func (r *Reader) Record() any { return r.rec }
 
+// Line returns the line number of the record Scan read, from 1.
+func (r *Reader) Line() int { return r.line }
+
 // Warnings returns the lines Scan skipped so far, each naming its file,
 // line and reason.
 func (r *Reader) Warnings() []error { return r.warnings }
