@@ -215,6 +215,26 @@ func TestRunWritesRecordsAndTable(t *testing.T) {
 	if code != 2 || !strings.Contains(stderr, "fresh -out folder") {
 		t.Errorf("re-using -out: exit %d, stderr %q", code, stderr)
 	}
+
+	// bench report on the file an interrupted run leaves (its last line
+	// cut) reports the complete records and warns about the cut line.
+	data, err := os.ReadFile(filepath.Join(dir, "results.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := t.TempDir()
+	if err := os.WriteFile(filepath.Join(cut, "results.jsonl"), data[:len(data)-700], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code = runCmd(t, "report", cut)
+	if code != 0 || !strings.Contains(stderr, "bench report: warning: "+filepath.Join(cut, "results.jsonl")+":4: the last line is cut short") {
+		t.Errorf("report on a cut file: exit %d, stderr %q", code, stderr)
+	}
+	// The same records given three ways are counted once.
+	_, stderr, code = runCmd(t, "report", "-out", t.TempDir(), dir, filepath.Join(dir, "results.jsonl"), dir+"/.")
+	if code != 0 || strings.Count(stderr, "the same file as") != 2 {
+		t.Errorf("report on one file given three times: exit %d, stderr %q", code, stderr)
+	}
 }
 
 // startBench starts the test binary as the bench command and returns it
