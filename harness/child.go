@@ -77,14 +77,14 @@ func runChild(ctx context.Context, spec TrialSpec) (*result.Trial, error) {
 		cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(spec.GOMAXPROCS))
 	}
 	var stdout bytes.Buffer
-	stderr := &tailBuffer{max: 4 << 10}
+	stderr := &headTailBuffer{head: 2 << 10, tail: 4 << 10}
 	cmd.Stdout, cmd.Stderr = &stdout, stderr
 	err = cmd.Run()
 	if ctx.Err() == context.DeadlineExceeded {
-		return nil, fmt.Errorf("trial %s: child process timed out after %s; its stderr ended: %s", spec, timeout, stderr)
+		return nil, fmt.Errorf("trial %s: child process timed out after %s; its stderr: %s", spec, timeout, stderr)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("trial %s: child process failed (%v); its stderr ended: %s", spec, err, stderr)
+		return nil, fmt.Errorf("trial %s: child process failed (%v); its stderr: %s", spec, err, stderr)
 	}
 	_, trials, err := result.ReadAll(&stdout, "child stdout")
 	if err != nil {
@@ -96,23 +96,41 @@ func runChild(ctx context.Context, spec TrialSpec) (*result.Trial, error) {
 	return trials[0], nil
 }
 
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	max int
-	b   []byte
+// headTailBuffer keeps the first head and the last tail bytes written to
+// it, and counts what it left out between them.
+//
+// Note: a Go program that crashes writes its cause first ("fatal error:
+// runtime: out of memory") and then a goroutine dump that can run to
+// megabytes; the tail alone would keep the dump and lose the cause.
+type headTailBuffer struct {
+	head, tail int
+	h, t       []byte
+	dropped    int64
 }
 
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = t.b[len(t.b)-t.max:]
+func (b *headTailBuffer) Write(p []byte) (int, error) {
+	n := len(p)
+	if room := b.head - len(b.h); room > 0 {
+		k := min(room, len(p))
+		b.h = append(b.h, p[:k]...)
+		p = p[k:]
 	}
-	return len(p), nil
+	b.t = append(b.t, p...)
+	if over := len(b.t) - b.tail; over > 0 {
+		b.dropped += int64(over)
+		b.t = append(b.t[:0], b.t[over:]...)
+	}
+	return n, nil
 }
 
-func (t *tailBuffer) String() string {
-	s := strings.TrimSpace(string(t.b))
-	if s == "" {
+func (b *headTailBuffer) String() string {
+	var s string
+	if b.dropped > 0 {
+		s = fmt.Sprintf("%s\n... (%d bytes left out) ...\n%s", b.h, b.dropped, b.t)
+	} else {
+		s = string(b.h) + string(b.t)
+	}
+	if s = strings.TrimSpace(s); s == "" {
 		return "(nothing)"
 	}
 	return s
