@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/streambench/streambench/harness/result"
@@ -29,11 +30,18 @@ func IsChild() bool { return os.Getenv(childEnv) != "" }
 // record was written (even one with violations, which the parent judges),
 // 2 when the spec could not run.
 //
-// The child ignores interrupts: a Ctrl-C at the terminal reaches the whole
-// process group, and the parent decides whether the trial in flight
-// finishes (first Ctrl-C) or is killed (second).
+// The child ignores SIGINT and SIGTERM: a Ctrl-C at the terminal (or a
+// SIGTERM to the process group) reaches the whole group, and the parent
+// decides whether the trial in flight finishes (first signal) or is killed
+// (second). The child exits when its stdin, a pipe the parent holds,
+// closes: it never outlives its parent, however the parent ends.
 func ChildMain(stdout, stderr io.Writer) int {
-	signal.Ignore(os.Interrupt)
+	signal.Ignore(os.Interrupt, syscall.SIGTERM)
+	go func() {
+		io.Copy(io.Discard, os.Stdin)
+		fmt.Fprintln(stderr, "bench child: the parent process is gone; exiting")
+		os.Exit(3)
+	}()
 	var spec TrialSpec
 	if err := json.Unmarshal([]byte(os.Getenv(childEnv)), &spec); err != nil {
 		fmt.Fprintf(stderr, "bench child: bad trial spec: %v\n", err)
@@ -79,6 +87,11 @@ func runChild(ctx context.Context, spec TrialSpec) (*result.Trial, error) {
 	var stdout bytes.Buffer
 	stderr := &headTailBuffer{head: 2 << 10, tail: 4 << 10}
 	cmd.Stdout, cmd.Stderr = &stdout, stderr
+	// Note: the child watches this pipe and exits when it closes, which
+	// happens when this process ends, even by SIGKILL.
+	if _, err := cmd.StdinPipe(); err != nil {
+		return nil, err
+	}
 	err = cmd.Run()
 	if ctx.Err() == context.DeadlineExceeded {
 		return nil, fmt.Errorf("trial %s: child process timed out after %s; its stderr: %s", spec, timeout, stderr)
@@ -136,4 +149,4 @@ func (b *headTailBuffer) String() string {
 	return s
 }
 
-var errStopped = errors.New("run stopped by interrupt")
+var errStopped = errors.New("run stopped by a signal")

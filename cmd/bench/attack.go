@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -80,7 +81,7 @@ func cmdAttack(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writ
 		Target: *target, Scenario: sc, Variants: vs, Rates: rs,
 		Arrival: scenarios.ArrivalProcess(*arrival), Duration: *duration, Trials: *trials,
 		Workers: *workers, MaxWorkers: *maxW, LateThreshold: *late, Grace: *grace,
-		MaxSettle: *maxSettle, Timeout: *timeout, Log: stderr,
+		MaxSettle: *maxSettle, Timeout: *timeout, Log: stderr, Stop: stop,
 	}
 	if cfg.Target == "" {
 		cfg.Target = "http://127.0.0.1:1" // validated below, replaced by the child's
@@ -103,11 +104,13 @@ func cmdAttack(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writ
 	}
 
 	if *target == "" {
-		url, stopChild, err := spawnServe(sc, *scen, *variants, stderr)
+		url, stopChild, err := spawnServe(*scen, *variants, stderr)
 		if err != nil {
 			return err
 		}
-		defer stopChild()
+		// Note: after a second interrupt (ctx cancelled) the child is
+		// killed at once rather than asked to shut down.
+		defer func() { stopChild(ctx.Err() != nil) }()
 		cfg.Target = url
 	}
 
@@ -122,17 +125,9 @@ func cmdAttack(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writ
 	fmt.Fprintf(stderr, "bench attack: %s on %s, variants %s at %s/s, %d trials of %v; results in %s\n",
 		sc.Name, cfg.Target, strings.Join(names, ","), *rates, *trials, *duration, *out)
 
-	// The first interrupt stops after the trial in flight, like bench run.
-	actx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		select {
-		case <-stop:
-			cancel()
-		case <-actx.Done():
-		}
-	}()
-	trials2, runErr := httpload.Run(actx, cfg, w)
+	// The first interrupt (stop) ends the run after the trial in flight,
+	// like bench run; the second (ctx) abandons that trial.
+	trials2, runErr := httpload.Run(ctx, cfg, w)
 	if err := f.Sync(); err != nil && runErr == nil {
 		runErr = err
 	}
@@ -150,6 +145,9 @@ func cmdAttack(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writ
 	}
 	switch {
 	case runErr != nil:
+		if ctx.Err() != nil {
+			runErr = errors.New("stopped at once, abandoning the trial in flight,")
+		}
 		fmt.Fprintf(stderr, "bench attack: %v after %d trials; what was measured is in %s\n", runErr, len(trials2), *out)
 		return errFailed
 	case failed > 0:
@@ -172,14 +170,24 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 }
 
 // spawnServe starts `bench serve -addr 127.0.0.1:0` as a child process (this
-// same executable) and returns its URL and a function that stops it.
-func spawnServe(sc *scenarios.Scenario, scenArg, variants string, stderr io.Writer) (string, func(), error) {
+// same executable) and returns its URL and a function that stops it: at
+// once (kill) or by asking it to shut down.
+//
+// The child is told it was spawned (spawnedEnv): it ignores the terminal's
+// Ctrl-C, which reaches the whole process group, leaving the parent to
+// decide when it stops; and it exits when its stdin, a pipe this process
+// holds, closes, so it never outlives its parent, however the parent ends.
+func spawnServe(scenArg, variants string, stderr io.Writer) (string, func(kill bool), error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return "", nil, err
 	}
 	cmd := exec.Command(exe, "serve", "-addr", "127.0.0.1:0", "-scenario", scenArg, "-variants", variants)
+	cmd.Env = append(os.Environ(), spawnedEnv+"=1")
 	cmd.Stderr = stderr
+	if _, err := cmd.StdinPipe(); err != nil {
+		return "", nil, err
+	}
 	pipe, err := cmd.StdoutPipe()
 	if err != nil {
 		return "", nil, err
@@ -187,8 +195,12 @@ func spawnServe(sc *scenarios.Scenario, scenArg, variants string, stderr io.Writ
 	if err := cmd.Start(); err != nil {
 		return "", nil, fmt.Errorf("starting bench serve: %w", err)
 	}
-	stopChild := func() {
-		cmd.Process.Signal(syscall.SIGTERM)
+	stopChild := func(kill bool) {
+		if kill {
+			cmd.Process.Kill()
+		} else {
+			cmd.Process.Signal(syscall.SIGTERM)
+		}
 		done := make(chan struct{})
 		go func() {
 			io.Copy(io.Discard, pipe)
@@ -204,7 +216,7 @@ func spawnServe(sc *scenarios.Scenario, scenArg, variants string, stderr io.Writ
 	}
 	url, err := readServeURL(bufio.NewReader(pipe))
 	if err != nil {
-		stopChild()
+		stopChild(true)
 		return "", nil, err
 	}
 	return url, stopChild, nil

@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/streambench/streambench/harness"
 )
@@ -32,22 +33,57 @@ func main() {
 	if harness.IsChild() {
 		os.Exit(harness.ChildMain(os.Stdout, os.Stderr))
 	}
-	// The first interrupt asks the run to stop after the trial in flight;
-	// the second kills it at once.
+	args := os.Args[1:]
+	// The first SIGINT or SIGTERM asks the command to stop gracefully; the
+	// second stops it at once.
+	signals := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	if os.Getenv(spawnedEnv) != "" {
+		// Note: a Ctrl-C at the terminal reaches the whole process group;
+		// the parent that spawned this process decides when it stops (with
+		// SIGTERM), and its end closes our stdin.
+		signal.Ignore(os.Interrupt)
+		signals = signals[1:]
+		go exitWhenClosed(os.Stdin, os.Stderr)
+	}
 	ctx, kill := context.WithCancel(context.Background())
 	stop := make(chan struct{})
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt)
+	signal.Notify(sigs, signals...)
+	first := "stopping after the trial in flight"
+	if len(args) > 0 && args[0] == "serve" {
+		first = "shutting down"
+	}
 	go func() {
-		<-sigs
-		fmt.Fprintln(os.Stderr, "\ninterrupt: stopping after the trial in flight (interrupt again to stop at once)")
+		fmt.Fprintf(os.Stderr, "\n%s: %s (a second signal stops at once)\n", signalName(<-sigs), first)
 		close(stop)
-		<-sigs
-		fmt.Fprintln(os.Stderr, "\ninterrupt: stopping now")
+		fmt.Fprintf(os.Stderr, "\n%s: stopping now\n", signalName(<-sigs))
 		kill()
 	}()
-	err := run(ctx, stop, os.Stdout, os.Stderr, os.Args[1:])
+	err := run(ctx, stop, os.Stdout, os.Stderr, args)
 	os.Exit(exitCode(os.Stderr, err))
+}
+
+// signalName names s as people say it.
+func signalName(s os.Signal) string {
+	if s == os.Interrupt {
+		return "interrupt"
+	}
+	if s == syscall.SIGTERM {
+		return "SIGTERM"
+	}
+	return s.String()
+}
+
+// spawnedEnv marks a process that another bench process spawned (bench
+// attack's serve child): it must not outlive its parent.
+const spawnedEnv = "STREAMBENCH_SPAWNED"
+
+// exitWhenClosed exits the process when r, a pipe held by the parent,
+// reaches its end: the parent has gone, however it ended.
+func exitWhenClosed(r io.Reader, stderr io.Writer) {
+	io.Copy(io.Discard, r)
+	fmt.Fprintln(stderr, "bench: the parent process is gone; exiting")
+	os.Exit(1)
 }
 
 // usageError is bad usage or input: exit code 2.

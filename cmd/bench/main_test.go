@@ -279,39 +279,43 @@ func readTrials(t *testing.T, path string) []*result.Trial {
 	return ts
 }
 
-// TestInterrupt: the first Ctrl-C lets the trial in flight finish and keeps
-// every finished trial; the run exits 1.
+// TestInterrupt: the first Ctrl-C (or SIGTERM) lets the trial in flight
+// finish and keeps every finished trial; the run exits 1.
 func TestInterrupt(t *testing.T) {
-	dir := t.TempDir()
-	cmd, sc := startBench(t, "run", "-scenario", "chat", "-variants", "mutex,lockfree", "-concurrency", "4",
-		"-duration", "400ms", "-warmup", "0s", "-trials", "5", "-no-calibrate", "-out", dir)
-	waitFor(t, sc, "trial 2/10")
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	var rest strings.Builder
-	for sc.Scan() {
-		rest.WriteString(sc.Text() + "\n")
-	}
-	err := cmd.Wait()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
-		t.Fatalf("exit: %v, want code 1; stderr:\n%s", err, rest.String())
-	}
-	if !strings.Contains(rest.String(), "stopping after the trial in flight") {
-		t.Errorf("stderr does not say it stops after the trial in flight:\n%s", rest.String())
-	}
-	ts := readTrials(t, filepath.Join(dir, "results.jsonl"))
-	if len(ts) != 2 {
-		t.Fatalf("%d trials kept, want 2 (the one before the interrupt and the one in flight)", len(ts))
-	}
-	for _, tr := range ts {
-		if tr.Failed() {
-			t.Errorf("trial %s failed: %s %v", tr.Variant, tr.Error, tr.Accounting.Violations)
-		}
-	}
-	if _, err := os.Stat(filepath.Join(dir, "report.html")); err != nil {
-		t.Errorf("no report for the interrupted run: %v", err)
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			cmd, sc := startBench(t, "run", "-scenario", "chat", "-variants", "mutex,lockfree", "-concurrency", "4",
+				"-duration", "400ms", "-warmup", "0s", "-trials", "5", "-no-calibrate", "-out", dir)
+			waitFor(t, sc, "trial 2/10")
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			var rest strings.Builder
+			for sc.Scan() {
+				rest.WriteString(sc.Text() + "\n")
+			}
+			err := cmd.Wait()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+				t.Fatalf("exit: %v, want code 1; stderr:\n%s", err, rest.String())
+			}
+			if !strings.Contains(rest.String(), "stopping after the trial in flight") {
+				t.Errorf("stderr does not say it stops after the trial in flight:\n%s", rest.String())
+			}
+			ts := readTrials(t, filepath.Join(dir, "results.jsonl"))
+			if len(ts) != 2 {
+				t.Fatalf("%d trials kept, want 2 (the one before the signal and the one in flight)", len(ts))
+			}
+			for _, tr := range ts {
+				if tr.Failed() {
+					t.Errorf("trial %s failed: %s %v", tr.Variant, tr.Error, tr.Accounting.Violations)
+				}
+			}
+			if _, err := os.Stat(filepath.Join(dir, "report.html")); err != nil {
+				t.Errorf("no report for the interrupted run: %v", err)
+			}
+		})
 	}
 }
 
@@ -323,7 +327,7 @@ func TestSecondInterrupt(t *testing.T) {
 		"-duration", "1h", "-warmup", "0s", "-trials", "1", "-no-calibrate", "-out", dir)
 	waitFor(t, sc, "trial 1/1")
 	_ = cmd.Process.Signal(syscall.SIGINT)
-	waitFor(t, sc, "interrupt: stopping after")
+	waitFor(t, sc, "interrupt: stopping after the trial in flight (a second signal stops at once)")
 	began := time.Now()
 	_ = cmd.Process.Signal(syscall.SIGINT)
 	for sc.Scan() {

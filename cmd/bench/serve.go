@@ -8,10 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/streambench/streambench/harness/httpmode"
@@ -91,28 +88,37 @@ func cmdServe(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Write
 	}
 	fmt.Fprintf(stderr, "bench serve: %s/healthz, %s/metrics; SIGINT or SIGTERM stops\n", url, url)
 
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM)
-	defer signal.Stop(sigs)
+	// Note: every request's context descends from streams, which shutdown
+	// cancels: a provider stream whose gateway no longer reads it (the
+	// legacy design's producer runs on after its client has gone) would
+	// otherwise hold Shutdown for its whole bound.
+	streams, cancelStreams := context.WithCancel(context.Background())
+	defer cancelStreams()
+	srv.BaseContext = func(net.Listener) context.Context { return streams }
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
 		return err
 	case <-stop:
-	case <-sigs:
 	case <-ctx.Done():
 	}
-	fmt.Fprintln(stderr, "bench serve: shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	fmt.Fprintf(stderr, "bench serve: shutting down; cancelling %d streams in flight\n", stack.InFlight())
+	cancelStreams()
+	// A second signal (ctx) ends the wait at once.
+	sctx, cancel := context.WithTimeout(ctx, serveShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		// Streams still running after the grace period are cut.
+		fmt.Fprintf(stderr, "bench serve: connections still open after shutdown began were cut (%v)\n", err)
 		srv.Close()
 	}
 	<-errc
 	return nil
 }
+
+// serveShutdownTimeout bounds a shutdown's wait for handlers to return
+// once their streams are cancelled.
+const serveShutdownTimeout = 5 * time.Second
 
 type inFlightFunc func() int64
 

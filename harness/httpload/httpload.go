@@ -75,9 +75,17 @@ type Config struct {
 	// Bin, if set, opens the file for vegeta's encoding of one trial's
 	// results, named "<variant>-<trial>".
 	Bin func(name string) (io.WriteCloser, error)
-	// Log receives one line per trial; nil discards them.
+	// Log receives a line as each trial starts and one as it ends; nil
+	// discards them.
 	Log io.Writer
+	// Stop, when closed, ends the run after the trial in flight: that trial
+	// finishes and its record is written (cancelling the context instead
+	// abandons it).
+	Stop <-chan struct{}
 }
+
+// ErrStopped is Run's error when Config.Stop ended the run early.
+var ErrStopped = errors.New("run stopped by a signal")
 
 // fill returns c with defaults in place of zero fields.
 func (c Config) fill() Config {
@@ -177,12 +185,19 @@ func Run(ctx context.Context, cfg Config, w *result.Writer) ([]*result.Trial, er
 	}
 	var out []*result.Trial
 	order := 0
+	total := cfg.Trials * len(cfg.Rates) * len(cfg.Variants)
 	for trial := range cfg.Trials {
 		for _, rate := range cfg.Rates {
 			for _, v := range cfg.Variants {
 				if err := ctx.Err(); err != nil {
 					return out, err
 				}
+				select {
+				case <-cfg.Stop:
+					return out, ErrStopped
+				default:
+				}
+				fmt.Fprintf(cfg.Log, "trial %d/%d  %s %s rate=%g/s #%d\n", order+1, total, cfg.Scenario.Name, v.Name, rate, trial)
 				rec, err := runTrial(ctx, cfg, mc, v, rate, trial, order)
 				if err != nil {
 					return out, err

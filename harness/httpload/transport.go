@@ -93,6 +93,9 @@ type Transport struct {
 	base http.RoundTripper
 	sc   *scenarios.Scenario
 	c    *collector
+	// abort, when it ends, cancels every request in flight (vegeta's
+	// requests carry no context of their own).
+	abort context.Context
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -122,6 +125,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	s := &stream{c: c, seq: seq, start: start, intended: intended, plan: t.sc.Request(idx)}
 	ctx, cancel := context.WithCancel(req.Context())
 	s.cancel = cancel
+	if t.abort != nil {
+		stop := context.AfterFunc(t.abort, cancel)
+		s.cancel = func() { stop(); cancel() }
+	}
 	if d := s.plan.DisconnectAfter; d > 0 {
 		s.timer = time.AfterFunc(d, func() {
 			s.timeUp.Store(true)

@@ -118,7 +118,7 @@ func runTrial(ctx context.Context, cfg Config, mc *metricsClient, v variant.Vari
 		ForceAttemptHTTP2:   false,
 	}
 	defer base.CloseIdleConnections()
-	client := &http.Client{Transport: &Transport{base: base, sc: sc, c: col}, Timeout: cfg.Timeout}
+	client := &http.Client{Transport: &Transport{base: base, sc: sc, c: col, abort: ctx}, Timeout: cfg.Timeout}
 	atk := vegeta.NewAttacker(
 		vegeta.Client(client),
 		vegeta.MaxBody(0),
@@ -166,6 +166,11 @@ func runTrial(ctx context.Context, cfg Config, mc *metricsClient, v variant.Vari
 	// schedule's offsets are from began, so that moment counts as lateness
 	// of the first hits, which is the truth from the client's side.
 	results := atk.Attack(vegeta.Targeter(targeter), sched, cfg.Duration, fmt.Sprintf("%s-%d", v.Name, trial))
+	// Note: an abandoned trial (ctx ended) stops sending at once and its
+	// streams in flight are cancelled by the Transport, so that the
+	// results channel closes without waiting for them to end.
+	stopAttack := context.AfterFunc(ctx, func() { atk.Stop() })
+	defer stopAttack()
 	var encErr error
 	stopped := false
 	sendFor := cfg.Duration // how long the attack was meant to send hits
