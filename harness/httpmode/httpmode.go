@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 )
 
@@ -122,6 +123,13 @@ func readChatRequest(w http.ResponseWriter, r *http.Request, maxBody int64) (Cha
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return req, &apiError{Status: http.StatusRequestEntityTooLarge,
 				Message: fmt.Sprintf("request body larger than %d bytes", maxBody), Type: "invalid_request_error"}
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// Note: the connection's read deadline has passed; it cannot
+			// carry another request, so the response says it closes.
+			w.Header().Set("Connection", "close")
+			return req, &apiError{Status: http.StatusRequestTimeout,
+				Message: "request body not received in time", Type: "invalid_request_error"}
 		}
 		return req, badRequest("reading request body: %v", err)
 	}

@@ -197,6 +197,12 @@ func limitBody(h http.Handler, maxBytes int64, readTimeout time.Duration) http.H
 
 // deadlineBody lifts the connection's read deadline once the body has been
 // read to its end, so that it cannot fire while the response streams.
+//
+// Note: only the end of the body lifts it. After any other error, a timeout
+// above all, the deadline stays: net/http discards the unread rest of a
+// body before it answers, and with the deadline lifted that discard would
+// wait on a stalled client for ever, holding the connection and the
+// handler's response.
 type deadlineBody struct {
 	io.ReadCloser
 	rc   *http.ResponseController
@@ -205,7 +211,7 @@ type deadlineBody struct {
 
 func (b *deadlineBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	if err != nil && !b.done {
+	if err == io.EOF && !b.done {
 		b.done = true
 		b.rc.SetReadDeadline(time.Time{})
 	}
