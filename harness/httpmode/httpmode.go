@@ -46,6 +46,8 @@ type ChatRequest struct {
 	MaxCompletionTokens *int64         `json:"max_completion_tokens,omitempty"`
 	StreamOptions       *StreamOptions `json:"stream_options,omitempty"`
 	User                string         `json:"user,omitempty"`
+	// N is the number of choices; only 1 is served.
+	N *int64 `json:"n,omitempty"`
 }
 
 // ChatMessage is one input message; Content is kept raw because it may be a
@@ -150,10 +152,40 @@ func readChatRequest(w http.ResponseWriter, r *http.Request, maxBody int64) (Cha
 	if req.Stream == nil || !*req.Stream {
 		return req, badRequest("'stream' must be true: this endpoint only serves streaming responses")
 	}
-	if n := req.maxTokens(); n < 0 {
-		return req, badRequest("'max_tokens' must be positive, got %d", n)
+	for _, f := range []struct {
+		name string
+		v    *int64
+	}{{"max_tokens", req.MaxTokens}, {"max_completion_tokens", req.MaxCompletionTokens}} {
+		if f.v != nil && *f.v < 1 {
+			return req, badRequest("'%s' must be at least 1, got %d", f.name, *f.v)
+		}
+	}
+	if req.N != nil && *req.N != 1 {
+		return req, badRequest("'n' must be 1: this server streams one choice per request, got %d", *req.N)
 	}
 	return req, nil
+}
+
+// promptTokens approximates the prompt's length in tokens from its
+// messages, as the usage chunk reports it: a token per four bytes of
+// content (rounded up) plus four per message for its role and framing,
+// the rule of thumb OpenAI documents for English text. It returns 0 when
+// there are no messages.
+func (r *ChatRequest) promptTokens() int64 {
+	var n int64
+	for _, m := range r.Messages {
+		content := m.Content
+		var s string
+		if json.Unmarshal(content, &s) == nil {
+			n += (int64(len(s)) + 3) / 4
+		} else {
+			// Note: an array of parts is counted by its JSON length, an
+			// overestimate; the approximation does not parse parts.
+			n += (int64(len(content)) + 3) / 4
+		}
+		n += 4
+	}
+	return n
 }
 
 // requestIndex returns the request identity: the HeaderRequest header, else

@@ -206,6 +206,20 @@ func chatBody(extra string) string {
 	return `{"model":"toy-1","messages":[{"role":"user","content":"hi"}],"stream":true` + extra + `}`
 }
 
+// chatPrompt is chatBody's prompt size in tokens: "hi" (1) and one message (4).
+const chatPrompt = 5
+
+// withPrompt returns chunks with the usage of the last one reporting
+// chatPrompt prompt tokens, as the provider does for chatBody's messages.
+func withPrompt(chunks []impls.Chunk) []impls.Chunk {
+	if n := len(chunks); n > 0 && chunks[n-1].Usage != nil {
+		u := *chunks[n-1].Usage
+		u.PromptTokens, u.TotalTokens = chatPrompt, chatPrompt+u.CompletionTokens
+		chunks[n-1].Usage = &u
+	}
+	return chunks
+}
+
 func post(t *testing.T, ctx context.Context, c *http.Client, url, body string, hdr map[string]string) *http.Response {
 	t.Helper()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
@@ -296,7 +310,7 @@ func TestRelay(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e.src.n = tt.n // Note: set between requests only; the servers are idle here.
-			want := e.src.chunks(tt.idx)
+			want := withPrompt(e.src.chunks(tt.idx))
 			resp := post(t, t.Context(), e.gwTS.Client(), e.gwURL, chatBody(tt.extra), tt.hdr)
 			defer resp.Body.Close()
 			if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
@@ -536,11 +550,15 @@ func TestBadRequests(t *testing.T) {
 		{"stream missing", "POST", "gw", `{"model":"m","messages":[{"role":"user","content":"x"}]}`, nil, 400},
 		{"stream false", "POST", "gw", `{"model":"m","messages":[{"role":"user","content":"x"}],"stream":false}`, nil, 400},
 		{"negative max_tokens", "POST", "gw", chatBody(`,"max_tokens":-1`), nil, 400},
+		{"zero max_tokens", "POST", "gw", chatBody(`,"max_tokens":0`), nil, 400},
+		{"zero max_completion_tokens", "POST", "gw", chatBody(`,"max_completion_tokens":0`), nil, 400},
+		{"five choices", "POST", "gw", chatBody(`,"n":5`), nil, 400},
+		{"provider zero max_tokens", "POST", "prov", chatBody(`,"max_tokens":0`), nil, 400},
+		{"provider five choices", "POST", "prov", chatBody(`,"n":5`), nil, 400},
 		{"bad identity header", "POST", "gw", chatBody(""), map[string]string{HeaderRequest: "abc"}, 400},
 		{"body too large", "POST", "gw", chatBody(`,"pad":"` + strings.Repeat("x", 5000) + `"`), nil, 413},
 		{"wrong method", "GET", "gw", "", nil, 405},
 		{"wrong path", "POST", "/toy/v1/completions", chatBody(""), nil, 404},
-		{"provider without identity", "POST", "prov", chatBody(""), nil, 400},
 		{"provider malformed", "POST", "prov", `{`, map[string]string{HeaderRequest: "1"}, 400},
 		{"provider wrong method", "GET", "prov", "", nil, 405},
 	}

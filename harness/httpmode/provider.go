@@ -84,13 +84,19 @@ type Provider struct {
 
 	streamsN, inFlight, completed, cancelled, failed atomic.Int64
 	chunks, afterGone, rejected                      atomic.Int64
+	// nextID numbers the requests that carry no identity, from 1<<63 up
+	// (the Gateway's convention), far from the indices a load generator
+	// sends.
+	nextID atomic.Uint64
 }
 
 var _ http.Handler = (*Provider)(nil)
 
 // NewProvider returns a Provider streaming the responses of streams.
 func NewProvider(streams StreamSource, opts ProviderOptions) *Provider {
-	return &Provider{streams: streams, opts: opts}
+	p := &Provider{streams: streams, opts: opts}
+	p.nextID.Store(1 << 63)
+	return p
 }
 
 // Stats returns the Provider's totals so far.
@@ -107,8 +113,10 @@ func (p *Provider) InFlight() int64 { return p.inFlight.Load() }
 
 // ServeHTTP serves one streaming request.
 //
-// The request must identify itself with HeaderRequest or a numeric "user"
-// field. The Provider sends the response headers at once, then for each
+// The request's identity, HeaderRequest or a numeric "user" field, selects
+// the scripted stream, so that a load generator can replay a scenario
+// exactly; a request without one (any OpenAI client) gets the next stream
+// of its own numbering. The Provider sends the response headers at once, then for each
 // chunk sleeps its gap (ended early by the request context, so a client
 // hang-up stops the stream), writes it as an SSE event and flushes. After
 // the last chunk it sends the usage chunk when the request asked for it,
@@ -131,7 +139,7 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var ok bool
 		idx, ok, aerr = requestIndex(r, &req)
 		if aerr == nil && !ok {
-			aerr = badRequest("missing request identity: set header %s or a numeric 'user' field", HeaderRequest)
+			idx = p.nextID.Add(1)
 		}
 		if aerr == nil {
 			p.stream(w, r, &req, idx)
@@ -190,6 +198,9 @@ func (p *Provider) stream(w http.ResponseWriter, r *http.Request, req *ChatReque
 	defer timer.Stop()
 	buf := make([]byte, 0, 512)
 	var usage *impls.Usage
+	// Note: the prompt's size follows the request's messages when it has
+	// any (an approximation, see promptTokens), not the scenario's draw.
+	prompt := req.promptTokens()
 	for {
 		c, gap, err := it.Next()
 		if err == io.EOF {
@@ -228,7 +239,11 @@ func (p *Provider) stream(w http.ResponseWriter, r *http.Request, req *ChatReque
 			return
 		}
 		if c.Usage != nil {
-			usage = c.Usage
+			u := *c.Usage
+			if prompt > 0 {
+				u.PromptTokens, u.TotalTokens = prompt, prompt+u.CompletionTokens
+			}
+			usage, c.Usage = &u, &u
 		}
 		buf = sse.AppendChunk(buf[:0], &info, &c)
 		_, err = w.Write(buf)

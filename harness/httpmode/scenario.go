@@ -31,8 +31,9 @@ func NewScenarioSource(sc *scenarios.Scenario) *ScenarioSource {
 }
 
 // Stream returns request index's script. A maxTokens below the plan's length
-// cuts the response at the chunk that reaches it, with finish reason
-// "length" and the usage of what was sent, as a real provider does.
+// cuts the response at the chunk that reaches it (that chunk cut to fit, so
+// exactly maxTokens are sent), with finish reason "length" and the usage of
+// what was sent, as a real provider does.
 func (s *ScenarioSource) Stream(index uint64, maxTokens int) ChunkIter {
 	return &scenarioIter{plan: s.sc.Request(index), maxTokens: int64(maxTokens)}
 }
@@ -60,8 +61,16 @@ func (it *scenarioIter) Next() (impls.Chunk, time.Duration, error) {
 	it.k++
 	it.tokens += sc.Tokens
 	c := impls.Chunk{Seq: int64(sc.Seq), Content: sc.Content, Tokens: sc.Tokens}
+	truncated := false
+	if over := it.tokens - it.maxTokens; it.maxTokens > 0 && over > 0 {
+		// Note: a real API never sends more than max_tokens; the chunk
+		// that would pass it is cut to fit, its content in proportion.
+		keep := c.Tokens - over
+		c.Content = c.Content[:int64(len(c.Content))*keep/c.Tokens]
+		c.Tokens, it.tokens, truncated = keep, it.maxTokens, true
+	}
 	switch {
-	case sc.Last:
+	case sc.Last && !truncated:
 		it.done = true
 		u := p.Usage
 		c.FinishReason, c.Usage = p.FinishReason, &u

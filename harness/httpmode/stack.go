@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"strings"
 	"time"
 
 	"github.com/streambench/streambench/impls"
@@ -202,6 +203,15 @@ func NewStack(baseURL string, sc *scenarios.Scenario, variants []variant.Variant
 		mux:      http.NewServeMux(),
 	}
 	s.mux.Handle(ProviderPath, s.Provider)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		names := make([]string, len(variants))
+		for i, v := range variants {
+			names[i] = v.Name
+		}
+		writeError(w, &apiError{Status: http.StatusNotFound, Type: "invalid_request_error",
+			Message: fmt.Sprintf("no route for %s: the provider is at %s, the gateways at /<variant>%s for %s",
+				r.URL.Path, ProviderPath, GatewayPath, strings.Join(names, ", "))})
+	})
 	for _, v := range variants {
 		if v.Name == "" || v.Name == "provider" || !pathSafe(v.Name) {
 			return nil, fmt.Errorf("httpmode: variant name %q cannot be a path prefix (use a built-in name, or a spec without '/')", v.Name)

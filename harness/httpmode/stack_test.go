@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/streambench/streambench/harness/sse"
+	"github.com/streambench/streambench/impls"
 	"github.com/streambench/streambench/impls/variant"
 	"github.com/streambench/streambench/scenarios"
 )
@@ -123,8 +124,10 @@ func TestStackEveryVariant(t *testing.T) {
 			if !bytes.Equal(got.content, want) || len(got.chunks) != plan.Chunks || !got.done {
 				t.Fatalf("relayed %d chunks %q (done %v), want %d chunks %q", len(got.chunks), got.content, got.done, plan.Chunks, want)
 			}
-			if got.usage == nil || *got.usage != plan.Usage {
-				t.Errorf("usage %+v, want %+v", got.usage, plan.Usage)
+			wantUsage := plan.Usage
+			wantUsage.PromptTokens, wantUsage.TotalTokens = chatPrompt, chatPrompt+plan.Usage.CompletionTokens
+			if got.usage == nil || *got.usage != wantUsage {
+				t.Errorf("usage %+v, want %+v", got.usage, wantUsage)
 			}
 			se := recv(t, e.endCh(full), "provider stream end")
 			if se.Cancelled || se.Produced != int64(plan.Chunks) {
@@ -206,8 +209,10 @@ func TestStackBadRequests(t *testing.T) {
 		{"no messages", http.MethodPost, url, `{"model":"m","stream":true}`, http.StatusBadRequest},
 		{"negative max_tokens", http.MethodPost, url, chatBody(`,"max_tokens":-1`), http.StatusBadRequest},
 		{"body too large", http.MethodPost, url, chatBody(`,"pad":"` + strings.Repeat("x", 8192) + `"`), http.StatusRequestEntityTooLarge},
+		{"zero max_tokens", http.MethodPost, url, chatBody(`,"max_tokens":0`), http.StatusBadRequest},
+		{"two choices", http.MethodPost, url, chatBody(`,"n":2`), http.StatusBadRequest},
 		{"unknown variant", http.MethodPost, e.ts.URL + "/nosuch" + GatewayPath, chatBody(""), http.StatusNotFound},
-		{"provider without identity", http.MethodPost, e.ts.URL + ProviderPath, chatBody(""), http.StatusBadRequest},
+		{"no route at all", http.MethodGet, e.ts.URL + "/", "", http.StatusNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req, _ := http.NewRequestWithContext(t.Context(), tc.method, tc.url, strings.NewReader(tc.body))
@@ -220,6 +225,7 @@ func TestStackBadRequests(t *testing.T) {
 				b, _ := io.ReadAll(resp.Body)
 				t.Errorf("status %d (%s), want %d", resp.StatusCode, b, tc.want)
 			}
+			checkJSONError(t, resp, "invalid_request_error")
 		})
 	}
 }
@@ -279,7 +285,76 @@ func TestScenarioSourceMaxTokens(t *testing.T) {
 			t.Errorf("usage says %d completion tokens, %d were sent", c.Usage.CompletionTokens, tokens)
 		}
 	}
-	if tokens < 10 || tokens >= plan.Tokens || last != "length" {
+	if tokens != 10 || last != "length" {
 		t.Errorf("max_tokens 10: sent %d tokens in %d chunks ending %q; plan has %d", tokens, n, last, plan.Tokens)
+	}
+}
+
+// TestScenarioSourceNeverExceedsMaxTokens: for every bound, exactly
+// min(bound, the plan's tokens) are sent (the chunk that would pass the
+// bound is cut, its content in proportion), and the finish reason is
+// "length" only when the bound cut the response.
+func TestScenarioSourceNeverExceedsMaxTokens(t *testing.T) {
+	sc := stackScenario()
+	src := NewScenarioSource(sc)
+	for idx := uint64(0); idx < 5; idx++ {
+		plan := sc.Request(idx)
+		for limit := int64(1); limit <= plan.Tokens+2; limit++ {
+			it := src.Stream(idx, int(limit))
+			var tokens, bytes int64
+			var last impls.Chunk
+			for {
+				c, _, err := it.Next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				tokens += c.Tokens
+				bytes += int64(len(c.Content))
+				last = c
+			}
+			want, reason := min(limit, plan.Tokens), "stop"
+			if limit < plan.Tokens {
+				reason = "length"
+			}
+			if tokens != want || bytes != 4*want || last.FinishReason != reason || last.Usage == nil || last.Usage.CompletionTokens != want {
+				t.Fatalf("request %d, max_tokens %d: sent %d tokens (%d bytes), finish %q, usage %+v; want %d tokens, finish %q",
+					idx, limit, tokens, bytes, last.FinishReason, last.Usage, want, reason)
+			}
+		}
+	}
+}
+
+// TestStackServesAnyOpenAIClient: a request with no streambench identity
+// (what any OpenAI client sends) is served by the provider and by a
+// gateway, each request with a stream of its own, and the usage's prompt
+// follows the request's messages.
+func TestStackServesAnyOpenAIClient(t *testing.T) {
+	e := newStackEnv(t, ServerOptions{})
+	for _, path := range []string{ProviderPath, "/lockfree" + GatewayPath, "/mutex" + GatewayPath} {
+		ids := map[string]bool{}
+		for range 2 {
+			resp := post(t, t.Context(), e.ts.Client(), e.ts.URL+path, chatBody(`,"stream_options":{"include_usage":true}`), nil)
+			got := readStream(t, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || !got.done || len(got.chunks) == 0 {
+				t.Fatalf("%s without identity: status %d, %d chunks, done %v", path, resp.StatusCode, len(got.chunks), got.done)
+			}
+			if got.usage == nil || got.usage.PromptTokens != chatPrompt {
+				t.Errorf("%s: usage %+v, want %d prompt tokens (from the messages)", path, got.usage, chatPrompt)
+			}
+			id := got.chunks[0].ID
+			ids[id] = true
+			idx, err := strconv.ParseUint(strings.TrimPrefix(id, "chatcmpl-"), 10, 64)
+			if err != nil {
+				t.Fatalf("stream id %q", id)
+			}
+			recv(t, e.endCh(idx), "provider stream end")
+		}
+		if len(ids) != 2 {
+			t.Errorf("%s: two identity-less requests got stream ids %v, want two distinct", path, ids)
+		}
 	}
 }
