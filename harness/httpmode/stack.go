@@ -7,9 +7,9 @@ import (
 	"net/http"
 	"runtime/metrics"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
-	"strings"
 	"time"
 
 	"github.com/streambench/streambench/impls"
