@@ -198,7 +198,7 @@ func runTrial(ctx context.Context, cfg Config, mc *metricsClient, v variant.Vari
 		return nil, fmt.Errorf("httpload: writing vegeta results: %w", encErr)
 	}
 
-	after, settleWarn, err := settle(ctx, cfg, mc, v, before, col)
+	after, settleWarn, err := settle(ctx, cfg, mc, v, before, col, account)
 	stopSampler()
 	swg.Wait()
 	if err != nil {
@@ -206,7 +206,7 @@ func runTrial(ctx context.Context, cfg Config, mc *metricsClient, v variant.Vari
 	}
 	smp.add(after, time.Since(began))
 
-	rec := buildRecord(cfg, v, rate, trial, order, elapsed, before, after, col, smp)
+	rec := buildRecord(cfg, v, rate, trial, order, elapsed, before, after, col, smp, account)
 	// Note: vegeta queues a hit when all -max-workers are busy (its pacer
 	// blocks until one is free, and the hit goes out late, which
 	// requests_late and the intended-start latencies show), but when the
@@ -232,7 +232,7 @@ func runTrial(ctx context.Context, cfg Config, mc *metricsClient, v variant.Vari
 // record persisted, or, for a detached finalizer, its timeout passed. Then
 // it waits Grace more, so that idle connections and finished goroutines are
 // gone, and reads the metrics.
-func settle(ctx context.Context, cfg Config, mc *metricsClient, v variant.Variant, before httpmode.StackMetrics, col *collector) (httpmode.StackMetrics, string, error) {
+func settle(ctx context.Context, cfg Config, mc *metricsClient, v variant.Variant, before httpmode.StackMetrics, col *collector, account string) (httpmode.StackMetrics, string, error) {
 	limit := cfg.Grace
 	tr := v.Traits()
 	if tr.DetachedFinalizer && col.disconnected.Load()+col.failed.Load() > 0 {
@@ -249,7 +249,7 @@ func settle(ctx context.Context, cfg Config, mc *metricsClient, v variant.Varian
 		g, g0 := m.Gateways[v.Name], before.Gateways[v.Name]
 		expected := (g.Gateway.Requests - g0.Gateway.Requests) - (g.Gateway.Rejected - g0.Gateway.Rejected)
 		quiet := g.Gateway.InFlight == 0 && m.Provider.InFlight == 0 &&
-			(!tr.Persists || g.Ledger.Records-g0.Ledger.Records >= expected)
+			(!tr.Persists || g.Ledger.Accounts[account].Records >= expected)
 		if quiet {
 			break
 		}
@@ -288,7 +288,7 @@ func gatewayNames(m httpmode.StackMetrics) string {
 // buildRecord turns the client's measurements and the serve process's
 // metric differences into the trial's record, and checks its accounting.
 func buildRecord(cfg Config, v variant.Variant, rate float64, trial, order int, elapsed time.Duration,
-	before, after httpmode.StackMetrics, col *collector, smp *sampler) *result.Trial {
+	before, after httpmode.StackMetrics, col *collector, smp *sampler, account string) *result.Trial {
 	sc := cfg.Scenario
 	g, g0 := after.Gateways[v.Name], before.Gateways[v.Name]
 	chunks := col.chunks.Load()
@@ -384,16 +384,21 @@ func buildRecord(cfg Config, v variant.Variant, rate float64, trial, order int, 
 	// after the relay returned, or lost in the provider connection when
 	// the gateway closed it.
 	a.ChunksAfterDisconnect = a.ChunksProduced - a.ChunksDelivered - a.ChunksDropped - a.ChunksRejected - a.ChunksDiscarded
+	// Note: records and charges are this trial's account's (see
+	// httpmode.Ledger), not the ledger's differences over the trial,
+	// which hold the late records of earlier trials and would hide this
+	// trial's pending ones.
+	acct := g.Ledger.Accounts[account]
 	a.TokensDelivered = col.tokens.Load()
-	a.TokensBilled = g.Ledger.ChargedTokens - g0.Ledger.ChargedTokens
-	a.RecordsPersisted = g.Ledger.Records - g0.Ledger.Records
+	a.TokensBilled = acct.ChargedTokens
+	a.RecordsPersisted = acct.Records
 	a.RecordsDuplicated = g.Ledger.Duplicated - g0.Ledger.Duplicated
 	tr := v.Traits()
 	if tr.Persists {
 		a.RecordsExpected = (g.Gateway.Requests - g0.Gateway.Requests) - (g.Gateway.Rejected - g0.Gateway.Rejected)
 		a.RecordsPending = a.RecordsExpected - a.RecordsPersisted
 	}
-	recordTokens := g.Ledger.RecordTokens - g0.Ledger.RecordTokens
+	recordTokens := acct.RecordTokens
 	a.Violations = check(a, tr.Persists, tr.DetachedFinalizer, tr.OverbillsOnDisconnect, v.Name, rec, recordTokens,
 		g.Outcomes.Delivered-g0.Outcomes.Delivered, after.Provider.Streams-before.Provider.Streams)
 	return rec

@@ -29,6 +29,24 @@ type Ledger struct {
 	// account. A sync.Map keeps the ledger from adding a lock that every
 	// design's finalizer would contend on.
 	seen sync.Map
+	// accounts holds an *accountTotals per account: a load generator
+	// charges each trial to an account of its own, so that records a
+	// legacy finalizer writes late, during a later trial, are counted
+	// for the trial they belong to.
+	accounts sync.Map
+}
+
+// accountTotals are one account's share of a Ledger's totals.
+type accountTotals struct {
+	records, recordTokens, charged atomic.Int64
+}
+
+func (l *Ledger) account(name string) *accountTotals {
+	if a, ok := l.accounts.Load(name); ok {
+		return a.(*accountTotals)
+	}
+	a, _ := l.accounts.LoadOrStore(name, new(accountTotals))
+	return a.(*accountTotals)
 }
 
 type ledgerKey struct {
@@ -43,19 +61,23 @@ var (
 
 // Persist counts rec.
 func (l *Ledger) Persist(_ context.Context, rec impls.Record) error {
+	a := l.account(rec.Account)
 	if _, dup := l.seen.LoadOrStore(ledgerKey{rec.Account, rec.RequestID}, struct{}{}); dup {
 		l.duplicated.Add(1)
 	} else {
 		l.records.Add(1)
+		a.records.Add(1)
 	}
 	l.recordTokens.Add(rec.Tokens)
+	a.recordTokens.Add(rec.Tokens)
 	return nil
 }
 
 // Charge counts the tokens charged.
-func (l *Ledger) Charge(_ context.Context, _ string, tokens int64) error {
+func (l *Ledger) Charge(_ context.Context, account string, tokens int64) error {
 	l.charged.Add(tokens)
 	l.charges.Add(1)
+	l.account(account).charged.Add(tokens)
 	return nil
 }
 
@@ -69,12 +91,30 @@ type LedgerStats struct {
 	RecordTokens  int64 `json:"record_tokens"`      // tokens the records say were delivered
 	ChargedTokens int64 `json:"charged_tokens"`     // tokens charged
 	Charges       int64 `json:"charges"`
+	// Accounts splits Records, RecordTokens and ChargedTokens by account.
+	Accounts map[string]AccountStats `json:"accounts,omitempty"`
+}
+
+// AccountStats are one account's records and charges.
+type AccountStats struct {
+	Records       int64 `json:"records"`
+	RecordTokens  int64 `json:"record_tokens"`
+	ChargedTokens int64 `json:"charged_tokens"`
 }
 
 // Stats returns the Ledger's totals.
 func (l *Ledger) Stats() LedgerStats {
-	return LedgerStats{Records: l.records.Load(), Duplicated: l.duplicated.Load(),
+	s := LedgerStats{Records: l.records.Load(), Duplicated: l.duplicated.Load(),
 		RecordTokens: l.recordTokens.Load(), ChargedTokens: l.charged.Load(), Charges: l.charges.Load()}
+	l.accounts.Range(func(k, v any) bool {
+		if s.Accounts == nil {
+			s.Accounts = map[string]AccountStats{}
+		}
+		a := v.(*accountTotals)
+		s.Accounts[k.(string)] = AccountStats{Records: a.records.Load(), RecordTokens: a.recordTokens.Load(), ChargedTokens: a.charged.Load()}
+		return true
+	})
+	return s
 }
 
 // OutcomeStats sum the Outcomes of a pipeline's relays, as each returned.
