@@ -135,7 +135,8 @@ func cmdAttack(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writ
 		if err := reports.WriteTable(stdout, trials2, reports.DefaultTableOptions); err != nil {
 			fmt.Fprintf(stderr, "bench attack: summary table: %v\n", err)
 		}
-		fmt.Fprintf(stderr, "bench attack: vegeta results in %s/*.bin (vegeta report %s/*.bin); bench report %s for the full report\n", *out, *out, *out)
+		fmt.Fprintf(stderr, "bench attack: vegeta results in %s/<variant>-rate<rate>-<trial>.bin (vegeta report %s); bench report %s for the full report\n",
+			*out, filepath.Join(*out, httpload.BinName(trials2[0].Variant, trials2[0].Load.Rate, 0)+".bin"), *out)
 	}
 	failed := 0
 	for _, t := range trials2 {

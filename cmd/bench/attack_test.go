@@ -65,7 +65,7 @@ func TestAttackServeEndToEnd(t *testing.T) {
 		}
 		afterGone[i] = a.ChunksAfterDisconnect
 
-		bf, err := os.Open(filepath.Join(out, want+"-0.bin"))
+		bf, err := os.Open(filepath.Join(out, want+"-rate20-0.bin"))
 		if err != nil {
 			t.Fatal(err)
 		}

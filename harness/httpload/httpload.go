@@ -18,6 +18,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -73,7 +74,7 @@ type Config struct {
 	// Timeout bounds one request, headers and stream.
 	Timeout time.Duration
 	// Bin, if set, opens the file for vegeta's encoding of one trial's
-	// results, named "<variant>-<trial>".
+	// results, named by BinName.
 	Bin func(name string) (io.WriteCloser, error)
 	// Log receives a line as each trial starts and one as it ends; nil
 	// discards them.
@@ -82,6 +83,12 @@ type Config struct {
 	// finishes and its record is written (cancelling the context instead
 	// abandons it).
 	Stop <-chan struct{}
+}
+
+// BinName names one trial's vegeta results: "<variant>-rate<rate>-<trial>",
+// such as "mutex-rate1600-0", so that every trial of a sweep keeps its own.
+func BinName(variant string, rate float64, trial int) string {
+	return fmt.Sprintf("%s-rate%s-%d", variant, strconv.FormatFloat(rate, 'g', -1, 64), trial)
 }
 
 // ErrStopped is Run's error when Config.Stop ended the run early.

@@ -2,6 +2,7 @@ package httpload
 
 import (
 	"bytes"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -67,15 +68,25 @@ func TestLegacyPendingRecords(t *testing.T) {
 	url := serveStack(t, sc, []variant.Variant{v})
 
 	var out bytes.Buffer
+	bins := map[string]*bytes.Buffer{}
 	recs, err := Run(t.Context(), Config{
 		Target: url, Scenario: sc, Variants: []variant.Variant{v}, Rates: []float64{80, 10}, Duration: time.Second,
 		Grace: 300 * time.Millisecond, MaxSettle: 50 * time.Millisecond,
+		Bin: func(name string) (io.WriteCloser, error) {
+			b := new(bytes.Buffer)
+			bins[name] = b
+			return nopCloser{b}, nil
+		},
 	}, result.NewWriter(&out))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(recs) != 2 {
 		t.Fatalf("%d records", len(recs))
+	}
+	// Each trial of the sweep keeps its own vegeta results.
+	if len(bins) != 2 || bins["mutex-rate80-0"] == nil || bins["mutex-rate10-0"] == nil || bins["mutex-rate10-0"].Len() == 0 {
+		t.Errorf("vegeta result files %v, want mutex-rate80-0 and mutex-rate10-0", keys(bins))
 	}
 	for i, tr := range recs {
 		a := tr.Accounting
@@ -87,4 +98,16 @@ func TestLegacyPendingRecords(t *testing.T) {
 				i, tr.StreamsDisconnected, a.RecordsPersisted, a.RecordsPending, a.RecordsExpected)
 		}
 	}
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+func keys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }

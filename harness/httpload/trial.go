@@ -147,7 +147,7 @@ func runTrial(ctx context.Context, cfg Config, mc *metricsClient, v variant.Vari
 	var enc vegeta.Encoder
 	var bin io.WriteCloser
 	if cfg.Bin != nil {
-		if bin, err = cfg.Bin(fmt.Sprintf("%s-%d", v.Name, trial)); err != nil {
+		if bin, err = cfg.Bin(BinName(v.Name, rate, trial)); err != nil {
 			return nil, err
 		}
 		defer bin.Close()
@@ -165,7 +165,7 @@ func runTrial(ctx context.Context, cfg Config, mc *metricsClient, v variant.Vari
 	// Note: the vegeta attack's own start is a moment after began; the
 	// schedule's offsets are from began, so that moment counts as lateness
 	// of the first hits, which is the truth from the client's side.
-	results := atk.Attack(vegeta.Targeter(targeter), sched, cfg.Duration, fmt.Sprintf("%s-%d", v.Name, trial))
+	results := atk.Attack(vegeta.Targeter(targeter), sched, cfg.Duration, BinName(v.Name, rate, trial))
 	// Note: an abandoned trial (ctx ended) stops sending at once and its
 	// streams in flight are cancelled by the Transport, so that the
 	// results channel closes without waiting for them to end.
