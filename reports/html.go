@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/perf/benchfmt"
@@ -267,7 +268,18 @@ func groupKeyOf(t *result.Trial) string {
 //	benchstat -col /variant results.bench
 //
 // compares variants. Failed trials are left out, as in the statistics.
+//
+// Note: benchstat takes the first column it meets as the base of every
+// comparison, so the lines are written variant by variant in the report's
+// order (the legacy mutex first, the baseline every ratio uses; the
+// pass-through calibration, which runs first in each group, does not lead).
 func WriteBench(w io.Writer, hdr *result.Header, trials []*result.Trial) error {
+	rank := map[string]int{}
+	for i, name := range orderVariants(trials) {
+		rank[name] = i
+	}
+	trials = slices.Clone(trials)
+	slices.SortStableFunc(trials, func(a, b *result.Trial) int { return rank[a.Variant] - rank[b.Variant] })
 	bw := benchfmt.NewWriter(w)
 	var cfg []benchfmt.Config
 	if hdr != nil {

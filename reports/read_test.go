@@ -142,3 +142,30 @@ func TestReadResultsPermission(t *testing.T) {
 		t.Errorf("ReadResults(unreadable folder) = %v, want a permission error naming it", err)
 	}
 }
+
+// TestWriteBenchLegacyFirst: results.bench lists the legacy design's lines
+// first, so that benchstat -col /variant compares every design against it,
+// not against the calibration that runs first in each group.
+func TestWriteBenchLegacyFirst(t *testing.T) {
+	trials := makeTrials(
+		spec{scenario: "chat", variant: "passthrough", conc: 4, n: 2, chunks: 100},
+		spec{scenario: "chat", variant: "lockfree", conc: 4, n: 2, chunks: 100},
+		spec{scenario: "chat", variant: "mutex", conc: 4, n: 2, chunks: 100},
+	)
+	var b bytes.Buffer
+	if err := WriteBench(&b, nil, trials); err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, line := range strings.Split(b.String(), "\n") {
+		if _, rest, ok := strings.Cut(line, "/variant="); ok {
+			name, _, _ := strings.Cut(rest, " ")
+			name, _, _ = strings.Cut(name, "\t")
+			order = append(order, strings.TrimSuffix(name, "-2"))
+		}
+	}
+	want := []string{"mutex", "mutex", "lockfree", "lockfree", "passthrough", "passthrough"}
+	if strings.Join(order, ",") != strings.Join(want, ",") {
+		t.Errorf("variants in results.bench: %v, want %v", order, want)
+	}
+}
