@@ -181,8 +181,8 @@ func FuzzReader(f *testing.F) {
 // TestOpenLoadFields pins the names of the open model's cap policy and
 // dropped-arrival count, and that a closed-model record carries no policy.
 func TestOpenLoadFields(t *testing.T) {
-	open := &Trial{Load: Load{Model: "open", Rate: 100, Concurrency: 10, OnCap: OnCapDrop}, RequestsLate: 3, RequestsDropped: 7}
-	closed := &Trial{Load: Load{Model: "closed", Concurrency: 10}}
+	open := &Trial{Variant: "v", Scenario: "s", Load: Load{Model: "open", Rate: 100, Concurrency: 10, OnCap: OnCapDrop}, RequestsLate: 3, RequestsDropped: 7}
+	closed := &Trial{Variant: "v", Scenario: "s", Load: Load{Model: "closed", Concurrency: 10}}
 	var buf bytes.Buffer
 	w := NewWriter(&buf)
 	for _, rec := range []*Trial{open, closed} {
