@@ -258,7 +258,9 @@ type streamBody struct {
 	dec     *sse.Decoder
 	pending []byte
 	off     int
-	end     error // what Read returns once pending is drained
+	// parsed is reused for every chunk of the stream (sse.ParseChunkInto).
+	parsed sse.ParsedChunk
+	end    error // what Read returns once pending is drained
 }
 
 // readWire reads from the connection for the decoder, keeping a copy of
@@ -310,15 +312,15 @@ func (b *streamBody) step() {
 		b.stop(outCompleted, nil)
 		return
 	}
-	p, err := sse.ParseChunk(ev.Data)
-	if err != nil {
+	p := &b.parsed
+	if err := sse.ParseChunkInto(ev.Data, p); err != nil {
 		b.stop(outFailed, err)
 		return
 	}
 	if p.Content == nil && p.FinishReason == "" && p.Role == "" {
 		return // the usage chunk
 	}
-	s.chunk(now, &p)
+	s.chunk(now, p)
 }
 
 // leave disconnects on the plan's schedule: the connection is closed and

@@ -177,6 +177,9 @@ type ParsedChunk struct {
 	// whether the chunk carried it.
 	Seq, Tokens int64
 	HasExt      bool
+
+	// buf holds Content for ParseChunkInto, across calls.
+	buf []byte
 }
 
 // APIError is an error object a server sent in the stream
@@ -246,4 +249,174 @@ func ParseChunk(data []byte) (ParsedChunk, error) {
 		p.Seq, p.Tokens, p.HasExt = w.Streambench.Seq, w.Streambench.Tokens, true
 	}
 	return p, nil
+}
+
+// ParseChunkInto is ParseChunk into p, reusing p's memory: the ID, Model
+// and FinishReason strings when they repeat, and the Content buffer, which
+// is only valid until the next call. It reads the layout AppendChunk writes
+// without encoding/json, and falls back to ParseChunk for anything else (a
+// usage chunk, escaped strings, other servers' field orders), with the same
+// result.
+//
+// Note: a load generator parses every chunk of every stream it reads; over
+// HTTP that parsing competes for the machine with the gateway under test,
+// so the common case must be cheap.
+func ParseChunkInto(data []byte, p *ParsedChunk) error {
+	buf := p.buf
+	if fastChunk(data, p) {
+		return nil
+	}
+	q, err := ParseChunk(data)
+	if err != nil {
+		return err
+	}
+	*p = q
+	p.buf = buf
+	return nil
+}
+
+// fastChunk parses data if it has exactly AppendChunk's layout with no
+// escaped strings, and reports whether it did; when it did not, p is left
+// in an unspecified state.
+func fastChunk(d []byte, p *ParsedChunk) bool {
+	lit := func(s string) bool {
+		if len(d) < len(s) || string(d[:len(s)]) != s {
+			return false
+		}
+		d = d[len(s):]
+		return true
+	}
+	str := func() ([]byte, bool) {
+		if len(d) == 0 || d[0] != '"' {
+			return nil, false
+		}
+		ascii := true
+		for i := 1; i < len(d); i++ {
+			switch c := d[i]; {
+			case c == '"':
+				s := d[1:i]
+				// Note: encoding/json replaces invalid UTF-8 with U+FFFD;
+				// such a string is left to it.
+				if !ascii && !utf8.Valid(s) {
+					return nil, false
+				}
+				d = d[i+1:]
+				return s, true
+			case c == '\\' || c < 0x20:
+				return nil, false
+			case c >= utf8.RuneSelf:
+				ascii = false
+			}
+		}
+		return nil, false
+	}
+	num := func() (int64, bool) {
+		i := 0
+		if i < len(d) && d[i] == '-' {
+			i++
+		}
+		start := i
+		for i < len(d) && d[i] >= '0' && d[i] <= '9' && i-start < 18 {
+			i++
+		}
+		if i == start || (i < len(d) && d[i] >= '0' && d[i] <= '9') || (d[start] == '0' && i-start > 1) {
+			return 0, false
+		}
+		n, err := strconv.ParseInt(string(d[:i]), 10, 64)
+		d = d[i:]
+		return n, err == nil
+	}
+	if !lit(`{"id":`) {
+		return false
+	}
+	id, ok := str()
+	if !ok || !lit(`,"object":"chat.completion.chunk","created":`) {
+		return false
+	}
+	created, ok := num()
+	if !ok || !lit(`,"model":`) {
+		return false
+	}
+	model, ok := str()
+	if !ok || !lit(`,"choices":[{"index":0,"delta":{`) {
+		return false
+	}
+	var role, content, finish []byte
+	hasContent := false
+	if lit(`"role":`) {
+		if role, ok = str(); !ok {
+			return false
+		}
+		if lit(",") {
+			if len(d) == 0 || d[0] != '"' {
+				return false // {"role":...,} or another field: not ours
+			}
+		} else if len(d) == 0 || d[0] != '}' {
+			return false
+		}
+	}
+	if lit(`"content":`) {
+		if content, ok = str(); !ok {
+			return false
+		}
+		hasContent = true
+	}
+	if !lit(`},"finish_reason":`) {
+		return false
+	}
+	if !lit("null") {
+		if finish, ok = str(); !ok {
+			return false
+		}
+	}
+	if !lit("}]") {
+		return false
+	}
+	var seq, tokens int64
+	hasExt := false
+	if lit(`,"streambench":{"seq":`) {
+		if seq, ok = num(); !ok || !lit(`,"tokens":`) {
+			return false
+		}
+		if tokens, ok = num(); !ok || !lit("}") {
+			return false
+		}
+		hasExt = true
+	}
+	if !lit("}") || len(d) != 0 {
+		return false
+	}
+	// Note: string(b) == s compares without allocating, so a repeated ID or
+	// model costs nothing.
+	if string(id) != p.ID {
+		p.ID = string(id)
+	}
+	if string(model) != p.Model {
+		p.Model = string(model)
+	}
+	p.Created = created
+	p.Role = internString(role, "assistant")
+	p.FinishReason = internString(finish, "stop", "length")
+	p.Content = nil
+	if hasContent && len(content) > 0 {
+		p.buf = append(p.buf[:0], content...)
+		p.Content = p.buf
+	}
+	p.Usage = nil
+	p.Seq, p.Tokens, p.HasExt = seq, tokens, hasExt
+	return true
+}
+
+// internString returns b as a string, one of common when it equals it (no
+// allocation), "" when b is empty.
+func internString(b []byte, common ...string) string {
+	if len(b) == 0 {
+		return ""
+	}
+	for _, s := range common {
+		if string(b) == s {
+			return s
+		}
+	}
+	return string(b)
 }
