@@ -12,12 +12,14 @@
 package httpload
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -89,6 +91,13 @@ type Config struct {
 // such as "mutex-rate1600-0", so that every trial of a sweep keeps its own.
 func BinName(variant string, rate float64, trial int) string {
 	return fmt.Sprintf("%s-rate%s-%d", variant, strconv.FormatFloat(rate, 'g', -1, 64), trial)
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // ErrStopped is Run's error when Config.Stop ended the run early.
@@ -193,9 +202,17 @@ func Run(ctx context.Context, cfg Config, w *result.Writer) ([]*result.Trial, er
 	var out []*result.Trial
 	order := 0
 	total := cfg.Trials * len(cfg.Rates) * len(cfg.Variants)
+	// Note: the pass-through gateway runs first at each rate, so that its
+	// serve CPU per chunk, the provider's cost, is known when the designs
+	// run (see result.Trial.HarnessNSPerChunk).
+	variants := slices.Clone(cfg.Variants)
+	slices.SortStableFunc(variants, func(a, b variant.Variant) int {
+		return cmp.Compare(b2i(a.Name != variant.PassThrough), b2i(b.Name != variant.PassThrough))
+	})
+	provider := map[float64]float64{}
 	for trial := range cfg.Trials {
 		for _, rate := range cfg.Rates {
-			for _, v := range cfg.Variants {
+			for _, v := range variants {
 				if err := ctx.Err(); err != nil {
 					return out, err
 				}
@@ -210,6 +227,10 @@ func Run(ctx context.Context, cfg Config, w *result.Writer) ([]*result.Trial, er
 					return out, err
 				}
 				order++
+				if v.Name == variant.PassThrough && !rec.Failed() {
+					provider[rate] = rec.CPUNSPerChunk
+				}
+				rec.HarnessNSPerChunk = rec.ClientNSPerChunk + provider[rate]
 				out = append(out, rec)
 				if err := w.Write(rec); err != nil {
 					return out, err
@@ -221,11 +242,23 @@ func Run(ctx context.Context, cfg Config, w *result.Writer) ([]*result.Trial, er
 	return out, nil
 }
 
+// harnessShare is the harness's share (load generator and provider) of
+// the CPU a chunk cost, or "?" without a pass-through trial to measure the
+// provider by.
+func harnessShare(t *result.Trial) string {
+	total := t.CPUNSPerChunk + t.ClientNSPerChunk
+	if total <= 0 || t.HarnessNSPerChunk <= t.ClientNSPerChunk && t.Variant != variant.PassThrough {
+		return "? (add passthrough to -variants)"
+	}
+	return fmt.Sprintf("%.0f%%", 100*t.HarnessNSPerChunk/total)
+}
+
 // summaryLine is one trial's line of progress.
 func summaryLine(t *result.Trial) string {
-	s := fmt.Sprintf("trial %d %-14s rate %6.1f/s: %5d streams (%d completed, %d disconnected, %d failed), %8.0f chunks/s, ttft p50 %v p99 %v, itl p99 %v, cpu %.0f ns/chunk, leaked %d goroutines",
+	s := fmt.Sprintf("trial %d %-14s rate %6.1f/s: %5d streams (%d completed, %d disconnected, %d failed), %8.0f chunks/s, ttft p50 %v p99 %v, itl p99 %v, cpu %.0f ns/chunk (serve) + %.0f (client), harness share %s, leaked %d goroutines",
 		t.Trial, t.Variant, t.Load.Rate, t.RequestsStarted, t.StreamsCompleted, t.StreamsDisconnected, t.StreamsFailed,
-		t.ChunksPerS, time.Duration(t.TTFT.P50), time.Duration(t.TTFT.P99), time.Duration(t.ITL.P99), t.CPUNSPerChunk, t.GoroutinesLeaked)
+		t.ChunksPerS, time.Duration(t.TTFT.P50), time.Duration(t.TTFT.P99), time.Duration(t.ITL.P99), t.CPUNSPerChunk, t.ClientNSPerChunk,
+		harnessShare(t), t.GoroutinesLeaked)
 	if n := len(t.Accounting.Violations); n > 0 {
 		s += fmt.Sprintf("; %d VIOLATIONS: %s", n, strings.Join(t.Accounting.Violations, "; "))
 	}

@@ -126,6 +126,17 @@ func TestRunAgainstStack(t *testing.T) {
 			t.Errorf("%s: load %+v, %d requests started and %d dropped of 20 due", tr.Variant, tr.Load, tr.RequestsStarted, tr.RequestsDropped)
 		}
 	}
+	// The pass-through gateway runs first at each rate, and its serve CPU
+	// per chunk (the provider's cost) joins the load generator's own in
+	// every later trial's harness cost.
+	pt, lf := trials[0], trials[1]
+	if pt.Variant != "passthrough" || lf.Variant != "lockfree" {
+		t.Fatalf("trials ran %s, %s; want passthrough first", pt.Variant, lf.Variant)
+	}
+	if lf.ClientNSPerChunk <= 0 || lf.HarnessNSPerChunk != lf.ClientNSPerChunk+pt.CPUNSPerChunk {
+		t.Errorf("lockfree: client %v ns/chunk, harness %v, passthrough's serve cpu %v; want harness = client + passthrough's",
+			lf.ClientNSPerChunk, lf.HarnessNSPerChunk, pt.CPUNSPerChunk)
+	}
 	if trials[0].Accounting.ChunksDelivered != trials[1].Accounting.ChunksDelivered {
 		t.Logf("note: timed disconnects make delivered counts differ: %d vs %d", trials[0].Accounting.ChunksDelivered, trials[1].Accounting.ChunksDelivered)
 	}

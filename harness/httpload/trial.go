@@ -220,6 +220,9 @@ func runTrial(ctx context.Context, cfg Config, mc *metricsClient, v variant.Vari
 	if settleWarn != "" {
 		rec.Warnings = append(rec.Warnings, settleWarn)
 	}
+	if rec.Accounting.ChunksDelivered > 0 {
+		rec.ClientNSPerChunk = float64(clientCPU.Nanoseconds()) / float64(rec.Accounting.ChunksDelivered)
+	}
 	if share := clientCPU.Seconds() / elapsed.Seconds(); share > 0.8*float64(runtime.NumCPU()) {
 		rec.Warnings = append(rec.Warnings, fmt.Sprintf("the load generator used %.0f%% of the machine's %d cores: it may have been the bottleneck", 100*share/float64(runtime.NumCPU()), runtime.NumCPU()))
 	}

@@ -212,7 +212,16 @@ type Trial struct {
 	// HarnessNSPerChunk is the pass-through variant's CPU per chunk on the
 	// same scenario and load: the harness's own cost, included in every
 	// variant's CPUNSPerChunk.
+	//
+	// In HTTP mode CPUNSPerChunk is the serve process's (provider and
+	// gateways) and HarnessNSPerChunk is the harness's share of the whole
+	// cost: the load generator's CPU per chunk (ClientNSPerChunk) plus the
+	// provider's, measured as the pass-through gateway's serve CPU per
+	// chunk at the same rate when the run includes it.
 	HarnessNSPerChunk float64 `json:"harness_ns_per_chunk"`
+	// ClientNSPerChunk is the HTTP load generator's own CPU per chunk
+	// (HTTP mode only).
+	ClientNSPerChunk float64 `json:"client_ns_per_chunk,omitempty"`
 	QueuePeak         int64   `json:"queue_peak"`
 	// BackpressureDelays counts the adaptive backpressure delays producers
 	// took in the trial (warm-up included), BackpressureDelayNS how long
