@@ -222,7 +222,7 @@ type Trial struct {
 	// ClientNSPerChunk is the HTTP load generator's own CPU per chunk
 	// (HTTP mode only).
 	ClientNSPerChunk float64 `json:"client_ns_per_chunk,omitempty"`
-	QueuePeak         int64   `json:"queue_peak"`
+	QueuePeak        int64   `json:"queue_peak"`
 	// BackpressureDelays counts the adaptive backpressure delays producers
 	// took in the trial (warm-up included), BackpressureDelayNS how long
 	// they lasted in all, and BackpressureLateNS how much those that ran to
