@@ -164,7 +164,7 @@ func TestArrivals(t *testing.T) {
 	spec.Duration = 30 * time.Millisecond
 	all := walk(newArrivals(sc, spec, int64(spec.Warmup)))
 	want := []got{
-		{warmBit | 0, false, 0}, {warmBit | 1, false, 10 * time.Millisecond}, {warmBit | 2, false, 20 * time.Millisecond},
+		{warmBit, false, 0}, {warmBit | 1, false, 10 * time.Millisecond}, {warmBit | 2, false, 20 * time.Millisecond},
 		{0, true, 25 * time.Millisecond}, {1, true, 35 * time.Millisecond}, {2, true, 45 * time.Millisecond},
 	}
 	if len(all) != len(want) {
