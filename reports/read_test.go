@@ -2,8 +2,6 @@ package reports
 
 import (
 	"bytes"
-	"errors"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,24 +120,6 @@ func TestReadResultsCutLine(t *testing.T) {
 	}
 	if len(trials) != 5 || len(ws) != 1 || !strings.HasPrefix(ws[0].Error(), path+":7: the last line is cut short") {
 		t.Errorf("%d trials, warnings %v; want the 5 complete ones and the cut line named", len(trials), ws)
-	}
-}
-
-// TestReadResultsPermission: a folder or file that cannot be read is an
-// error that says so, not "no trial records".
-func TestReadResultsPermission(t *testing.T) {
-	if os.Geteuid() == 0 {
-		t.Skip("root reads a chmod 000 folder")
-	}
-	dir := filepath.Join(t.TempDir(), "locked")
-	writeRun(t, filepath.Join(dir, "results.jsonl"), makeTrials(spec{scenario: "chat", variant: "mutex", conc: 4, n: 1, chunks: 100}))
-	if err := os.Chmod(dir, 0); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.Chmod(dir, 0o755) })
-	_, _, _, err := ReadResults([]string{dir})
-	if !errors.Is(err, fs.ErrPermission) || !strings.Contains(err.Error(), dir) {
-		t.Errorf("ReadResults(unreadable folder) = %v, want a permission error naming it", err)
 	}
 }
 
