@@ -103,7 +103,8 @@ func cmdServe(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Write
 	case <-stop:
 	case <-ctx.Done():
 	}
-	fmt.Fprintf(stderr, "bench serve: shutting down; cancelling %d streams in flight\n", stack.InFlight())
+	fmt.Fprintf(stderr, "bench serve: shutting down; cancelling the streams in flight (%d through gateways, %d from the provider)\n",
+		stack.InFlight(), stack.Provider.InFlight())
 	cancelStreams()
 	// A second signal (ctx) ends the wait at once.
 	sctx, cancel := context.WithTimeout(ctx, serveShutdownTimeout)

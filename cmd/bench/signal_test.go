@@ -212,7 +212,9 @@ func TestServeShutdown(t *testing.T) {
 	if !strings.Contains(got, "interrupt: shutting down (a second signal stops at once)") || strings.Contains(got, "trial in flight") {
 		t.Errorf("serve's signal message is not its own:\n%s", got)
 	}
-	if !strings.Contains(got, "bench serve: shutting down; cancelling 1 streams in flight") {
+	// Note: whether the legacy gateway has noticed its client leave yet
+	// is a race; its provider stream runs on either way.
+	if !strings.Contains(got, "bench serve: shutting down; cancelling the streams in flight") || !strings.Contains(got, ", 1 from the provider)") {
 		t.Errorf("serve does not say it cancels the stream the legacy gateway still reads:\n%s", got)
 	}
 	if strings.Contains(got, "were cut") {
