@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/streambench/streambench/harness/result"
+	"github.com/streambench/streambench/result"
 )
 
 // childEnv carries a TrialSpec, as JSON, to a child process.

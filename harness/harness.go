@@ -11,14 +11,16 @@
 // interleaves the variants A B A B so that machine drift hits all alike.
 //
 // The harness sits above scenarios and impls/variant and below cmd/bench;
-// its records are defined in harness/result.
+// its records are defined in package result. The HTTP end-to-end mode is
+// package httpmode and its subpackages, which share the record schema but
+// not this package.
 package harness
 
 import (
 	"fmt"
 	"time"
 
-	"github.com/streambench/streambench/harness/result"
+	"github.com/streambench/streambench/result"
 )
 
 // TrialSpec says everything one trial needs; it travels to a child process

@@ -11,9 +11,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"go.uber.org/goleak"
 
-	"github.com/streambench/streambench/harness/result"
 	"github.com/streambench/streambench/impls"
 	"github.com/streambench/streambench/impls/variant"
+	"github.com/streambench/streambench/result"
 	"github.com/streambench/streambench/scenarios"
 )
 

@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/streambench/streambench/harness/result"
 	"github.com/streambench/streambench/impls/variant"
+	"github.com/streambench/streambench/result"
 	"github.com/streambench/streambench/scenarios"
 )
 

@@ -3,7 +3,7 @@ package harness
 import (
 	"time"
 
-	"github.com/streambench/streambench/harness/result"
+	"github.com/streambench/streambench/result"
 )
 
 // sampler reads heap in use and live goroutines on a period, for the

@@ -14,9 +14,9 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 
-	"github.com/streambench/streambench/harness/result"
 	"github.com/streambench/streambench/impls"
 	"github.com/streambench/streambench/impls/variant"
+	"github.com/streambench/streambench/result"
 	"github.com/streambench/streambench/scenarios"
 )
 

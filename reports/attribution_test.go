@@ -16,8 +16,8 @@ import (
 
 	"gonum.org/v1/plot"
 
-	"github.com/streambench/streambench/harness/result"
 	"github.com/streambench/streambench/impls/variant"
+	"github.com/streambench/streambench/result"
 )
 
 // testLadders are two ladders shaped like the built-in ones: "fix" fixes

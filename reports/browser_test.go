@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/streambench/streambench/harness/result"
+	"github.com/streambench/streambench/result"
 )
 
 // TestReportInBrowser opens a report built from hand-made trials in

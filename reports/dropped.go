@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/streambench/streambench/harness/result"
+	"github.com/streambench/streambench/result"
 )
 
 // dropKey names one row of a summary: a group and a variant.

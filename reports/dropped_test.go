@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/streambench/streambench/harness/result"
+	"github.com/streambench/streambench/result"
 )
 
 // droppedRun is an open-model run in which mutex dropped arrivals at the

@@ -3,7 +3,7 @@ package reports
 import (
 	"math/rand/v2"
 
-	"github.com/streambench/streambench/harness/result"
+	"github.com/streambench/streambench/result"
 )
 
 // spec describes hand-built trials of one variant in one group.

@@ -5,7 +5,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/streambench/streambench/harness/result"
+	"github.com/streambench/streambench/result"
 )
 
 // WriteMarkdown writes a summary short enough for a pull-request comment:

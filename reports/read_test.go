@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/streambench/streambench/harness/result"
+	"github.com/streambench/streambench/result"
 )
 
 // writeRun writes a header and trials as a results file at path, the way

@@ -2,7 +2,7 @@
 // comparisons, terminal tables, findings, plots, a self-contained HTML
 // report, a Markdown summary and Go benchmark format for benchstat.
 //
-// It sits above harness/result, whose records it reads, and below
+// It sits above package result, whose records it reads, and below
 // cmd/bench, which calls it; it never runs a trial itself. Every number it
 // prints comes with its confidence interval and every statistical caveat
 // (too few trials, a failed trial left out) travels next to the number as
@@ -18,8 +18,8 @@ import (
 
 	"golang.org/x/perf/benchmath"
 
-	"github.com/streambench/streambench/harness/result"
 	"github.com/streambench/streambench/impls/variant"
+	"github.com/streambench/streambench/result"
 )
 
 // Key identifies the trials that are comparable with each other; it is the

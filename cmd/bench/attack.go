@@ -18,10 +18,10 @@ import (
 	"time"
 
 	"github.com/streambench/streambench/harness"
-	"github.com/streambench/streambench/harness/httpload"
-	"github.com/streambench/streambench/harness/result"
+	"github.com/streambench/streambench/httpmode/attack"
 	"github.com/streambench/streambench/impls/variant"
 	"github.com/streambench/streambench/reports"
+	"github.com/streambench/streambench/result"
 	"github.com/streambench/streambench/scenarios"
 )
 
@@ -40,18 +40,18 @@ func cmdAttack(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writ
 		arrival   = fs.String("arrival", "", "constant or poisson (default: the scenario's, else constant)")
 		trials    = fs.Int("trials", 1, "repetitions of every variant and rate")
 		out       = fs.String("out", "", "output folder (default: a fresh folder under bench-results/)")
-		workers   = fs.Uint64("workers", httpload.DefaultWorkers, "vegeta's initial workers")
-		maxW      = fs.Uint64("max-workers", httpload.DefaultMaxWorkers, "most requests in flight; reaching it means the client is saturated")
-		late      = durationVar(fs, "late", httpload.DefaultLateThreshold, "a request sent this long after its intended start counts as late")
-		grace     = durationVar(fs, "grace", httpload.DefaultGrace, "wait after a trial before counting the serve process's goroutines")
-		maxSettle = durationVar(fs, "max-settle", httpload.DefaultMaxSettle, "most time to wait for a detached finalizer's late records")
-		timeout   = durationVar(fs, "timeout", httpload.DefaultTimeout, "bound on one request, stream included")
-		duration  = durationVar(fs, "duration", httpload.DefaultDuration, "how long each trial sends requests, e.g. 5s")
+		workers   = fs.Uint64("workers", attack.DefaultWorkers, "vegeta's initial workers")
+		maxW      = fs.Uint64("max-workers", attack.DefaultMaxWorkers, "most requests in flight; reaching it means the client is saturated")
+		late      = durationVar(fs, "late", attack.DefaultLateThreshold, "a request sent this long after its intended start counts as late")
+		grace     = durationVar(fs, "grace", attack.DefaultGrace, "wait after a trial before counting the serve process's goroutines")
+		maxSettle = durationVar(fs, "max-settle", attack.DefaultMaxSettle, "most time to wait for a detached finalizer's late records")
+		timeout   = durationVar(fs, "timeout", attack.DefaultTimeout, "bound on one request, stream included")
+		duration  = durationVar(fs, "duration", attack.DefaultDuration, "how long each trial sends requests, e.g. 5s")
 	)
 	if done, err := parseFlags(fs, args, false); done || err != nil {
 		return err
 	}
-	// Note: httpload.Config reads zero as "the default"; on the command
+	// Note: attack.Config reads zero as "the default"; on the command
 	// line a zero is a mistake, and is refused rather than replaced.
 	switch {
 	case *trials < 1 || *trials > harness.MaxTrials:
@@ -60,10 +60,10 @@ func cmdAttack(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writ
 		return usagef("bench attack: -duration must be positive")
 	case *timeout == 0:
 		return usagef("bench attack: -timeout must be positive")
-	case *workers < 1 || *workers > httpload.MaxWorkers:
-		return usagef("bench attack: -workers must be from 1 to %d (got %d)", httpload.MaxWorkers, *workers)
-	case *maxW < 1 || *maxW > httpload.MaxWorkers:
-		return usagef("bench attack: -max-workers must be from 1 to %d (got %d)", httpload.MaxWorkers, *maxW)
+	case *workers < 1 || *workers > attack.MaxWorkers:
+		return usagef("bench attack: -workers must be from 1 to %d (got %d)", attack.MaxWorkers, *workers)
+	case *maxW < 1 || *maxW > attack.MaxWorkers:
+		return usagef("bench attack: -max-workers must be from 1 to %d (got %d)", attack.MaxWorkers, *maxW)
 	}
 	sc, err := scenarios.Lookup(*scen)
 	if err != nil {
@@ -77,7 +77,7 @@ func cmdAttack(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	cfg := httpload.Config{
+	cfg := attack.Config{
 		Target: *target, Scenario: sc, Variants: vs, Rates: rs,
 		Arrival: scenarios.ArrivalProcess(*arrival), Duration: *duration, Trials: *trials,
 		Workers: *workers, MaxWorkers: *maxW, LateThreshold: *late, Grace: *grace,
@@ -127,7 +127,7 @@ func cmdAttack(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writ
 
 	// The first interrupt (stop) ends the run after the trial in flight,
 	// like bench run; the second (ctx) abandons that trial.
-	trials2, runErr := httpload.Run(ctx, cfg, w)
+	trials2, runErr := attack.Run(ctx, cfg, w)
 	if err := f.Sync(); err != nil && runErr == nil {
 		runErr = err
 	}
@@ -136,7 +136,7 @@ func cmdAttack(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writ
 			fmt.Fprintf(stderr, "bench attack: summary table: %v\n", err)
 		}
 		fmt.Fprintf(stderr, "bench attack: vegeta results in %s/<variant>-rate<rate>-<trial>.bin (vegeta report %s); bench report %s for the full report\n",
-			*out, filepath.Join(*out, httpload.BinName(trials2[0].Variant, trials2[0].Load.Rate, 0)+".bin"), *out)
+			*out, filepath.Join(*out, attack.BinName(trials2[0].Variant, trials2[0].Load.Rate, 0)+".bin"), *out)
 	}
 	failed := 0
 	for _, t := range trials2 {

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/streambench/streambench/harness"
-	"github.com/streambench/streambench/harness/result"
+	"github.com/streambench/streambench/result"
 )
 
 // TestMain lets the test binary act as the bench command (for the
@@ -65,7 +65,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"attack", "-max-settle", "-1s"}, `invalid value "-1s" for flag -max-settle: must not be negative`},
 		{[]string{"attack", "-timeout", "-1s"}, `invalid value "-1s" for flag -timeout: must not be negative`},
 		{[]string{"attack", "-duration", "-1s"}, `invalid value "-1s" for flag -duration: must not be negative`},
-		// Zeros that httpload.Config would replace by defaults are refused
+		// Zeros that attack.Config would replace by defaults are refused
 		// on the command line, each under its own command's name.
 		{[]string{"attack", "-trials", "0"}, "bench attack: -trials must be from 1 to 10000 (got 0)"},
 		{[]string{"attack", "-duration", "0s"}, "bench attack: -duration must be positive"},

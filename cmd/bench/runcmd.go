@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/streambench/streambench/harness"
-	"github.com/streambench/streambench/harness/result"
 	"github.com/streambench/streambench/impls/variant"
 	"github.com/streambench/streambench/reports"
+	"github.com/streambench/streambench/result"
 )
 
 // cmdDefault runs harness.DefaultConfig.

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/streambench/streambench/harness/httpmode"
+	"github.com/streambench/streambench/httpmode"
 	"github.com/streambench/streambench/impls/variant"
 	"github.com/streambench/streambench/scenarios"
 )

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/streambench/streambench/harness/sse"
+	"github.com/streambench/streambench/httpmode/sse"
 	"github.com/streambench/streambench/impls"
 	"github.com/streambench/streambench/impls/variant"
 	"github.com/streambench/streambench/scenarios"

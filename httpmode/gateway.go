@@ -13,7 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/streambench/streambench/harness/sse"
+	"github.com/streambench/streambench/httpmode/sse"
 	"github.com/streambench/streambench/impls"
 )
 

@@ -3,9 +3,11 @@
 // impls.Pipeline over HTTP (Gateway), and a hardened *http.Server around
 // either (NewServer).
 //
-// The wire format comes from package sse. The harness sits above this
-// package: it plugs the scenario generator in as a StreamSource, mounts one
-// Gateway per variant, and drives them with its load generator.
+// The wire format comes from package httpmode/sse. NewStack mounts the
+// provider, replaying a scenario (ScenarioSource), and one Gateway per
+// variant on one handler, which `bench serve` serves; the load generator
+// that drives them is package httpmode/attack. This package knows nothing
+// of the in-process harness (package harness), nor it of this.
 package httpmode
 
 import (

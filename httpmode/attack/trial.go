@@ -1,4 +1,4 @@
-package httpload
+package attack
 
 import (
 	"context"
@@ -16,10 +16,10 @@ import (
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
-	"github.com/streambench/streambench/harness/httpmode"
-	"github.com/streambench/streambench/harness/result"
+	"github.com/streambench/streambench/httpmode"
 	"github.com/streambench/streambench/impls/variant"
 	"github.com/streambench/streambench/internal/procstat"
+	"github.com/streambench/streambench/result"
 	"github.com/streambench/streambench/scenarios"
 )
 
@@ -100,13 +100,13 @@ func runTrial(ctx context.Context, cfg Config, mc *metricsClient, v variant.Vari
 	sc := cfg.Scenario
 	before, err := mc.get(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("httpload: reading /metrics before trial %d: %w", order, err)
+		return nil, fmt.Errorf("attack: reading /metrics before trial %d: %w", order, err)
 	}
 	if _, ok := before.Gateways[v.Name]; !ok {
-		return nil, fmt.Errorf("httpload: the serve process at %s has no gateway %q (it serves %s)", cfg.Target, v.Name, gatewayNames(before))
+		return nil, fmt.Errorf("attack: the serve process at %s has no gateway %q (it serves %s)", cfg.Target, v.Name, gatewayNames(before))
 	}
 	if before.Scenario != sc.Name {
-		return nil, fmt.Errorf("httpload: the serve process replays scenario %q, not %q: its streams would not match the client's schedule", before.Scenario, sc.Name)
+		return nil, fmt.Errorf("attack: the serve process replays scenario %q, not %q: its streams would not match the client's schedule", before.Scenario, sc.Name)
 	}
 
 	sched := newSchedule(cfg.Arrival, rate, sc.Seed)
@@ -195,14 +195,14 @@ func runTrial(ctx context.Context, cfg Config, mc *metricsClient, v variant.Vari
 	if encErr != nil {
 		stopSampler()
 		swg.Wait()
-		return nil, fmt.Errorf("httpload: writing vegeta results: %w", encErr)
+		return nil, fmt.Errorf("attack: writing vegeta results: %w", encErr)
 	}
 
 	after, settleWarn, err := settle(ctx, cfg, mc, v, before, col, account)
 	stopSampler()
 	swg.Wait()
 	if err != nil {
-		return nil, fmt.Errorf("httpload: reading /metrics after trial %d: %w", order, err)
+		return nil, fmt.Errorf("attack: reading /metrics after trial %d: %w", order, err)
 	}
 	smp.add(after, time.Since(began))
 

@@ -1,4 +1,4 @@
-package httpload
+package attack
 
 import (
 	"context"
@@ -13,8 +13,8 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
-	"github.com/streambench/streambench/harness/httpmode"
-	"github.com/streambench/streambench/harness/sse"
+	"github.com/streambench/streambench/httpmode"
+	"github.com/streambench/streambench/httpmode/sse"
 	"github.com/streambench/streambench/scenarios"
 )
 
@@ -112,7 +112,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		c.inFlight.Add(-1)
 		c.fail("request without an index")
-		return nil, fmt.Errorf("httpload: request without a valid %s header", httpmode.HeaderRequest)
+		return nil, fmt.Errorf("attack: request without a valid %s header", httpmode.HeaderRequest)
 	}
 	seq, _ := strconv.ParseUint(req.Header.Get("X-Vegeta-Seq"), 10, 64)
 	intended := start

@@ -1,4 +1,4 @@
-package httpload
+package attack
 
 import (
 	"bytes"
@@ -10,9 +10,9 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/streambench/streambench/harness/httpmode"
-	"github.com/streambench/streambench/harness/result"
+	"github.com/streambench/streambench/httpmode"
 	"github.com/streambench/streambench/impls/variant"
+	"github.com/streambench/streambench/result"
 	"github.com/streambench/streambench/scenarios"
 )
 

@@ -20,7 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"go.uber.org/goleak"
 
-	"github.com/streambench/streambench/harness/sse"
+	"github.com/streambench/streambench/httpmode/sse"
 	"github.com/streambench/streambench/impls"
 )
 

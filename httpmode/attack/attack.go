@@ -1,4 +1,4 @@
-// Package httpload is the load generator of the HTTP end-to-end mode: it
+// Package attack is the load generator of the HTTP end-to-end mode: it
 // drives the gateways a `bench serve` process (package httpmode's Stack)
 // serves, in an open model paced by vegeta, with a streaming-aware client
 // (Transport) that parses the SSE events as they arrive, records time to
@@ -9,7 +9,7 @@
 // encoding.
 //
 // The cmd/bench "attack" subcommand is a thin adapter over Run.
-package httpload
+package attack
 
 import (
 	"cmp"
@@ -24,8 +24,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/streambench/streambench/harness/result"
 	"github.com/streambench/streambench/impls/variant"
+	"github.com/streambench/streambench/result"
 	"github.com/streambench/streambench/scenarios"
 )
 
@@ -197,7 +197,7 @@ func Run(ctx context.Context, cfg Config, w *result.Writer) ([]*result.Trial, er
 	mc := &metricsClient{base: cfg.Target, c: &http.Client{Timeout: 10 * time.Second}}
 	defer mc.c.CloseIdleConnections()
 	if _, err := mc.get(ctx); err != nil {
-		return nil, fmt.Errorf("httpload: the serve process at %s does not answer /metrics: %w", cfg.Target, err)
+		return nil, fmt.Errorf("attack: the serve process at %s does not answer /metrics: %w", cfg.Target, err)
 	}
 	var out []*result.Trial
 	order := 0
