@@ -1,19 +1,15 @@
 package harness
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
 	"runtime"
-	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/streambench/streambench/impls/variant"
+	"github.com/streambench/streambench/internal/runinfo"
 	"github.com/streambench/streambench/result"
 	"github.com/streambench/streambench/scenarios"
 )
@@ -222,25 +218,12 @@ func Trials(cfg Config) ([]TrialSpec, error) {
 
 // NewHeader describes this machine and command.
 func NewHeader(cfg Config, specs []TrialSpec) *result.Header {
-	h := &result.Header{
-		Time:       time.Now().UTC(),
-		CPUModel:   cpuModel(),
-		Cores:      runtime.NumCPU(),
-		GOMAXPROCS: runtime.GOMAXPROCS(0),
-		GoVersion:  runtime.Version(),
-		GOOS:       runtime.GOOS,
-		GOARCH:     runtime.GOARCH,
-		Commit:     commit(),
-		Command:    os.Args,
-		Scenarios:  cfg.Scenarios,
-		Trials:     cfg.Trials,
-		Seed:       cfg.Seed,
-		Isolation:  result.ModeChild,
-	}
-	h.Hostname, _ = os.Hostname()
+	isolation := result.ModeChild
 	if cfg.InProcess {
-		h.Isolation = result.ModeInProcess
+		isolation = result.ModeInProcess
 	}
+	h := runinfo.Header(isolation)
+	h.Scenarios, h.Trials, h.Seed = cfg.Scenarios, cfg.Trials, cfg.Seed
 	seen := map[string]bool{}
 	for _, s := range specs {
 		if !seen[s.Variant] {
@@ -324,49 +307,4 @@ func failure(rec *result.Trial) string {
 		return rec.Error
 	}
 	return AccountingError(rec).Error()
-}
-
-func cpuModel() string {
-	f, err := os.Open("/proc/cpuinfo")
-	if err != nil {
-		return runtime.GOARCH
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if k, v, ok := strings.Cut(s.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return runtime.GOARCH
-}
-
-func commit() string {
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		var rev, dirty string
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				rev = s.Value
-			case "vcs.modified":
-				if s.Value == "true" {
-					dirty = "+dirty"
-				}
-			}
-		}
-		if rev != "" {
-			return rev[:min(len(rev), 12)] + dirty
-		}
-	}
-	// Note: a binary built with -buildvcs=false (or by go run in some
-	// setups) carries no revision; ask git about the working directory.
-	out, err := exec.Command("git", "rev-parse", "--short=12", "HEAD").Output()
-	if err != nil {
-		return "unknown"
-	}
-	rev := strings.TrimSpace(string(out))
-	if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
-		rev += "+dirty"
-	}
-	return rev
 }

@@ -10,8 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,6 +18,7 @@ import (
 	"github.com/streambench/streambench/harness"
 	"github.com/streambench/streambench/httpmode/attack"
 	"github.com/streambench/streambench/impls/variant"
+	"github.com/streambench/streambench/internal/runinfo"
 	"github.com/streambench/streambench/reports"
 	"github.com/streambench/streambench/result"
 	"github.com/streambench/streambench/scenarios"
@@ -225,39 +224,7 @@ func spawnServe(scenArg, variants string, stderr io.Writer) (string, func(kill b
 
 // newHTTPHeader describes the machine and the command of an attack run.
 func newHTTPHeader(sc *scenarios.Scenario, variants []string, trials int) *result.Header {
-	h := &result.Header{
-		Time: time.Now().UTC(), CPUModel: cpuModel(), Cores: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0),
-		GoVersion: runtime.Version(), GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, Command: os.Args,
-		Scenarios: []string{sc.Name}, Variants: variants, Trials: trials, Seed: sc.Seed, Isolation: result.ModeHTTP,
-	}
-	h.Hostname, _ = os.Hostname()
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		dirty := false
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				h.Commit = s.Value
-			case "vcs.modified":
-				dirty = s.Value == "true"
-			}
-		}
-		if dirty && h.Commit != "" {
-			h.Commit += "+dirty"
-		}
-	}
+	h := runinfo.Header(result.ModeHTTP)
+	h.Scenarios, h.Variants, h.Trials, h.Seed = []string{sc.Name}, variants, trials, sc.Seed
 	return h
-}
-
-// cpuModel reads the CPU model name from /proc/cpuinfo, or returns
-// GOARCH.
-func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				return strings.TrimSpace(v)
-			}
-		}
-	}
-	return runtime.GOARCH
 }
