@@ -14,6 +14,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 
+	"github.com/streambench/streambench/accounting"
 	"github.com/streambench/streambench/impls"
 	"github.com/streambench/streambench/impls/variant"
 	"github.com/streambench/streambench/result"
@@ -45,7 +46,7 @@ type trial struct {
 	// calibration is how long the machine-speed workload took before the
 	// trial (see cpuCalibration).
 	calibration time.Duration
-	led         *ledger
+	led         *accounting.Ledger
 	lat         *latencies
 	limits      impls.Limits
 
@@ -141,7 +142,7 @@ func runTrial(ctx context.Context, spec TrialSpec, v variant.Variant, newPipe fu
 		sc:      sc,
 		v:       v,
 		traits:  v.Traits(),
-		led:     &ledger{},
+		led:     &accounting.Ledger{},
 		lat:     newLatencies(),
 		limits:  sc.RequestLimits(),
 		kill:    make(chan struct{}),
@@ -919,9 +920,10 @@ func (t *trial) record(m measurement) *result.Trial {
 	a.ChunksDiscarded = t.discarded.Load()
 	a.ChunksAfterDisconnect = t.afterGone.Load()
 	a.TokensDelivered = t.tokensDelivered.Load()
-	a.TokensBilled = t.led.tokensBilled.Load()
-	a.RecordsPersisted = t.led.persisted.Load()
-	a.RecordsDuplicated = t.led.duplicated.Load()
+	lt := t.led.Totals()
+	a.TokensBilled = lt.Charged
+	a.RecordsPersisted = lt.Records
+	a.RecordsDuplicated = lt.Duplicated
 	if t.traits.Persists {
 		a.RecordsExpected = t.started.Load()
 		a.RecordsPending = a.RecordsExpected - a.RecordsPersisted
@@ -978,34 +980,17 @@ func (t *trial) openWarnings(rec *result.Trial) []string {
 	return ws
 }
 
-// checkTrial runs the trial-wide invariants.
+// checkTrial runs the trial-wide invariants: the ones both modes share
+// (accounting.Check) and the exact chunk identity only this mode can see.
 func (t *trial) checkTrial(a *result.Accounting) {
 	sum := a.ChunksDelivered + a.ChunksDropped + a.ChunksRejected + a.ChunksDiscarded
 	if a.ChunksProduced != sum {
 		t.violate("chunks: produced %d != delivered %d + dropped %d + rejected %d + discarded %d (= %d)",
 			a.ChunksProduced, a.ChunksDelivered, a.ChunksDropped, a.ChunksRejected, a.ChunksDiscarded, sum)
 	}
-	if a.RecordsDuplicated > 0 {
-		t.violate("records: %d requests persisted more than once", a.RecordsDuplicated)
-	}
-	if a.RecordsPersisted > a.RecordsExpected && t.traits.Persists {
-		t.violate("records: %d persisted for %d requests", a.RecordsPersisted, a.RecordsExpected)
-	}
-	switch {
-	case !t.traits.Persists:
-		if a.RecordsPersisted != 0 || a.TokensBilled != 0 {
-			t.violate("records: %s persists nothing but %d records and %d tokens reached the ledger", t.v.Name, a.RecordsPersisted, a.TokensBilled)
-		}
-	case !t.traits.DetachedFinalizer:
-		if a.RecordsPending != 0 {
-			t.violate("records: %d of %d expected records were not persisted by the end of the trial", a.RecordsPending, a.RecordsExpected)
-		}
-		if !t.traits.OverbillsOnDisconnect && a.TokensBilled != a.TokensDelivered {
-			t.violate("billing: %d tokens billed != %d tokens delivered", a.TokensBilled, a.TokensDelivered)
-		}
-	}
-	if n := t.led.recordTokens.Load(); t.traits.Persists && n != a.TokensBilled && a.RecordsPending == 0 {
-		t.violate("billing: records say %d tokens, charges say %d", n, a.TokensBilled)
+	for _, v := range accounting.Check(a, accounting.Facts{Traits: t.traits, Name: t.v.Name,
+		RecordTokens: t.led.Totals().RecordTokens, ExactBilling: true}) {
+		t.violate("%s", v)
 	}
 }
 

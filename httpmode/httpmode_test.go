@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"go.uber.org/goleak"
 
+	"github.com/streambench/streambench/accounting"
 	"github.com/streambench/streambench/httpmode/sse"
 	"github.com/streambench/streambench/impls"
 )
@@ -693,8 +694,10 @@ func TestNewServerAddr(t *testing.T) {
 
 type fixedCounts struct{ inFlight, records, tokens int64 }
 
-func (f fixedCounts) InFlight() int64                 { return f.inFlight }
-func (f fixedCounts) Totals() (records, tokens int64) { return f.records, f.tokens }
+func (f fixedCounts) InFlight() int64 { return f.inFlight }
+func (f fixedCounts) Totals() accounting.Totals {
+	return accounting.Totals{Records: f.records, Charged: f.tokens}
+}
 
 func TestHealthAndMetrics(t *testing.T) {
 	f := fixedCounts{inFlight: 3, records: 10, tokens: 250}

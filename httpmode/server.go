@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"runtime/metrics"
 	"time"
+
+	"github.com/streambench/streambench/accounting"
 )
 
 // Defaults for ServerOptions fields left zero.
@@ -26,10 +28,10 @@ type InFlightCounter interface {
 	InFlight() int64
 }
 
-// LedgerTotals reports what a ledger has recorded so far: the records
-// persisted and the tokens charged.
+// LedgerTotals reports what a ledger has recorded so far
+// (accounting.Ledger does).
 type LedgerTotals interface {
-	Totals() (records, chargedTokens int64)
+	Totals() accounting.Totals
 }
 
 // ServerOptions configures NewServer. The zero value is usable and
@@ -103,7 +105,8 @@ func ReadMetrics(inFlight InFlightCounter, ledger LedgerTotals) Metrics {
 		m.InFlightStreams = inFlight.InFlight()
 	}
 	if ledger != nil {
-		m.LedgerRecords, m.LedgerTokens = ledger.Totals()
+		t := ledger.Totals()
+		m.LedgerRecords, m.LedgerTokens = t.Records, t.Charged
 	}
 	return m
 }

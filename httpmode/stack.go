@@ -8,113 +8,31 @@ import (
 	"runtime/metrics"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/streambench/streambench/accounting"
 	"github.com/streambench/streambench/impls"
 	"github.com/streambench/streambench/impls/variant"
 	"github.com/streambench/streambench/internal/procstat"
 	"github.com/streambench/streambench/scenarios"
 )
 
-// Ledger is the in-memory impls.Ledger of one gateway: it keeps no records,
-// only the totals the load generator's accounting needs, and notices a
-// request persisted twice. It is safe for concurrent use.
-type Ledger struct {
-	records, duplicated, recordTokens, charged, charges atomic.Int64
-
-	// Note: seen is keyed by account and request index, because a load
-	// generator reuses indices across trials and tells its trials apart by
-	// account. A sync.Map keeps the ledger from adding a lock that every
-	// design's finalizer would contend on.
-	seen sync.Map
-	// accounts holds an *accountTotals per account: a load generator
-	// charges each trial to an account of its own, so that records a
-	// legacy finalizer writes late, during a later trial, are counted
-	// for the trial they belong to.
-	accounts sync.Map
-}
-
-// accountTotals are one account's share of a Ledger's totals.
-type accountTotals struct {
-	records, recordTokens, charged atomic.Int64
-}
-
-func (l *Ledger) account(name string) *accountTotals {
-	if a, ok := l.accounts.Load(name); ok {
-		return a.(*accountTotals)
-	}
-	a, _ := l.accounts.LoadOrStore(name, new(accountTotals))
-	return a.(*accountTotals)
-}
-
-type ledgerKey struct {
-	account string
-	id      uint64
-}
-
-var (
-	_ impls.Ledger = (*Ledger)(nil)
-	_ LedgerTotals = (*Ledger)(nil)
-)
-
-// Persist counts rec.
-func (l *Ledger) Persist(_ context.Context, rec impls.Record) error {
-	a := l.account(rec.Account)
-	if _, dup := l.seen.LoadOrStore(ledgerKey{rec.Account, rec.RequestID}, struct{}{}); dup {
-		l.duplicated.Add(1)
-	} else {
-		l.records.Add(1)
-		a.records.Add(1)
-	}
-	l.recordTokens.Add(rec.Tokens)
-	a.recordTokens.Add(rec.Tokens)
-	return nil
-}
-
-// Charge counts the tokens charged.
-func (l *Ledger) Charge(_ context.Context, account string, tokens int64) error {
-	l.charged.Add(tokens)
-	l.charges.Add(1)
-	l.account(account).charged.Add(tokens)
-	return nil
-}
-
-// Totals returns the distinct records persisted and the tokens charged.
-func (l *Ledger) Totals() (records, chargedTokens int64) { return l.records.Load(), l.charged.Load() }
-
-// LedgerStats are a Ledger's totals.
+// LedgerStats are a gateway ledger's totals, overall and by account, as
+// /metrics reports them.
 type LedgerStats struct {
-	Records       int64 `json:"records"`            // distinct requests persisted
-	Duplicated    int64 `json:"records_duplicated"` // persists of a request already persisted
-	RecordTokens  int64 `json:"record_tokens"`      // tokens the records say were delivered
-	ChargedTokens int64 `json:"charged_tokens"`     // tokens charged
-	Charges       int64 `json:"charges"`
-	// Accounts splits Records, RecordTokens and ChargedTokens by account.
-	Accounts map[string]AccountStats `json:"accounts,omitempty"`
+	accounting.Totals
+	Accounts map[string]accounting.Totals `json:"accounts,omitempty"`
 }
 
-// AccountStats are one account's records and charges.
-type AccountStats struct {
-	Records       int64 `json:"records"`
-	RecordTokens  int64 `json:"record_tokens"`
-	ChargedTokens int64 `json:"charged_tokens"`
-}
+// newLedger returns a gateway's ledger: the shared accounting.Ledger,
+// keyed by account, since one serve process serves many trials and tells
+// them apart by account.
+func newLedger() *accounting.Ledger { return &accounting.Ledger{ByAccount: true} }
 
-// Stats returns the Ledger's totals.
-func (l *Ledger) Stats() LedgerStats {
-	s := LedgerStats{Records: l.records.Load(), Duplicated: l.duplicated.Load(),
-		RecordTokens: l.recordTokens.Load(), ChargedTokens: l.charged.Load(), Charges: l.charges.Load()}
-	l.accounts.Range(func(k, v any) bool {
-		if s.Accounts == nil {
-			s.Accounts = map[string]AccountStats{}
-		}
-		a := v.(*accountTotals)
-		s.Accounts[k.(string)] = AccountStats{Records: a.records.Load(), RecordTokens: a.recordTokens.Load(), ChargedTokens: a.charged.Load()}
-		return true
-	})
-	return s
+// ledgerStats reads l's totals.
+func ledgerStats(l *accounting.Ledger) LedgerStats {
+	return LedgerStats{Totals: l.Totals(), Accounts: l.Accounts()}
 }
 
 // OutcomeStats sum the Outcomes of a pipeline's relays, as each returned.
@@ -209,7 +127,7 @@ type Stack struct {
 
 type stackGateway struct {
 	gw     *Gateway
-	ledger *Ledger
+	ledger *accounting.Ledger
 	pipe   *countingPipeline
 }
 
@@ -259,7 +177,7 @@ func NewStack(baseURL string, sc *scenarios.Scenario, variants []variant.Variant
 		if _, dup := s.gateways[v.Name]; dup {
 			return nil, fmt.Errorf("httpmode: variant %q given twice", v.Name)
 		}
-		l := &Ledger{}
+		l := newLedger()
 		p := &countingPipeline{Pipeline: v.New(l)}
 		gopts := opts.Gateway
 		gopts.Ledger, gopts.Limits = l, sc.RequestLimits()
@@ -293,7 +211,7 @@ func pathSafe(name string) bool {
 func (s *Stack) Handler() http.Handler { return s.mux }
 
 // Ledger returns the ledger of the named variant's gateway, or nil.
-func (s *Stack) Ledger(name string) *Ledger {
+func (s *Stack) Ledger(name string) *accounting.Ledger {
 	if g := s.gateways[name]; g != nil {
 		return g.ledger
 	}
@@ -378,9 +296,9 @@ func (s *Stack) Metrics(started time.Time) StackMetrics {
 	}
 	for _, v := range s.Variants {
 		g := s.gateways[v.Name]
-		ls := g.ledger.Stats()
+		ls := ledgerStats(g.ledger)
 		m.LedgerRecords += ls.Records
-		m.LedgerTokens += ls.ChargedTokens
+		m.LedgerTokens += ls.Charged
 		m.Gateways[v.Name] = GatewayMetrics{Spec: v.Spec(), Gateway: g.gw.Stats(), Ledger: ls, Outcomes: g.pipe.stats()}
 	}
 	return m

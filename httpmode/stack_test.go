@@ -134,9 +134,9 @@ func TestStackEveryVariant(t *testing.T) {
 				t.Errorf("complete stream: provider end %+v, want %d produced, not cancelled", se, plan.Chunks)
 			}
 			if tr.Persists {
-				eventually(t, "record of the complete stream", func() bool { r, _ := led.Totals(); return r == 1 })
-				if s := led.Stats(); s.ChargedTokens != plan.Tokens || s.RecordTokens != plan.Tokens {
-					t.Errorf("billed %d tokens (records say %d), want %d", s.ChargedTokens, s.RecordTokens, plan.Tokens)
+				eventually(t, "record of the complete stream", func() bool { r := led.Totals().Records; return r == 1 })
+				if s := led.Totals(); s.Charged != plan.Tokens || s.RecordTokens != plan.Tokens {
+					t.Errorf("billed %d tokens (records say %d), want %d", s.Charged, s.RecordTokens, plan.Tokens)
 				}
 			}
 
@@ -172,24 +172,24 @@ func TestStackEveryVariant(t *testing.T) {
 			eventually(t, "gateway idle", func() bool { return e.stack.Gateway(v.Name).InFlight() == 0 })
 			switch {
 			case !tr.Persists:
-				if r, c := led.Totals(); r != 0 || c != 0 {
-					t.Errorf("%s persists nothing, yet the ledger has %d records, %d tokens", v.Name, r, c)
+				if lt := led.Totals(); lt.Records != 0 || lt.Charged != 0 {
+					t.Errorf("%s persists nothing, yet the ledger has %d records, %d tokens", v.Name, lt.Records, lt.Charged)
 				}
 			case tr.DetachedFinalizer && !tr.SenderDropped:
 				// Note: the provider ran to its end (~150 ms); the
 				// finalizer waits 1.5 s from the relay's start.
-				if r, _ := led.Totals(); r != 1 {
+				if r := led.Totals().Records; r != 1 {
 					t.Errorf("detached finalizer: %d records before its timeout, want 1 (the complete stream's)", r)
 				}
-				eventually(t, "the detached finalizer's late record", func() bool { r, _ := led.Totals(); return r == 2 })
+				eventually(t, "the detached finalizer's late record", func() bool { r := led.Totals().Records; return r == 2 })
 			default:
-				eventually(t, "the partial record", func() bool { r, _ := led.Totals(); return r == 2 })
-				billed := led.Stats().ChargedTokens - plan.Tokens
+				eventually(t, "the partial record", func() bool { r := led.Totals().Records; return r == 2 })
+				billed := led.Totals().Charged - plan.Tokens
 				if billed < tokens || (!tr.OverbillsOnDisconnect && billed >= lplan.Tokens) {
 					t.Errorf("partial stream billed %d tokens; the client read %d of %d", billed, tokens, lplan.Tokens)
 				}
 			}
-			if s := led.Stats(); s.Duplicated != 0 {
+			if s := led.Totals(); s.Duplicated != 0 {
 				t.Errorf("%d duplicate records", s.Duplicated)
 			}
 		})
@@ -253,12 +253,12 @@ func TestStackMetrics(t *testing.T) {
 	resp := e.post(t, "lockfree", 5)
 	readStream(t, resp.Body)
 	resp.Body.Close()
-	eventually(t, "record", func() bool { r, _ := e.stack.Ledger("lockfree").Totals(); return r == 1 })
+	eventually(t, "record", func() bool { return e.stack.Ledger("lockfree").Totals().Records == 1 })
 	m := e.stack.Metrics(time.Now())
 	plan := e.sc.Request(5)
 	g := m.Gateways["lockfree"]
 	if m.Scenario != "stacktest" || m.Provider.Chunks != int64(plan.Chunks) || g.Outcomes.Delivered != int64(plan.Chunks) ||
-		g.Ledger.ChargedTokens != plan.Tokens || g.Gateway.Completed != 1 || len(m.Gateways) != len(variant.Builtin()) || m.CPUNS <= 0 {
+		g.Ledger.Charged != plan.Tokens || g.Gateway.Completed != 1 || len(m.Gateways) != len(variant.Builtin()) || m.CPUNS <= 0 {
 		b, _ := json.Marshal(m)
 		t.Errorf("metrics after one %d-chunk stream: %s", plan.Chunks, b)
 	}

@@ -16,7 +16,9 @@ import (
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
+	"github.com/streambench/streambench/accounting"
 	"github.com/streambench/streambench/httpmode"
+	"github.com/streambench/streambench/impls"
 	"github.com/streambench/streambench/impls/variant"
 	"github.com/streambench/streambench/internal/procstat"
 	"github.com/streambench/streambench/result"
@@ -388,12 +390,12 @@ func buildRecord(cfg Config, v variant.Variant, rate float64, trial, order int, 
 	// the gateway closed it.
 	a.ChunksAfterDisconnect = a.ChunksProduced - a.ChunksDelivered - a.ChunksDropped - a.ChunksRejected - a.ChunksDiscarded
 	// Note: records and charges are this trial's account's (see
-	// httpmode.Ledger), not the ledger's differences over the trial,
+	// accounting.Ledger's ByAccount), not the ledger's differences over the trial,
 	// which hold the late records of earlier trials and would hide this
 	// trial's pending ones.
 	acct := g.Ledger.Accounts[account]
 	a.TokensDelivered = col.tokens.Load()
-	a.TokensBilled = acct.ChargedTokens
+	a.TokensBilled = acct.Charged
 	a.RecordsPersisted = acct.Records
 	a.RecordsDuplicated = g.Ledger.Duplicated - g0.Ledger.Duplicated
 	tr := v.Traits()
@@ -402,16 +404,18 @@ func buildRecord(cfg Config, v variant.Variant, rate float64, trial, order int, 
 		a.RecordsPending = a.RecordsExpected - a.RecordsPersisted
 	}
 	recordTokens := acct.RecordTokens
-	a.Violations = check(a, tr.Persists, tr.DetachedFinalizer, tr.OverbillsOnDisconnect, v.Name, rec, recordTokens,
+	a.Violations = check(a, tr, v.Name, rec, recordTokens,
 		g.Outcomes.Delivered-g0.Outcomes.Delivered, after.Provider.Streams-before.Provider.Streams)
 	return rec
 }
 
-// check runs the HTTP mode's invariants. They are weaker than the
-// in-process ones where sockets blur the count: chunks a gateway wrote
-// into a connection its client had stopped reading were delivered by the
-// pipeline but never received.
-func check(a *result.Accounting, persists, detached, overbills bool, name string, rec *result.Trial,
+// check runs the HTTP mode's invariants: the ones both modes share
+// (accounting.Check) and the chunk checks a socket allows. They are weaker
+// than the in-process ones where sockets blur the count: chunks a gateway
+// wrote into a connection its client had stopped reading were delivered by
+// the pipeline but never received, so billing is exact only when no client
+// left early.
+func check(a *result.Accounting, tr impls.Traits, name string, rec *result.Trial,
 	recordTokens, gwDelivered, providerStreams int64) []string {
 	var v []string
 	violate := func(format string, args ...any) { v = append(v, fmt.Sprintf(format, args...)) }
@@ -433,32 +437,7 @@ func check(a *result.Accounting, persists, detached, overbills bool, name string
 	if providerStreams > rec.RequestsStarted {
 		violate("streams: the provider served %d streams for %d requests", providerStreams, rec.RequestsStarted)
 	}
-	if a.RecordsDuplicated > 0 {
-		violate("records: %d requests persisted more than once", a.RecordsDuplicated)
-	}
-	switch {
-	case !persists:
-		if a.RecordsPersisted != 0 || a.TokensBilled != 0 {
-			violate("records: %s persists nothing but %d records and %d tokens reached the ledger", name, a.RecordsPersisted, a.TokensBilled)
-		}
-	default:
-		if a.RecordsPersisted > a.RecordsExpected {
-			violate("records: %d persisted for %d requests", a.RecordsPersisted, a.RecordsExpected)
-		}
-		if !detached && a.RecordsPending != 0 {
-			violate("records: %d of %d expected records were not persisted after the trial", a.RecordsPending, a.RecordsExpected)
-		}
-		if a.RecordsPending == 0 && a.TokensBilled < a.TokensDelivered {
-			violate("billing: %d tokens billed < %d tokens the clients received", a.TokensBilled, a.TokensDelivered)
-		}
-		if clean && !overbills && a.RecordsPending == 0 && a.TokensBilled != a.TokensDelivered {
-			violate("billing: no client left early, yet %d tokens billed != %d delivered", a.TokensBilled, a.TokensDelivered)
-		}
-		if a.RecordsPending == 0 && recordTokens != a.TokensBilled {
-			violate("billing: records say %d tokens, charges say %d", recordTokens, a.TokensBilled)
-		}
-	}
-	return v
+	return append(v, accounting.Check(a, accounting.Facts{Traits: tr, Name: name, RecordTokens: recordTokens, ExactBilling: clean})...)
 }
 
 // processCPU is this process's CPU time, for the load generator's own
