@@ -19,9 +19,6 @@ import (
 // while it is still producing (a stuck or lingering provider).
 var errTrialOver = errors.New("provider stopped: trial over")
 
-// errProviderScript is the provider failure a scenario scripts.
-var errProviderScript = errors.New("scripted provider failure")
-
 // Relay latency is sampled: every relaySample-th chunk's production instant
 // is remembered, in relaySlots slots, so the provider reads the clock for
 // one chunk in relaySample only. A sampled chunk delivered more than
@@ -97,14 +94,14 @@ func (s *stream) Next(ctx context.Context) (impls.Chunk, error) {
 	if k >= s.plan.Chunks {
 		return impls.Chunk{}, io.EOF
 	}
-	pc := s.plan.Chunk(k)
+	c, gap, _, scripted := s.plan.Emit(k, 0, 0)
 	// Note: the provider keeps to its script's timeline: chunk k is due at
 	// the stream's start plus the gaps before it, however long the pipeline
 	// took to ask for it, as a model generating tokens at its own pace
 	// would. A timer that wakes late therefore delays one chunk, not every
 	// chunk after it.
-	s.due += int64(pc.Gap)
-	if wait := s.due - s.tr.now(); pc.Gap > 0 && wait > 0 {
+	s.due += int64(gap)
+	if wait := s.due - s.tr.now(); gap > 0 && wait > 0 {
 		if err := s.wait(ctx, time.Duration(wait)); err != nil {
 			return impls.Chunk{}, err
 		}
@@ -116,14 +113,8 @@ func (s *stream) Next(ctx context.Context) (impls.Chunk, error) {
 	} else if err := ctx.Err(); err != nil {
 		return impls.Chunk{}, err
 	}
-	if k == s.plan.FailAtChunk {
-		return impls.Chunk{}, fmt.Errorf("request %d chunk %d: %w", s.id, k, errProviderScript)
-	}
-	c := impls.Chunk{Seq: int64(k), Content: pc.Content, Tokens: pc.Tokens}
-	if pc.Last {
-		c.FinishReason = s.plan.FinishReason
-		u := s.plan.Usage
-		c.Usage = &u
+	if scripted != nil {
+		return impls.Chunk{}, scripted
 	}
 	if k%relaySample == 0 {
 		slot := (k / relaySample) % relaySlots

@@ -1,0 +1,52 @@
+package scenarios
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/streambench/streambench/impls"
+)
+
+// ErrScripted is the mid-stream failure a scenario scripts (a plan's
+// FailAtChunk).
+var ErrScripted = errors.New("scripted provider failure")
+
+// Emit is chunk k of the plan as the provider sends it, the one copy of
+// the playback both measuring modes replay: the in-process harness's
+// provider and the HTTP mode's. gap is the wait before it. sent is the
+// completion tokens already sent, and maxTokens (0 for none) the
+// request's max_tokens: the chunk that would pass it is cut to fit, in
+// proportion, and ends the response with finish reason "length" and the
+// usage of what was sent, as a real provider does. last says the response
+// ends with this chunk. At the plan's scripted failure Emit returns an
+// error wrapping ErrScripted, with the gap before it, instead of a chunk.
+//
+// Emit allocates nothing but the last chunk's usage: content is a window
+// into the scenario's shared text.
+func (p *Plan) Emit(k int, sent, maxTokens int64) (c impls.Chunk, gap time.Duration, last bool, err error) {
+	pc := p.Chunk(k)
+	if k == p.FailAtChunk {
+		return impls.Chunk{}, pc.Gap, true, fmt.Errorf("%w at chunk %d of request %d", ErrScripted, k, p.Index)
+	}
+	c = impls.Chunk{Seq: int64(pc.Seq), Content: pc.Content, Tokens: pc.Tokens}
+	sent += c.Tokens
+	truncated := false
+	if over := sent - maxTokens; maxTokens > 0 && over > 0 {
+		// Note: a real API never sends more than max_tokens.
+		keep := c.Tokens - over
+		c.Content = c.Content[:int64(len(c.Content))*keep/c.Tokens]
+		c.Tokens, sent, truncated = keep, maxTokens, true
+	}
+	switch {
+	case pc.Last && !truncated:
+		u := p.Usage
+		c.FinishReason, c.Usage = p.FinishReason, &u
+		last = true
+	case maxTokens > 0 && sent >= maxTokens:
+		c.FinishReason = "length"
+		c.Usage = &impls.Usage{PromptTokens: p.Usage.PromptTokens, CompletionTokens: sent, TotalTokens: p.Usage.PromptTokens + sent}
+		last = true
+	}
+	return c, pc.Gap, last, nil
+}
