@@ -39,6 +39,18 @@ type LadderStep struct {
 	Crossing bool
 }
 
+// structural is the start both ladders share: the legacy design and its
+// structural flaws fixed one per step in its own code base.
+func structural() []LadderStep {
+	return []LadderStep{
+		{Variant: "mutex"},
+		{Variant: "fix-awaited", Change: "finalizer=awaited"},
+		{Variant: "fix-cancel", Change: "cancel=on"},
+		{Variant: "fix-inline", Change: "finalizer=inline"},
+		{Variant: "fix-bounded", Change: "buffer=bounded"},
+	}
+}
+
 // ladders are the two built-in walks, each from mutex to lockfree.
 //
 // Note: the structural flaws (the detached finalizer, no cancellation, the
@@ -52,32 +64,22 @@ var ladders = []Ladder{
 	{
 		Name:        "fix",
 		Description: "from mutex, fixing one flaw per step in the legacy code base, then crossing to the redesign with a mutex-guarded accumulator and removing the lock",
-		Steps: []LadderStep{
-			{Variant: "mutex"},
-			{Variant: "fix-awaited", Change: "finalizer=awaited"},
-			{Variant: "fix-cancel", Change: "cancel=on"},
-			{Variant: "fix-inline", Change: "finalizer=inline"},
-			{Variant: "fix-bounded", Change: "buffer=bounded"},
-			{Variant: "fix-zerocopy", Change: "acc=zerocopy"},
-			{Variant: "fix-unsent", Change: "bill-unsent=off"},
-			{Variant: "lockfree-mutexacc", Change: "crossing", Crossing: true},
-			{Variant: "lockfree", Change: "acc=lockfree"},
-		},
+		Steps: append(structural(),
+			LadderStep{Variant: "fix-zerocopy", Change: "acc=zerocopy"},
+			LadderStep{Variant: "fix-unsent", Change: "bill-unsent=off"},
+			LadderStep{Variant: "lockfree-mutexacc", Change: "crossing", Crossing: true},
+			LadderStep{Variant: "lockfree", Change: "acc=lockfree"},
+		),
 	},
 	{
 		Name:        "break",
 		Description: "from lockfree, putting one flaw back per step in the redesign's code base, then crossing to the legacy; walked here from mutex",
-		Steps: []LadderStep{
-			{Variant: "mutex"},
-			{Variant: "fix-awaited", Change: "finalizer=awaited"},
-			{Variant: "fix-cancel", Change: "cancel=on"},
-			{Variant: "fix-inline", Change: "finalizer=inline"},
-			{Variant: "fix-bounded", Change: "buffer=bounded"},
-			{Variant: "break-copy", Change: "crossing", Crossing: true},
-			{Variant: "break-mutexacc", Change: "acc=mutex"},
-			{Variant: "break-unsent", Change: "acc=lockfree"},
-			{Variant: "lockfree", Change: "bill-unsent=off"},
-		},
+		Steps: append(structural(),
+			LadderStep{Variant: "break-copy", Change: "crossing", Crossing: true},
+			LadderStep{Variant: "break-mutexacc", Change: "acc=mutex"},
+			LadderStep{Variant: "break-unsent", Change: "acc=lockfree"},
+			LadderStep{Variant: "lockfree", Change: "bill-unsent=off"},
+		),
 	},
 }
 
