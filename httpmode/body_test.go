@@ -17,11 +17,8 @@ import (
 func TestStalledBodyTimesOut(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	p := NewProvider(newToySource(3, 0, -1), ProviderOptions{})
-	srv, err := NewServer("127.0.0.1:0", p, ServerOptions{BodyReadTimeout: timeout})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", srv.Addr)
+	srv := NewServer(p, ServerOptions{BodyReadTimeout: timeout})
+	ln, err := Listen("127.0.0.1:0", false)
 	if err != nil {
 		t.Fatal(err)
 	}

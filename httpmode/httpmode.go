@@ -5,9 +5,12 @@
 //
 // The wire format comes from package httpmode/sse. NewStack mounts the
 // provider, replaying a scenario (ScenarioSource), and one Gateway per
-// variant on one handler, which `bench serve` serves; the load generator
-// that drives them is package httpmode/attack. This package knows nothing
-// of the in-process harness (package harness), nor it of this.
+// variant on one handler. A server starts in three steps, as `bench serve`
+// takes them: Listen, so that the address is known; NewStack with the
+// listener's BaseURL; NewServer around the Stack's handler, and Serve. The
+// load generator that drives them is package httpmode/attack. This package
+// knows nothing of the in-process harness (package harness), nor it of
+// this.
 package httpmode
 
 import (

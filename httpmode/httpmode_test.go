@@ -193,12 +193,8 @@ func newEnv(t *testing.T, src *toySource, gopts GatewayOptions, sopts ServerOpti
 // listener (127.0.0.1:0).
 func startServer(t *testing.T, h http.Handler, opts ServerOptions) *httptest.Server {
 	t.Helper()
-	srv, err := NewServer("127.0.0.1:0", h, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ts := httptest.NewUnstartedServer(nil)
-	ts.Config = srv
+	ts.Config = NewServer(h, opts)
 	ts.Start()
 	return ts
 }
@@ -626,11 +622,8 @@ func TestMaxTokensClamped(t *testing.T) {
 // TestSlowHeaderDropped sends half a request header over a raw connection
 // and expects ReadHeaderTimeout to close it.
 func TestSlowHeaderDropped(t *testing.T) {
-	srv, err := NewServer("127.0.0.1:0", http.NotFoundHandler(), ServerOptions{ReadHeaderTimeout: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", srv.Addr)
+	srv := NewServer(http.NotFoundHandler(), ServerOptions{ReadHeaderTimeout: 200 * time.Millisecond})
+	ln, err := Listen("127.0.0.1:0", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -665,7 +658,10 @@ func TestSlowHeaderDropped(t *testing.T) {
 	}
 }
 
-func TestNewServerAddr(t *testing.T) {
+// TestListenAddr: only loopback addresses are accepted unless remote
+// clients are allowed. (The address check is tested apart from listening,
+// which would take ports others may hold.)
+func TestListenAddr(t *testing.T) {
 	tests := []struct {
 		addr        string
 		allowRemote bool
@@ -684,11 +680,35 @@ func TestNewServerAddr(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s/remote=%v", tt.addr, tt.allowRemote), func(t *testing.T) {
-			_, err := NewServer(tt.addr, http.NotFoundHandler(), ServerOptions{AllowRemote: tt.allowRemote})
+			err := checkAddr(tt.addr, tt.allowRemote)
 			if (err != nil) != tt.wantErr {
 				t.Errorf("err = %v, want error: %v", err, tt.wantErr)
 			}
 		})
+	}
+	// Listen refuses before it binds, and binds what it accepts; BaseURL
+	// dials the loopback address for a listener on every interface.
+	if ln, err := Listen("0.0.0.0:0", false); err == nil || !strings.Contains(err.Error(), "not a loopback address") {
+		t.Errorf("Listen(0.0.0.0:0) = %v, %v; want refused", ln, err)
+		if ln != nil {
+			ln.Close()
+		}
+	}
+	ln, err := Listen("127.0.0.1:0", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if got, want := BaseURL(ln), "http://"+ln.Addr().String(); got != want {
+		t.Errorf("BaseURL = %q, want %q", got, want)
+	}
+	all, err := Listen("0.0.0.0:0", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer all.Close()
+	if got, want := BaseURL(all), fmt.Sprintf("http://127.0.0.1:%d", all.Addr().(*net.TCPAddr).Port); got != want {
+		t.Errorf("BaseURL of 0.0.0.0 = %q, want %q", got, want)
 	}
 }
 

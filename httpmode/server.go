@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"runtime/metrics"
+	"strconv"
 	"time"
 
 	"github.com/streambench/streambench/accounting"
@@ -34,12 +35,8 @@ type LedgerTotals interface {
 	Totals() accounting.Totals
 }
 
-// ServerOptions configures NewServer. The zero value is usable and
-// loopback-only.
+// ServerOptions configures NewServer. The zero value is usable.
 type ServerOptions struct {
-	// AllowRemote permits listening on a non-loopback address. The servers
-	// have no authentication, so this is off by default.
-	AllowRemote bool
 	// ReadHeaderTimeout bounds reading a request's headers (slow-header
 	// clients are dropped); zero means DefaultReadHeaderTimeout.
 	ReadHeaderTimeout time.Duration
@@ -111,20 +108,42 @@ func ReadMetrics(inFlight InFlightCounter, ledger LedgerTotals) Metrics {
 	return m
 }
 
-// NewServer returns an *http.Server for addr serving h, hardened for
-// streaming: header read timeout and size bound, a body size bound and body
-// read deadline on every request, an idle timeout, and no server-wide
-// write timeout (the Gateway sets per-write deadlines). It adds GET /healthz
-// and GET /metrics (JSON Metrics) in front of h.
+// Listen listens on addr, which must be a loopback address
+// ("127.0.0.1:8080", "[::1]:0", "localhost:0") unless allowRemote is set:
+// the servers have no authentication. Port 0 picks a free port, which the
+// listener's address tells.
 //
-// addr must be a loopback address ("127.0.0.1:8080", "[::1]:0",
-// "localhost:0") unless opts.AllowRemote is set. The caller starts the
-// server (ListenAndServe, or net.Listen on srv.Addr and Serve, which tells
-// the port when addr has port 0) and shuts it down.
-func NewServer(addr string, h http.Handler, opts ServerOptions) (*http.Server, error) {
-	if err := checkAddr(addr, opts.AllowRemote); err != nil {
+// Note: listening is a step of its own, before the server and its handler
+// are built, as with httptest.NewUnstartedServer and Start: a Stack's
+// gateways need the address their provider is served at (BaseURL), so the
+// address must exist before the handler does.
+func Listen(addr string, allowRemote bool) (net.Listener, error) {
+	if err := checkAddr(addr, allowRemote); err != nil {
 		return nil, err
 	}
+	return net.Listen("tcp", addr)
+}
+
+// BaseURL returns the URL at which this process reaches its own listener
+// ln, "http://127.0.0.1:PORT": the loopback address when ln listens on
+// every interface.
+func BaseURL(ln net.Listener) string {
+	a, ok := ln.Addr().(*net.TCPAddr)
+	if !ok || !a.IP.IsUnspecified() {
+		return "http://" + ln.Addr().String()
+	}
+	return "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(a.Port))
+}
+
+// NewServer returns an *http.Server serving h, hardened for streaming:
+// header read timeout and size bound, a body size bound and body read
+// deadline on every request, an idle timeout, and no server-wide write
+// timeout (the Gateway sets per-write deadlines). It adds GET /healthz and
+// GET /metrics (JSON Metrics) in front of h.
+//
+// The caller serves it on a listener from Listen (srv.Serve(ln)) and shuts
+// it down.
+func NewServer(h http.Handler, opts ServerOptions) *http.Server {
 	if opts.ReadHeaderTimeout <= 0 {
 		opts.ReadHeaderTimeout = DefaultReadHeaderTimeout
 	}
@@ -156,13 +175,12 @@ func NewServer(addr string, h http.Handler, opts ServerOptions) (*http.Server, e
 	})
 	mux.Handle("/", h)
 	return &http.Server{
-		Addr:              addr,
 		Handler:           limitBody(mux, opts.MaxBodyBytes, opts.BodyReadTimeout),
 		ReadHeaderTimeout: opts.ReadHeaderTimeout,
 		IdleTimeout:       opts.IdleTimeout,
 		MaxHeaderBytes:    opts.MaxHeaderBytes,
 		ErrorLog:          opts.ErrorLog,
-	}, nil
+	}
 }
 
 // checkAddr refuses a non-loopback listen address unless allowRemote.
@@ -181,7 +199,7 @@ func checkAddr(addr string, allowRemote bool) error {
 		return nil
 	}
 	return fmt.Errorf("httpmode: refusing to listen on %q: not a loopback address, and these servers have no authentication; "+
-		"use 127.0.0.1:PORT, or set AllowRemote to expose them", addr)
+		"use 127.0.0.1:PORT, or set allowRemote (bench serve -allow-remote) to expose them", addr)
 }
 
 // limitBody bounds every request body in size and in reading time.

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,23 +47,16 @@ type stackEnv struct {
 func newStackEnv(t *testing.T, sopts ServerOptions) *stackEnv {
 	t.Helper()
 	e := &stackEnv{sc: stackScenario(), ends: map[uint64]chan StreamEnd{}}
-	var stack atomic.Pointer[Stack]
-	srv, err := NewServer("127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		stack.Load().Handler().ServeHTTP(w, r)
-	}), sopts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The listener first, the Stack with its address, then the server.
 	e.ts = httptest.NewUnstartedServer(nil)
-	e.ts.Config = srv
-	s, err := NewStack("http://"+e.ts.Listener.Addr().String(), e.sc, variant.Builtin(), StackOptions{
+	s, err := NewStack(BaseURL(e.ts.Listener), e.sc, variant.Builtin(), StackOptions{
 		Provider: ProviderOptions{OnStreamEnd: func(se StreamEnd) { e.endCh(se.Index) <- se }},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	stack.Store(s)
 	e.stack = s
+	e.ts.Config = NewServer(s.Handler(), sopts)
 	e.ts.Start()
 	t.Cleanup(func() {
 		e.ts.Close()

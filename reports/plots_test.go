@@ -3,24 +3,211 @@ package reports
 import (
 	"bytes"
 	"encoding/xml"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	"gonum.org/v1/plot"
 )
 
-func TestVariantStyleStable(t *testing.T) {
-	if VariantStyle("mutex").Color == VariantStyle("lockfree").Color {
-		t.Error("mutex and lockfree share a colour")
+// TestVariantStyleByName: a variant is drawn in the same colour and glyph
+// whatever the order its trials come in and whatever other variants share
+// the report. Two reports of the same scenario list their variants in
+// different orders and with different companions, so that styles handed
+// out by position (in order of appearance, or sorted) would differ for
+// some variant; the styles are read back from the legends of the SVGs the
+// reports draw.
+func TestVariantStyleByName(t *testing.T) {
+	t.Parallel()
+	run := func(variants ...string) map[string]map[string]string {
+		var specs []spec
+		for i, v := range variants {
+			specs = append(specs,
+				spec{scenario: "chat", variant: v, conc: 1, n: 3, chunks: 9000 + 100*float64(i)},
+				spec{scenario: "chat", variant: v, conc: 64, n: 3, chunks: 10000 + 3000*float64(i)})
+		}
+		trials := makeTrials(specs...)
+		groups := Analyze(trials, DefaultOptions)
+		// Note: the figures with a line per variant are drawn as Figures
+		// draws them, in SVG only: the PNGs would make this test ten
+		// times slower under the race detector.
+		styles := map[string]map[string]string{}
+		for name, draw := range map[string]func() (*plot.Plot, error){
+			"throughput": func() (*plot.Plot, error) {
+				return metricPlot(groups, "closed", []string{MChunksPerS}, "throughput", "chunks/s")
+			},
+			"ttft": func() (*plot.Plot, error) {
+				return metricPlot(groups, "closed", []string{MTTFTP50, MTTFTP99}, "TTFT", "TTFT (ms)")
+			},
+			"ratio":        func() (*plot.Plot, error) { return ratioPlot(groups, "ratio") },
+			"latency-dist": func() (*plot.Plot, error) { return distPlot(trials, groups, "latency") },
+			"heap":         func() (*plot.Plot, error) { return seriesPlot(trials, groups, false, "heap") },
+		} {
+			p, err := draw()
+			if err != nil || p == nil {
+				t.Fatalf("%s: %v, %v", name, p, err)
+			}
+			leg := p.Legend
+			p.Legend = plot.NewLegend()
+			svg, err := render(p, leg, "svg")
+			if err != nil {
+				t.Fatal(err)
+			}
+			styles[name] = legendStyles(t, svg)
+		}
+		return styles
 	}
-	if VariantStyle("lockfree-global-lock") != VariantStyle("lockfree-global-lock") {
-		t.Error("style of a name changed between calls")
+	a := run("mutex", "lockfree", "alpha-x", "zeta-y")
+	b := run("zeta-y", "lockfree", "beta-z", "alpha-x")
+	compared := map[string]int{}
+	for fig, la := range a {
+		for label, sa := range la {
+			sb, ok := b[fig][label]
+			if !ok {
+				continue
+			}
+			compared[strings.FieldsFunc(label, func(r rune) bool { return r == ' ' || r == '/' })[0]]++
+			if sa != sb {
+				t.Errorf("%s: %q drawn as %s in one report, %s in the other", fig, label, sa, sb)
+			}
+		}
 	}
+	// The comparison must have had something to compare: every variant
+	// the two reports share, in several figures.
+	for _, v := range []string{"lockfree", "alpha-x", "zeta-y"} {
+		if compared[v] < 5 {
+			t.Errorf("%s compared in %d legend entries; want several (figures %d and %d)", v, compared[v], len(a), len(b))
+		}
+	}
+	if m, l := a["throughput"]["mutex"], a["throughput"]["lockfree"]; m == "" || colourOf(m) == colourOf(l) {
+		t.Errorf("mutex drawn as %q, lockfree as %q; want two colours", m, l)
+	}
+}
+
+// colourOf returns the colour of a legendStyles style.
+func colourOf(style string) string { c, _, _ := strings.Cut(style, " "); return c }
+
+// legendStyles reads the legend of an SVG figure: for each entry's label,
+// its line's colour and its marker's shape, as "#RRGGBB shape". gonum/plot
+// draws an entry as its thumbnails, the line then the marker if any,
+// followed by the label's text; the shape is the marker's path
+// with coordinates made relative to its first point, so that it does not
+// depend on where the legend sits.
+func legendStyles(t *testing.T, svg []byte) map[string]string {
+	t.Helper()
+	type path struct{ d, style string }
+	var paths []path
+	styles := map[string]string{}
+	d := xml.NewDecoder(bytes.NewReader(svg))
+	inText := false
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("SVG is not XML: %v", err)
+		}
+		switch tok := tok.(type) {
+		case xml.StartElement:
+			inText = tok.Name.Local == "text"
+			if tok.Name.Local == "path" {
+				var p path
+				for _, a := range tok.Attr {
+					switch a.Name.Local {
+					case "d":
+						p.d = a.Value
+					case "style":
+						p.style = a.Value
+					}
+				}
+				paths = append(paths, p)
+			}
+		case xml.CharData:
+			if !inText {
+				continue
+			}
+			label := strings.TrimSpace(string(tok))
+			// The thumbnails are the paths since the last line (of width
+			// 1.5, or 2 in the plots over time) before this text.
+			line := -1
+			for i := len(paths) - 1; i >= 0; i-- {
+				if w := styleValue(paths[i].style, "stroke-width"); w == "1.5" || w == "2" {
+					line = i
+					break
+				}
+			}
+			if line < 0 || line < len(paths)-3 {
+				paths = paths[:0]
+				continue // not a legend entry: an axis label, a tick
+			}
+			stroke := styleValue(paths[line].style, "stroke")
+			var shape []string
+			for _, p := range paths[line+1:] {
+				shape = append(shape, relativePath(p.d)+"{"+p.style+"}")
+			}
+			styles[label] = stroke + " " + strings.Join(shape, "+")
+			paths = paths[:0]
+		}
+	}
+	return styles
+}
+
+// styleValue returns the value of property name in an SVG style
+// attribute.
+func styleValue(style, name string) string {
+	for _, kv := range strings.Split(style, ";") {
+		if k, v, ok := strings.Cut(kv, ":"); ok && k == name {
+			return v
+		}
+	}
+	return ""
+}
+
+// relativePath rewrites an SVG path's coordinates relative to its first
+// point, rounded to a tenth. Note: only M, L and the end point of A carry
+// coordinates in gonum's paths; an arc's radii, rotation and flags are
+// kept as they are.
+func relativePath(d string) string {
+	var out strings.Builder
+	var x0, y0 float64
+	first := true
+	num := regexp.MustCompile(`[-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?`)
+	for _, cmd := range regexp.MustCompile(`[A-Za-z][^A-Za-z]*`).FindAllString(d, -1) {
+		out.WriteByte(cmd[0])
+		vs := num.FindAllString(cmd[1:], -1)
+		for i, v := range vs {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				out.WriteString(v)
+				continue
+			}
+			// The coordinates are the last two numbers of each command.
+			if i >= len(vs)-2 {
+				if first && i == len(vs)-2 {
+					x0 = f
+				} else if first {
+					y0, first = f, false
+				}
+				if i == len(vs)-2 {
+					f -= x0
+				} else {
+					f -= y0
+				}
+			}
+			fmt.Fprintf(&out, "%.1f,", f)
+		}
+	}
+	return out.String()
 }
 
 func TestWritePlots(t *testing.T) {

@@ -1,19 +1,29 @@
 // Command bench runs the streambench comparison: the legacy mutex design and
 // the lock-free redesign of an LLM streaming relay, side by side, on seeded
-// synthetic scenarios, in fresh child processes, with every chunk, token and
-// record accounted for.
+// synthetic scenarios, with every chunk, token and record accounted for. It
+// measures in two modes: in process, each trial in a fresh child process
+// (run), and end to end over HTTP (serve and attack).
 //
 //	bench                       the default comparison (about two minutes)
-//	bench run [flags]           a run or a sweep of your choosing
+//	bench run [flags]           a run or a sweep of your choosing, in process
 //	bench report FILE|DIR...    rebuild the report from result records
 //	bench scenarios             list the built-in scenarios
 //	bench variants              list the built-in variants and knobs
+//	bench serve [flags]         serve the synthetic provider and a gateway per
+//	                            variant over HTTP, until SIGINT or SIGTERM
+//	bench attack [flags]        drive those gateways with vegeta: a serve
+//	                            process at -target, or one it spawns
 //
 // Exit codes: 0 success, 1 a failed run (an accounting violation, a trial
 // that crashed, an interrupted run), 2 bad usage or input.
 //
-// The command is a thin adapter: the work is in packages harness, reports,
-// scenarios and impls/variant.
+// Each subcommand is one file (run.go, report.go, list.go, serve.go,
+// attack.go) that parses its flags (flags.go), checks them and calls the
+// packages that do the work: harness (in-process trials), httpmode and
+// httpmode/attack (HTTP mode), reports, scenarios and impls/variant. What
+// the command itself owns is its flags, the output folder and the exit
+// code (output.go), and its signals: the first SIGINT or SIGTERM stops a
+// run after the trial in flight, the second at once.
 package main
 
 import (
@@ -27,17 +37,23 @@ import (
 	"syscall"
 
 	"github.com/streambench/streambench/harness"
+	"github.com/streambench/streambench/httpmode/attack"
 )
 
 func main() {
 	if harness.IsChild() {
 		os.Exit(harness.ChildMain(os.Stdout, os.Stderr))
 	}
-	args := os.Args[1:]
-	// The first SIGINT or SIGTERM asks the command to stop gracefully; the
-	// second stops it at once.
+	ctx, stop := handleSignals(os.Args[1:])
+	os.Exit(exitCode(os.Stderr, run(ctx, stop, os.Stdout, os.Stderr, os.Args[1:])))
+}
+
+// handleSignals turns the first SIGINT or SIGTERM into stop, which asks
+// the command (args) to end gracefully, and the second into cancelling
+// ctx, which stops it at once.
+func handleSignals(args []string) (ctx context.Context, stop <-chan struct{}) {
 	signals := []os.Signal{os.Interrupt, syscall.SIGTERM}
-	if os.Getenv(spawnedEnv) != "" {
+	if os.Getenv(attack.SpawnedEnv) != "" {
 		// Note: a Ctrl-C at the terminal reaches the whole process group;
 		// the parent that spawned this process decides when it stops (with
 		// SIGTERM), and its end closes our stdin.
@@ -46,7 +62,7 @@ func main() {
 		go exitWhenClosed(os.Stdin, os.Stderr)
 	}
 	ctx, kill := context.WithCancel(context.Background())
-	stop := make(chan struct{})
+	stopc := make(chan struct{})
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, signals...)
 	first := "stopping after the trial in flight"
@@ -55,12 +71,11 @@ func main() {
 	}
 	go func() {
 		fmt.Fprintf(os.Stderr, "\n%s: %s (a second signal stops at once)\n", signalName(<-sigs), first)
-		close(stop)
+		close(stopc)
 		fmt.Fprintf(os.Stderr, "\n%s: stopping now\n", signalName(<-sigs))
 		kill()
 	}()
-	err := run(ctx, stop, os.Stdout, os.Stderr, args)
-	os.Exit(exitCode(os.Stderr, err))
+	return ctx, stopc
 }
 
 // signalName names s as people say it.
@@ -73,10 +88,6 @@ func signalName(s os.Signal) string {
 	}
 	return s.String()
 }
-
-// spawnedEnv marks a process that another bench process spawned (bench
-// attack's serve child): it must not outlive its parent.
-const spawnedEnv = "STREAMBENCH_SPAWNED"
 
 // exitWhenClosed exits the process when r, a pipe held by the parent,
 // reaches its end: the parent has gone, however it ended.
@@ -120,8 +131,13 @@ func exitCode(stderr io.Writer, err error) int {
 	}
 }
 
-// commands are the subcommands, one small function each.
-var commands = map[string]func(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer, args []string) error{
+// command is a subcommand: args are those after its name; stop asks it to
+// end gracefully (the first signal), ctx is cancelled at the second.
+type command func(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer, args []string) error
+
+// commands are the subcommands, each in a file of its name. A new one is
+// a file and a line here (and in usage).
+var commands = map[string]command{
 	"run":       cmdRun,
 	"report":    cmdReport,
 	"scenarios": cmdScenarios,

@@ -53,7 +53,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", "-concurrency", "10000000"}, "bench run: concurrency must be from 1 to 100000"},
 		{[]string{"run", "-variants", "lockfree:buffer=99999999999"}, "BufferLimit must be from 1 to 1048576"},
 		{[]string{"run", "-rate", "1e300"}, "bench run: rate must be in (0, 1e+06]"},
-		{[]string{"run", "-rate", "+Inf"}, `bench run: -rate: "+Inf" is not a positive number`},
+		{[]string{"run", "-rate", "+Inf"}, `bench run: invalid value "+Inf" for flag -rate: "+Inf" is not a positive number`},
 		// Negative durations are refused by every flag.
 		{[]string{"run", "-requests", "5", "-timeout", "-1s"}, `invalid value "-1s" for flag -timeout: must not be negative`},
 		{[]string{"run", "-requests", "5", "-timeout", "0s"}, "bench run: -timeout must be positive"},
@@ -72,7 +72,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"attack", "-timeout", "0s"}, "bench attack: -timeout must be positive"},
 		{[]string{"attack", "-workers", "0"}, "bench attack: -workers must be from 1 to 1000000 (got 0)"},
 		{[]string{"attack", "-max-workers", "0"}, "bench attack: -max-workers must be from 1 to 1000000 (got 0)"},
-		{[]string{"attack", "-rate", "0"}, `bench attack: -rate: "0" is not a positive number`},
+		{[]string{"attack", "-rate", "0"}, `bench attack: invalid value "0" for flag -rate: "0" is not a positive number`},
 		{[]string{"attack", "-rate", "2e6"}, "bench attack: rate 2e+06 is not in (0, 1e6]"},
 		{[]string{"attack", "-scenario", "nope"}, `bench attack: unknown scenario "nope"`},
 		// The right cause, and duplicates refused like variants.

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streambench/streambench/httpmode/attack"
 	"github.com/streambench/streambench/impls/variant"
 )
 
@@ -61,7 +62,7 @@ func TestOpenAINodeClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { serve.Process.Kill(); serve.Wait() })
-	url, err := readServeURL(bufio.NewReader(out))
+	url, err := attack.ReadServeURL(bufio.NewReader(out))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, serveErr.String())
 	}

@@ -1,27 +1,21 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
-	"strings"
 	"time"
 
 	"github.com/streambench/streambench/httpmode"
+	"github.com/streambench/streambench/httpmode/attack"
 	"github.com/streambench/streambench/impls/variant"
 	"github.com/streambench/streambench/scenarios"
 )
 
 // DefaultServeAddr is where bench serve listens unless told otherwise.
 const DefaultServeAddr = "127.0.0.1:8080"
-
-// servePrefix starts the line bench serve prints on stdout once it
-// listens; bench attack reads it from the child it spawns.
-const servePrefix = "listening on "
 
 // cmdServe runs the provider and one gateway per variant in one server
 // until SIGINT or SIGTERM.
@@ -31,10 +25,11 @@ func cmdServe(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Write
 	var (
 		addr     = fs.String("addr", DefaultServeAddr, "listen address; port 0 picks a free port (printed on stdout)")
 		scen     = fs.String("scenario", "chat", "the scenario the provider replays: a built-in name or a YAML file")
-		variants = fs.String("variants", strings.Join(variant.Names(), ","), "variants to serve, one gateway each at /<variant>/v1/chat/completions")
+		variants = variantList(variant.Names())
 		remote   = fs.Bool("allow-remote", false, "allow a non-loopback -addr (the servers have no authentication)")
 		omitExt  = fs.Bool("plain", false, "leave the streambench seq/tokens extension out of the chunks (plain OpenAI)")
 	)
+	fs.Var(&variants, "variants", "variants to serve, one gateway each at /<variant>/v1/chat/completions")
 	if done, err := parseFlags(fs, args, false); done || err != nil {
 		return err
 	}
@@ -42,32 +37,18 @@ func cmdServe(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Write
 	if err != nil {
 		return usagef("bench serve: %v", err)
 	}
-	vs, err := variant.ParseList(*variants)
+	vs, err := variant.ParseSpecs(variants)
 	if err != nil {
 		return usagef("bench serve: %v", err)
 	}
 
-	// Note: the Stack needs the bound address (for the gateways' provider
-	// URL) and the server needs a handler first, so the handler is an
-	// indirection filled in before Serve starts.
-	var stack *httpmode.Stack
+	// The listener first: the gateways' provider URL is the server's own.
 	started := time.Now()
-	srv, err := httpmode.NewServer(*addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		stack.Handler().ServeHTTP(w, r)
-	}), httpmode.ServerOptions{
-		AllowRemote: *remote,
-		InFlight:    inFlightFunc(func() int64 { return stack.InFlight() }),
-		Metrics:     func() any { return stack.Metrics(started) },
-	})
+	ln, err := httpmode.Listen(*addr, *remote)
 	if err != nil {
 		return usagef("bench serve: %v", err)
 	}
-	ln, err := net.Listen("tcp", srv.Addr)
-	if err != nil {
-		return usagef("bench serve: %v", err)
-	}
-	base := "http://" + dialable(ln.Addr().(*net.TCPAddr))
-	stack, err = httpmode.NewStack(base, sc, vs, httpmode.StackOptions{
+	stack, err := httpmode.NewStack(httpmode.BaseURL(ln), sc, vs, httpmode.StackOptions{
 		Gateway:  httpmode.GatewayOptions{OmitExtensions: *omitExt},
 		Provider: httpmode.ProviderOptions{OmitExtensions: *omitExt},
 	})
@@ -78,7 +59,7 @@ func cmdServe(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Write
 	defer stack.CloseIdleConnections()
 
 	url := "http://" + ln.Addr().String()
-	fmt.Fprintf(stdout, "%s%s\n", servePrefix, url)
+	fmt.Fprintf(stdout, "%s%s\n", attack.ListeningPrefix, url)
 	if f, ok := stdout.(interface{ Sync() error }); ok {
 		f.Sync()
 	}
@@ -94,6 +75,9 @@ func cmdServe(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Write
 	// otherwise hold Shutdown for its whole bound.
 	streams, cancelStreams := context.WithCancel(context.Background())
 	defer cancelStreams()
+	srv := httpmode.NewServer(stack.Handler(), httpmode.ServerOptions{
+		Metrics: func() any { return stack.Metrics(started) },
+	})
 	srv.BaseContext = func(net.Listener) context.Context { return streams }
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -120,30 +104,3 @@ func cmdServe(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Write
 // serveShutdownTimeout bounds a shutdown's wait for handlers to return
 // once their streams are cancelled.
 const serveShutdownTimeout = 5 * time.Second
-
-type inFlightFunc func() int64
-
-func (f inFlightFunc) InFlight() int64 { return f() }
-
-// dialable returns an address the process can dial to reach its own
-// listener: the loopback address when it listens on every interface.
-func dialable(a *net.TCPAddr) string {
-	if a.IP.IsUnspecified() {
-		return net.JoinHostPort("127.0.0.1", fmt.Sprint(a.Port))
-	}
-	return a.String()
-}
-
-// readServeURL reads a bench serve process's stdout until its listening
-// line and returns the URL on it.
-func readServeURL(r *bufio.Reader) (string, error) {
-	for {
-		line, err := r.ReadString('\n')
-		if s, ok := strings.CutPrefix(strings.TrimSpace(line), servePrefix); ok {
-			return s, nil
-		}
-		if err != nil {
-			return "", fmt.Errorf("bench serve exited before it listened: %w", err)
-		}
-	}
-}

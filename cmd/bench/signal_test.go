@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/streambench/streambench/httpmode/attack"
 )
 
 // childrenOf returns the PIDs of the processes whose parent is pid, from
@@ -138,7 +140,7 @@ func TestAttackSignals(t *testing.T) {
 		if len(ts) != 1 || ts[0].Failed() || ts[0].Variant != "mutex" {
 			t.Fatalf("%d records (%+v); want the trial in flight's, whole; stderr:\n%s", len(ts), ts, rest)
 		}
-		if !strings.Contains(rest, "run stopped by a signal after 1 trials") {
+		if !strings.Contains(rest, "run stopped by a signal after 1 of 6 trials") {
 			t.Errorf("stderr does not say the run stopped after the trial in flight:\n%s", rest)
 		}
 		if running(serve) {
@@ -183,7 +185,7 @@ func TestServeShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	url, err := readServeURL(bufio.NewReader(out))
+	url, err := attack.ReadServeURL(bufio.NewReader(out))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -184,6 +184,13 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// Planned is the number of trials Run runs: every variant at every rate,
+// Trials times (1 when zero).
+func (c Config) Planned() int {
+	c = c.fill()
+	return c.Trials * len(c.Rates) * len(c.Variants)
+}
+
 // Run runs every trial of cfg in order, writing each record to w as it
 // ends, and returns the records. It stops early, with ctx's error, when ctx
 // ends. A trial whose accounting is violated is still a record (with
@@ -201,7 +208,7 @@ func Run(ctx context.Context, cfg Config, w *result.Writer) ([]*result.Trial, er
 	}
 	var out []*result.Trial
 	order := 0
-	total := cfg.Trials * len(cfg.Rates) * len(cfg.Variants)
+	total := cfg.Planned()
 	// Note: the pass-through gateway runs first at each rate, so that its
 	// serve CPU per chunk, the provider's cost, is known when the designs
 	// run (see result.Trial.HarnessNSPerChunk).

@@ -2,9 +2,8 @@ package attack
 
 import (
 	"bytes"
-	"net/http"
 	"net/http/httptest"
-	"sync/atomic"
+	"os"
 	"testing"
 	"time"
 
@@ -16,7 +15,15 @@ import (
 	"github.com/streambench/streambench/scenarios"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain lets the test binary act as a fake bench serve process for
+// StartServe's tests.
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(fakeServeEnv); mode != "" {
+		fakeServe(mode)
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
 
 func TestSchedule(t *testing.T) {
 	for _, tc := range []struct {
@@ -77,20 +84,12 @@ func TestRunAgainstStack(t *testing.T) {
 		}
 		vs = append(vs, v)
 	}
-	var stack atomic.Pointer[httpmode.Stack]
 	ts := httptest.NewUnstartedServer(nil)
-	srv, err := httpmode.NewServer("127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		stack.Load().Handler().ServeHTTP(w, r)
-	}), httpmode.ServerOptions{Metrics: func() any { return stack.Load().Metrics(time.Now()) }})
+	s, err := httpmode.NewStack(httpmode.BaseURL(ts.Listener), sc, vs, httpmode.StackOptions{IdleConnTimeout: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts.Config = srv
-	s, err := httpmode.NewStack("http://"+ts.Listener.Addr().String(), sc, vs, httpmode.StackOptions{IdleConnTimeout: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stack.Store(s)
+	ts.Config = httpmode.NewServer(s.Handler(), httpmode.ServerOptions{Metrics: func() any { return s.Metrics(time.Now()) }})
 	ts.Start()
 	defer ts.Close()
 	defer s.CloseIdleConnections()

@@ -3,9 +3,7 @@ package attack
 import (
 	"bytes"
 	"io"
-	"net/http"
 	"net/http/httptest"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,20 +17,12 @@ import (
 // test ends, and returns its URL.
 func serveStack(t *testing.T, sc *scenarios.Scenario, vs []variant.Variant) string {
 	t.Helper()
-	var stack atomic.Pointer[httpmode.Stack]
 	ts := httptest.NewUnstartedServer(nil)
-	srv, err := httpmode.NewServer("127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		stack.Load().Handler().ServeHTTP(w, r)
-	}), httpmode.ServerOptions{Metrics: func() any { return stack.Load().Metrics(time.Now()) }})
+	s, err := httpmode.NewStack(httpmode.BaseURL(ts.Listener), sc, vs, httpmode.StackOptions{IdleConnTimeout: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts.Config = srv
-	s, err := httpmode.NewStack("http://"+ts.Listener.Addr().String(), sc, vs, httpmode.StackOptions{IdleConnTimeout: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stack.Store(s)
+	ts.Config = httpmode.NewServer(s.Handler(), httpmode.ServerOptions{Metrics: func() any { return s.Metrics(time.Now()) }})
 	ts.Start()
 	t.Cleanup(func() {
 		ts.Close()

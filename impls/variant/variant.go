@@ -110,10 +110,12 @@ func Parse(s string) (Variant, error) {
 	return v, nil
 }
 
-// ParseList parses a comma-separated list of variants. Specs contain
-// commas too, so a piece with '=' but no ':' continues the spec before it:
-// "mutex,lockfree:queue=ring,backpressure=reject" is two variants.
-func ParseList(s string) ([]Variant, error) {
+// SplitList splits a comma-separated list of variants into its names and
+// specs, without parsing them. Specs contain commas too, so a piece with
+// '=' but no ':' continues the spec before it:
+// "mutex,lockfree:queue=ring,backpressure=reject" is two variants. Empty
+// pieces are dropped.
+func SplitList(s string) []string {
 	var specs []string
 	for _, p := range strings.Split(s, ",") {
 		p = strings.TrimSpace(p)
@@ -126,6 +128,17 @@ func ParseList(s string) ([]Variant, error) {
 		}
 		specs = append(specs, p)
 	}
+	return specs
+}
+
+// ParseList parses a comma-separated list of variants, split as SplitList
+// does, refusing a name given twice.
+func ParseList(s string) ([]Variant, error) {
+	return ParseSpecs(SplitList(s))
+}
+
+// ParseSpecs parses variant names and specs, refusing a name given twice.
+func ParseSpecs(specs []string) ([]Variant, error) {
 	if len(specs) == 0 {
 		return nil, fmt.Errorf("no variants given (built-in: %s)", strings.Join(Names(), ", "))
 	}

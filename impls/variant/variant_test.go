@@ -1,6 +1,7 @@
 package variant
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -103,6 +104,24 @@ func TestParseList(t *testing.T) {
 		if _, err := ParseList(bad); err == nil {
 			t.Errorf("ParseList(%q) accepted", bad)
 		}
+	}
+}
+
+// TestSplitList: specs keep their commas, and a list split, joined with
+// commas and split again is the same list (the command passes -variants on
+// to a serve process that way).
+func TestSplitList(t *testing.T) {
+	in := " mutex,,lockfree:queue=ring,backpressure=reject, buffer=8,mutex-global,"
+	want := []string{"mutex", "lockfree:queue=ring,backpressure=reject,buffer=8", "mutex-global"}
+	got := SplitList(in)
+	if !slices.Equal(got, want) {
+		t.Fatalf("SplitList = %q, want %q", got, want)
+	}
+	if again := SplitList(strings.Join(got, ",")); !slices.Equal(again, want) {
+		t.Errorf("split again: %q, want %q", again, want)
+	}
+	if got := SplitList(" , "); got != nil {
+		t.Errorf("SplitList of nothing = %q, want nil", got)
 	}
 }
 
