@@ -107,16 +107,8 @@ func legendStyles(t *testing.T, svg []byte) map[string]string {
 	type path struct{ d, style string }
 	var paths []path
 	styles := map[string]string{}
-	d := xml.NewDecoder(bytes.NewReader(svg))
 	inText := false
-	for {
-		tok, err := d.Token()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatalf("SVG is not XML: %v", err)
-		}
+	svgTokens(t, svg, func(tok xml.Token) {
 		switch tok := tok.(type) {
 		case xml.StartElement:
 			inText = tok.Name.Local == "text"
@@ -134,7 +126,7 @@ func legendStyles(t *testing.T, svg []byte) map[string]string {
 			}
 		case xml.CharData:
 			if !inText {
-				continue
+				return
 			}
 			label := strings.TrimSpace(string(tok))
 			// The thumbnails are the paths since the last line (of width
@@ -148,7 +140,7 @@ func legendStyles(t *testing.T, svg []byte) map[string]string {
 			}
 			if line < 0 || line < len(paths)-3 {
 				paths = paths[:0]
-				continue // not a legend entry: an axis label, a tick
+				return // not a legend entry: an axis label, a tick
 			}
 			stroke := styleValue(paths[line].style, "stroke")
 			var shape []string
@@ -158,7 +150,7 @@ func legendStyles(t *testing.T, svg []byte) map[string]string {
 			styles[label] = stroke + " " + strings.Join(shape, "+")
 			paths = paths[:0]
 		}
-	}
+	})
 	return styles
 }
 
@@ -341,17 +333,9 @@ func checkSVG(t *testing.T, path, want string) {
 // it fails the test if the SVG is not XML.
 func svgText(t *testing.T, data []byte) string {
 	t.Helper()
-	d := xml.NewDecoder(bytes.NewReader(data))
 	var text strings.Builder
 	inText := false
-	for {
-		tok, err := d.Token()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatalf("SVG is not XML: %v", err)
-		}
+	svgTokens(t, data, func(tok xml.Token) {
 		switch tok := tok.(type) {
 		case xml.StartElement:
 			inText = tok.Name.Local == "text"
@@ -361,8 +345,25 @@ func svgText(t *testing.T, data []byte) string {
 				text.WriteByte(' ')
 			}
 		}
-	}
+	})
 	return text.String()
+}
+
+// svgTokens calls f with each token of an SVG in document order; it fails
+// the test if the SVG is not XML.
+func svgTokens(t *testing.T, data []byte, f func(xml.Token)) {
+	t.Helper()
+	d := xml.NewDecoder(bytes.NewReader(data))
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			t.Fatalf("SVG is not XML: %v", err)
+		}
+		f(tok)
+	}
 }
 
 // TestFiguresWithZeros: a metric that is zero in some trials (no mutex wait
