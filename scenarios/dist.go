@@ -204,8 +204,22 @@ const (
 
 // newRNG returns the stream for draw site (salt, a, b) of a scenario seed.
 func newRNG(seed, salt, a, b uint64) rng {
+	return site{hi: mix(seed ^ salt), a: mix(a), salt: salt}.rng(b)
+}
+
+// site is the part of a draw site's seed that does not change along a
+// request's chunks: newRNG(seed, salt, a, b) == site{mix(seed^salt),
+// mix(a), salt}.rng(b) for every b.
+//
+// Note: a plan keeps its chunk and read sites, so that drawing chunk k
+// mixes once instead of three times (the per-chunk draws are the
+// harness's own cost, paid on every chunk of every variant).
+type site struct{ hi, a, salt uint64 }
+
+// rng returns the site's stream for index b.
+func (s site) rng(b uint64) rng {
 	var r rng
-	r.pcg.Seed(mix(seed^salt), mix(mix(a)^(b*0x9e3779b97f4a7c15+salt)))
+	r.pcg.Seed(s.hi, mix(s.a^(b*0x9e3779b97f4a7c15+s.salt)))
 	return r
 }
 

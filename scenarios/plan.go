@@ -44,6 +44,9 @@ type Plan struct {
 	s          *Scenario
 	lastTokens int64 // The last chunk holds what the others left.
 	slowReader bool  // the client has a read delay to draw
+	// chunkSite and readSite are the draw sites of Chunk and ReadDelay for
+	// this request.
+	chunkSite, readSite site
 }
 
 // Chunk is one chunk of a plan, as the provider will send it.
@@ -77,6 +80,8 @@ func (s *Scenario) Request(i uint64) Plan {
 		FinishReason:          p.FinishReason,
 		s:                     s,
 		slowReader:            !s.Client.ReadDelay.IsZero(),
+		chunkSite:             site{hi: mix(s.Seed ^ saltChunk), a: mix(i), salt: saltChunk},
+		readSite:              site{hi: mix(s.Seed ^ saltRead), a: mix(i), salt: saltRead},
 	}
 
 	r := newRNG(s.Seed, saltLength, i, 0)
@@ -86,9 +91,15 @@ func (s *Scenario) Request(i uint64) Plan {
 
 	// Split the response into chunks with the same per-chunk draws that
 	// Chunk makes, so both agree on every chunk but the last.
+	// Note: constant chunk sizes draw nothing, so the stream is not even
+	// seeded (a long response would otherwise seed one per chunk here).
+	drawn := p.TokensPerChunk.Kind != Const || p.BytesPerToken.Kind != Const
 	var sum int64
 	for k := 0; sum < total; k++ {
-		c := newRNG(s.Seed, saltChunk, i, uint64(k))
+		var c rng
+		if drawn {
+			c = plan.chunkSite.rng(uint64(k))
+		}
 		t := max(p.TokensPerChunk.sample(&c), 1)
 		if sum+t >= total {
 			t = total - sum
@@ -128,7 +139,7 @@ func (s *Scenario) Request(i uint64) Plan {
 // Chunk returns chunk k of the plan, 0 <= k < p.Chunks. It does not allocate.
 func (p *Plan) Chunk(k int) Chunk {
 	pr := &p.s.Provider
-	r := newRNG(p.s.Seed, saltChunk, p.Index, uint64(k))
+	r := p.chunkSite.rng(uint64(k))
 	// Note: the draw order (tokens, bytes per token, offset, gap) is part of
 	// the format's determinism: Request repeats the first two.
 	tokens := max(pr.TokensPerChunk.sample(&r), 1)
@@ -163,7 +174,7 @@ func (p *Plan) ReadDelay(k int) time.Duration {
 		return 0
 	}
 	d := &p.s.Client.ReadDelay
-	r := newRNG(p.s.Seed, saltRead, p.Index, uint64(k))
+	r := p.readSite.rng(uint64(k))
 	return p.s.Scaled(d.sample(&r))
 }
 

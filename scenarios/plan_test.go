@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
@@ -322,5 +323,35 @@ func BenchmarkRequest(b *testing.B) {
 	for b.Loop() {
 		_ = s.Request(i)
 		i++
+	}
+}
+
+// TestDrawsPinned pins every draw of the built-in scenarios' first 200
+// requests (plans, chunks, read delays) to digests taken before the draw
+// sites were cached in the plan: a change that moves a draw changes what
+// every variant's provider sends, and must be deliberate.
+func TestDrawsPinned(t *testing.T) {
+	want := map[string]string{
+		"burst":         "68e29c70ee29d60c",
+		"chat":          "68059683d3501be9",
+		"disconnect":    "0c02545d5df77a2b",
+		"firehose":      "9cb0de74db5857ed",
+		"large":         "3ccabe55f6f79c33",
+		"slow-consumer": "5d518a655cab4bb8",
+		"stall":         "7b89bbdfffdadc7f",
+	}
+	for _, s := range Builtin() {
+		h := xxhash.New()
+		for i := uint64(0); i < 200; i++ {
+			p := s.Request(i)
+			fmt.Fprintf(h, "%d %d %d %d %d %d %v|", p.Chunks, p.Tokens, p.Bytes, p.FailAtChunk, p.StallAtChunk, p.DisconnectAfterChunks, p.TTFT)
+			for k := 0; k < p.Chunks; k++ {
+				c := p.Chunk(k)
+				fmt.Fprintf(h, "%s %d %v %v %v,", c.Content, c.Tokens, c.Gap, c.Last, p.ReadDelay(k))
+			}
+		}
+		if got := fmt.Sprintf("%016x", h.Sum64()); got != want[s.Name] {
+			t.Errorf("%s: draws digest %s, want %s", s.Name, got, want[s.Name])
+		}
 	}
 }
