@@ -22,8 +22,9 @@ const (
 // latencies holds the trial's histograms, sharded so that requests running
 // at once rarely meet on a lock. A request never records into a shard per
 // sample: it fills a batch of its own and flushes it whole (see batch), so
-// the harness adds about one uncontended lock per fifty chunks, not one a
-// chunk, to the mutex wait it measures.
+// the harness adds one uncontended lock per request (or per batchSize
+// samples, some sixty chunks of a long response, most of whose gaps are
+// sampled), not one a chunk, to the mutex wait it measures.
 type latencies struct {
 	shards [latShards]latShard
 }
@@ -58,7 +59,9 @@ type batch struct {
 	vals  [batchSize]int64
 }
 
-const batchSize = 48
+// batchSize is small because every request carries a batch: a request's
+// memory is what limits how many streams a trial can hold.
+const batchSize = 16
 
 func (b *batch) add(l *latencies, shard int, kind int, v int64) {
 	if v < 1 {

@@ -19,14 +19,35 @@ import (
 // while it is still producing (a stuck or lingering provider).
 var errTrialOver = errors.New("provider stopped: trial over")
 
-// Relay latency is sampled: every relaySample-th chunk's production instant
-// is remembered, in relaySlots slots, so the provider reads the clock for
-// one chunk in relaySample only. A sampled chunk delivered more than
-// relaySample*relaySlots chunks after it was produced is not measured.
+// Per-chunk latencies are sampled, because reading the clock costs more
+// than everything else the harness does for a chunk (about 40 ns on a
+// virtual machine's clock): the inter-chunk gap of one delivered chunk in
+// itlSample, and the relay latency of one produced chunk in relaySample.
+// Time to first chunk, end-to-end latency and every count stay measured for
+// every request.
+//
+// Note: which chunks are sampled is decided by the chunk's position plus a
+// phase drawn from the request ID (samplePhase), not by the position
+// alone: every position of a response is then sampled equally often across
+// requests, so neither the first gaps nor the last ones are favoured.
+// Sampling is systematic, not random, so it costs no draw.
+//
+// A sampled chunk's production instant is kept in one of relaySlots slots;
+// a sampled chunk delivered more than relaySample*relaySlots chunks after
+// it was produced is not measured.
 const (
-	relaySample = 8
+	itlSample   = 8 // a power of two
+	relaySample = 8 // a power of two
 	relaySlots  = 16
 )
+
+// samplePhase is request id's sampling phase, in [0, 64): the top bits of
+// a Fibonacci hash, so that consecutive IDs get spread phases.
+func samplePhase(id uint64) int64 { return int64((id * 0x9e3779b97f4a7c15) >> 58) }
+
+// sampled reports whether position k of a request of the given phase is
+// sampled at one in every (a power of two).
+func sampled(k, phase, every int64) bool { return (k+phase)&(every-1) == 0 }
 
 // stream is one request as the harness sees it: its provider (Source), its
 // client (Sink) and its bookkeeping. The provider side is used by whichever
@@ -41,6 +62,7 @@ type stream struct {
 	slot  *counterSlot
 
 	measured bool  // started inside the measured window
+	phase    int64 // the sampling phase (see samplePhase)
 	start    int64 // actual start, ns since trial base
 	intended int64 // intended start (open model; the start otherwise), ns since trial base
 
@@ -50,11 +72,13 @@ type stream struct {
 	closedAt   atomic.Int64 // ns since base; 0 while open
 	closes     atomic.Int32
 	nextClosed atomic.Bool // Next was called after Close
-	prodTime   [relaySlots]atomic.Int64
-	prodSeq    [relaySlots]atomic.Int64
-	ptimer     *time.Timer
-	due        int64 // when the next chunk is due by the script, ns since base
-	pbatch     batch // the provider side's samples, flushed at Close
+	// prodAt holds sampled chunks' production instants (see relayStamp).
+	prodAt [relaySlots]atomic.Int64
+	ptimer *time.Timer
+	due    int64 // when the next chunk is due by the script, ns since base
+	// pbatch holds the provider side's samples, flushed at Close; it is
+	// made at the first one (a provider without delays has none).
+	pbatch *batch
 
 	// Client side.
 	goneAt    atomic.Int64 // ns since base; 0 while connected
@@ -64,8 +88,7 @@ type stream struct {
 	delivered atomic.Int64
 	tokens    atomic.Int64
 	lastSeq   int64
-	firstAt   int64
-	lastAt    int64
+	lastAt    int64 // when the chunk before a sampled gap arrived
 	// hash and bytes digest the delivered stream (request-count trials only).
 	hash     uint64
 	bytes    int64
@@ -99,27 +122,37 @@ func (s *stream) Next(ctx context.Context) (impls.Chunk, error) {
 	// the stream's start plus the gaps before it, however long the pipeline
 	// took to ask for it, as a model generating tokens at its own pace
 	// would. A timer that wakes late therefore delays one chunk, not every
-	// chunk after it.
+	// chunk after it. A chunk without a gap is due at once, so the clock is
+	// read only for chunks with one.
 	s.due += int64(gap)
-	if wait := s.due - s.tr.now(); gap > 0 && wait > 0 {
-		if err := s.wait(ctx, time.Duration(wait)); err != nil {
+	waited := false
+	if gap > 0 {
+		if wait := s.due - s.tr.now(); wait > 0 {
+			if err := s.wait(ctx, time.Duration(wait)); err != nil {
+				return impls.Chunk{}, err
+			}
+			waited = true
+			// How far past the chunk's due time the timer woke: the
+			// harness's error, the same for every variant.
+			if s.measured {
+				if s.pbatch == nil {
+					s.pbatch = new(batch)
+				}
+				s.pbatch.add(s.tr.lat, s.shard, latProviderLate, s.tr.now()-s.due)
+			}
+		}
+	}
+	if !waited {
+		if err := ctx.Err(); err != nil {
 			return impls.Chunk{}, err
 		}
-		// How far past the chunk's due time the timer woke: the harness's
-		// error, the same for every variant.
-		if s.measured {
-			s.pbatch.add(s.tr.lat, s.shard, latProviderLate, s.tr.now()-s.due)
-		}
-	} else if err := ctx.Err(); err != nil {
-		return impls.Chunk{}, err
 	}
 	if scripted != nil {
 		return impls.Chunk{}, scripted
 	}
-	if k%relaySample == 0 {
-		slot := (k / relaySample) % relaySlots
-		s.prodSeq[slot].Store(int64(k))
-		s.prodTime[slot].Store(s.tr.now())
+	if s.measured && sampled(int64(k), s.phase, relaySample) {
+		slot, stamp := relayStamp(int64(k), s.phase)
+		s.prodAt[slot].Store(s.tr.now()<<16 | stamp)
 	}
 	s.produced.Add(1)
 	if s.goneAt.Load() != 0 {
@@ -155,7 +188,9 @@ func (s *stream) Close() error {
 		}
 		return nil
 	}
-	s.pbatch.flush(s.tr.lat, s.shard)
+	if s.pbatch != nil {
+		s.pbatch.flush(s.tr.lat, s.shard)
+	}
 	now := s.tr.now()
 	s.closedAt.Store(now)
 	if g := s.goneAt.Load(); g != 0 && s.measured {
@@ -182,7 +217,8 @@ func (c *sink) Write(ch impls.Chunk) error {
 		s.markGone()
 		return impls.ErrClientGone
 	}
-	if d := s.plan.ReadDelay(int(s.delivered.Load())); d > 0 {
+	n := s.delivered.Load() // chunks delivered before this one
+	if d := s.plan.ReadDelay(int(n)); d > 0 {
 		if s.ctimer == nil {
 			s.ctimer = time.NewTimer(d)
 		} else {
@@ -195,31 +231,13 @@ func (c *sink) Write(ch impls.Chunk) error {
 			return impls.ErrClientGone
 		}
 	}
-	now := s.tr.now()
 	if ch.Seq <= s.lastSeq && s.orderErr == "" {
 		s.orderErr = fmt.Sprintf("request %d: chunk %d delivered after chunk %d", s.id, ch.Seq, s.lastSeq)
 	}
 	s.lastSeq = ch.Seq
 	if s.measured {
-		if s.firstAt == 0 {
-			s.batch.add(s.tr.lat, s.shard, latTTFT, now-s.start)
-			if s.tr.openModel {
-				s.batch.add(s.tr.lat, s.shard, latTTFTIntended, now-s.intended)
-			}
-		} else {
-			s.batch.add(s.tr.lat, s.shard, latITL, now-s.lastAt)
-		}
-		if ch.Seq%relaySample == 0 {
-			slot := (ch.Seq / relaySample) % relaySlots
-			if s.prodSeq[slot].Load() == ch.Seq {
-				s.batch.add(s.tr.lat, s.shard, latRelay, now-s.prodTime[slot].Load())
-			}
-		}
+		s.measure(n, ch.Seq)
 	}
-	if s.firstAt == 0 {
-		s.firstAt = now
-	}
-	s.lastAt = now
 	if s.hashing {
 		// Each chunk's hash is mixed in with its boundary, so a design
 		// that merges or splits chunks delivers a different digest.
@@ -227,13 +245,60 @@ func (c *sink) Write(ch impls.Chunk) error {
 		s.bytes += int64(len(ch.Content))
 	}
 	s.tokens.Add(ch.Tokens)
-	n := s.delivered.Add(1)
+	s.delivered.Add(1)
 	s.slot.chunks.Add(1)
 	s.slot.bytes.Add(int64(len(ch.Content)))
-	if int(n) == s.plan.DisconnectAfterChunks {
+	if int(n+1) == s.plan.DisconnectAfterChunks {
 		s.markGone()
 	}
 	return nil
+}
+
+// measure records the client-side latencies of the request's n-th
+// delivered chunk (from 0), of sequence number seq: the time to first chunk
+// for the first, and the sampled inter-chunk gaps and relay latencies. It
+// reads the clock only for the chunks it needs: the first, each sampled
+// one, and each one just before a sampled gap.
+func (s *stream) measure(n, seq int64) {
+	gap := n > 0 && sampled(n, s.phase, itlSample)
+	before := sampled(n+1, s.phase, itlSample) // the next chunk's gap is sampled
+	relay := sampled(seq, s.phase, relaySample)
+	if n > 0 && !gap && !before && !relay {
+		return
+	}
+	now := s.tr.now()
+	switch {
+	case n == 0:
+		s.batch.add(s.tr.lat, s.shard, latTTFT, now-s.start)
+		if s.tr.openModel {
+			s.batch.add(s.tr.lat, s.shard, latTTFTIntended, now-s.intended)
+		}
+	case gap:
+		// Note: the chunk before this one was read too: it was the
+		// first, or before was true for it.
+		s.batch.add(s.tr.lat, s.shard, latITL, now-s.lastAt)
+	}
+	if relay {
+		slot, stamp := relayStamp(seq, s.phase)
+		if v := s.prodAt[slot].Load(); v != 0 && v&0xffff == stamp {
+			s.batch.add(s.tr.lat, s.shard, latRelay, now-v>>16)
+		}
+	}
+	s.lastAt = now
+}
+
+// relayStamp returns the slot of sampled chunk seq and the stamp that tells
+// it from the other chunks that use the slot. A slot holds the chunk's
+// production instant (ns since the trial's base, below 2^47: 39 hours)
+// shifted left 16 bits, or'ed with the stamp, in one word, so that it is
+// written and read atomically; zero is an empty slot.
+//
+// Note: the stamp is the slot's round plus one, modulo 2^16, so a chunk is
+// mistaken only for one 2^16 rounds (some 8 million chunks) later, a lag no
+// design has.
+func relayStamp(seq, phase int64) (slot int, stamp int64) {
+	i := (seq + phase) / relaySample
+	return int(i % relaySlots), (i/relaySlots + 1) & 0xffff
 }
 
 // Gone is closed when the client leaves.

@@ -319,6 +319,9 @@ type ids struct {
 	requests    int64 // a request-count trial's total, else 0
 	next, warm  atomic.Uint64
 	stop        atomic.Bool
+	// warmOver is set once the warm-up has ended, so that take stops
+	// reading the clock.
+	warmOver atomic.Bool
 	done        atomic.Int64
 	// allDone is closed when a request-count trial's last measured request
 	// has ended.
@@ -335,8 +338,11 @@ func (d *ids) take() (id uint64, measured, ok bool) {
 	if d.stop.Load() {
 		return 0, false, false
 	}
-	if d.t.now() < d.windowStart {
-		return warmBit | d.warm.Add(1) - 1, false, true
+	if !d.warmOver.Load() {
+		if d.t.now() < d.windowStart {
+			return warmBit | d.warm.Add(1) - 1, false, true
+		}
+		d.warmOver.Store(true)
 	}
 	id = d.next.Add(1) - 1
 	if d.requests > 0 && int64(id) >= d.requests {
@@ -708,6 +714,7 @@ func (t *trial) newStream(id uint64, measured bool, slot int, intended int64) *s
 		shard:    slot,
 		slot:     &t.slots[slot],
 		measured: measured,
+		phase:    samplePhase(id),
 		start:    now,
 		intended: intended,
 		lastSeq:  -1,
@@ -737,13 +744,13 @@ func (t *trial) relay(s *stream, inWindow func() bool) {
 	}
 	req := impls.Request{ID: s.id, Account: "acct", Limits: t.limits}
 	out := t.pipe.Relay(t.ctx, req, s, s.client())
-	end := t.now()
 	if s.goneTimer != nil {
 		s.goneTimer.Stop()
 	}
 	s.outcome = out
 	if s.measured {
 		if out.Err == nil {
+			end := t.now()
 			s.batch.add(t.lat, s.shard, latE2E, end-s.start)
 			if t.openModel {
 				s.batch.add(t.lat, s.shard, latE2EIntended, end-s.intended)

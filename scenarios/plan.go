@@ -115,15 +115,15 @@ func (s *Scenario) Request(i uint64) Plan {
 	// A failure or stall lands mid-stream: after at least one chunk when
 	// there is more than one.
 	n := plan.Chunks
-	if r := newRNG(s.Seed, saltFail, i, 0); r.chance(p.FailProbability) {
+	if r, ok := s.event(saltFail, i, p.FailProbability); ok {
 		plan.FailAtChunk = r.intn(min(1, n-1), n-1)
 	}
-	if r := newRNG(s.Seed, saltStall, i, 0); r.chance(p.StallProbability) {
+	if r, ok := s.event(saltStall, i, p.StallProbability); ok {
 		plan.StallAtChunk = r.intn(min(1, n-1), n-1)
 		plan.StallFor = s.Scaled(p.Stall.sample(&r))
 	}
 	c := &s.Client
-	if r := newRNG(s.Seed, saltDisconnect, i, 0); r.chance(c.DisconnectProbability) {
+	if r, ok := s.event(saltDisconnect, i, c.DisconnectProbability); ok {
 		switch {
 		case c.DisconnectAfterChunks != nil:
 			if k := c.DisconnectAfterChunks.sample(&r); k < int64(n) {
@@ -134,6 +134,19 @@ func (s *Scenario) Request(i uint64) Plan {
 		}
 	}
 	return plan
+}
+
+// event draws whether request i's event of probability p happens, from draw
+// site salt, and returns the stream its details are drawn from next. An
+// event of probability zero never happens (chance draws a value below p), so
+// its stream is not even seeded: most scenarios have no failures, stalls or
+// disconnects, and Request runs once per request.
+func (s *Scenario) event(salt, i uint64, p float64) (rng, bool) {
+	if p <= 0 {
+		return rng{}, false
+	}
+	r := newRNG(s.Seed, salt, i, 0)
+	return r, r.chance(p)
 }
 
 // Chunk returns chunk k of the plan, 0 <= k < p.Chunks. It does not allocate.
