@@ -322,7 +322,7 @@ type ids struct {
 	// warmOver is set once the warm-up has ended, so that take stops
 	// reading the clock.
 	warmOver atomic.Bool
-	done        atomic.Int64
+	done     atomic.Int64
 	// allDone is closed when a request-count trial's last measured request
 	// has ended.
 	allDone chan struct{}
