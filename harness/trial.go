@@ -780,7 +780,7 @@ func (t *trial) relay(s *stream, inWindow func() bool) {
 // account checks one stream's bookkeeping and adds it to the trial's.
 func (t *trial) account(s *stream) {
 	out := s.outcome
-	produced, delivered := s.produced.Load(), s.delivered.Load()
+	produced, delivered := s.produced, s.delivered
 	if delivered != out.Delivered {
 		t.violate("request %d: the client received %d chunks but the pipeline reports %d delivered", s.id, delivered, out.Delivered)
 	}
@@ -815,7 +815,7 @@ func (t *trial) account(s *stream) {
 	t.delays.Add(out.Delays)
 	t.delayed.Add(int64(out.Delayed))
 	t.delayLate.Add(int64(out.DelayLate))
-	t.tokensDelivered.Add(s.tokens.Load())
+	t.tokensDelivered.Add(s.tokens)
 	for {
 		p := t.queuePeak.Load()
 		if out.QueuePeak <= p || t.queuePeak.CompareAndSwap(p, out.QueuePeak) {
@@ -905,6 +905,7 @@ func (t *trial) record(m measurement) *result.Trial {
 	rec.TTFTIntended = result.Summarize(t.lat.merged(latTTFTIntended))
 	rec.E2EIntended = result.Summarize(t.lat.merged(latE2EIntended))
 	rec.Relay = result.Summarize(t.lat.merged(latRelay))
+	rec.ITLSampleEvery, rec.RelaySampleEvery = itlSample, relaySample
 	rec.Cancel = result.Summarize(t.lat.merged(latCancel))
 	rec.ProviderLate = result.Summarize(t.lat.merged(latProviderLate))
 	if pl := rec.ProviderLate; pl.Count > 0 && pl.P50 > int64(providerLateWarn) {

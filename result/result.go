@@ -190,6 +190,15 @@ type Trial struct {
 	E2EIntended  Percentiles `json:"e2e_intended_ns"`
 	// Relay is provider-produced to client-received, per chunk.
 	Relay Percentiles `json:"relay_ns"`
+	// ITLSampleEvery and RelaySampleEvery say which share of the chunks
+	// ITL and Relay (and Dist["itl"]) measure: one chunk in that many, by
+	// its position in the response plus a phase drawn per request, so
+	// every position is sampled alike. TTFT, E2E and the counts are
+	// measured for every request and chunk. Zero means the record does not
+	// say: HTTP mode measures every gap; older in-process records measured
+	// every gap and one chunk in 8 for Relay.
+	ITLSampleEvery   int `json:"itl_sample_every,omitempty"`
+	RelaySampleEvery int `json:"relay_sample_every,omitempty"`
 	// Cancel is client-gone to provider-closed, per disconnected stream.
 	Cancel Percentiles `json:"cancel_ns"`
 	// ProviderLate is how far past its scripted delay the synthetic

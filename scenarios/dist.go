@@ -143,11 +143,20 @@ func formatValue[T ~int64](v T) string {
 }
 
 // sample draws one value of d from r. It never returns a negative value.
+//
+// Note: the constant case is kept apart so that it inlines: most per-chunk
+// draws of a scenario are constants, and a draw runs for every chunk.
 func (d *Dist[T]) sample(r *rng) T {
+	if d.Kind == Const {
+		return max(d.Value, 0)
+	}
+	return d.draw(r)
+}
+
+// draw samples the families other than Const.
+func (d *Dist[T]) draw(r *rng) T {
 	var f float64
 	switch d.Kind {
-	case Const:
-		return max(d.Value, 0)
 	case Uniform:
 		lo, hi := max(d.Min, 0), max(d.Max, 0)
 		if hi <= lo {

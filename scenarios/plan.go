@@ -47,6 +47,7 @@ type Plan struct {
 	// chunkSite and readSite are the draw sites of Chunk and ReadDelay for
 	// this request.
 	chunkSite, readSite site
+	text                []byte // the slab, looked up once per request
 }
 
 // Chunk is one chunk of a plan, as the provider will send it.
@@ -82,6 +83,7 @@ func (s *Scenario) Request(i uint64) Plan {
 		slowReader:            !s.Client.ReadDelay.IsZero(),
 		chunkSite:             site{hi: mix(s.Seed ^ saltChunk), a: mix(i), salt: saltChunk},
 		readSite:              site{hi: mix(s.Seed ^ saltRead), a: mix(i), salt: saltRead},
+		text:                  slab(),
 	}
 
 	r := newRNG(s.Seed, saltLength, i, 0)
@@ -161,7 +163,7 @@ func (p *Plan) Chunk(k int) Chunk {
 		tokens = p.lastTokens
 	}
 	size := chunkBytes(tokens, pr.BytesPerToken.sample(&r))
-	text := slab()
+	text := p.text
 	off := r.uint64n(uint64(len(text)) - uint64(size) + 1)
 	c := Chunk{
 		Seq:     k,
