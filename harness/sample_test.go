@@ -5,7 +5,7 @@ import (
 	"sort"
 	"testing"
 
-	"github.com/streambench/streambench/harness/result"
+	"github.com/streambench/streambench/result"
 	"github.com/streambench/streambench/scenarios"
 )
 

@@ -125,34 +125,8 @@ func (s *stream) Next(ctx context.Context) (impls.Chunk, error) {
 		return impls.Chunk{}, io.EOF
 	}
 	c, gap, _, scripted := s.plan.Emit(k, 0, 0)
-	// Note: the provider keeps to its script's timeline: chunk k is due at
-	// the stream's start plus the gaps before it, however long the pipeline
-	// took to ask for it, as a model generating tokens at its own pace
-	// would. A timer that wakes late therefore delays one chunk, not every
-	// chunk after it. A chunk without a gap is due at once, so the clock is
-	// read only for chunks with one.
-	s.due += int64(gap)
-	waited := false
-	if gap > 0 {
-		if wait := s.due - s.tr.now(); wait > 0 {
-			if err := s.wait(ctx, time.Duration(wait)); err != nil {
-				return impls.Chunk{}, err
-			}
-			waited = true
-			// How far past the chunk's due time the timer woke: the
-			// harness's error, the same for every variant.
-			if s.measured {
-				if s.pbatch == nil {
-					s.pbatch = new(batch)
-				}
-				s.pbatch.add(s.tr.lat, s.shard, latProviderLate, s.tr.now()-s.due)
-			}
-		}
-	}
-	if !waited {
-		if err := ctx.Err(); err != nil {
-			return impls.Chunk{}, err
-		}
+	if err := s.pace(ctx, gap); err != nil {
+		return impls.Chunk{}, err
 	}
 	if scripted != nil {
 		return impls.Chunk{}, scripted
@@ -166,6 +140,37 @@ func (s *stream) Next(ctx context.Context) (impls.Chunk, error) {
 		s.afterGone.Add(1)
 	}
 	return c, nil
+}
+
+// pace holds the next chunk, scripted gap after the one before, until it
+// is due; it returns ctx's error if ctx ends first (or had ended, for a
+// chunk due at once).
+//
+// Note: the provider keeps to its script's timeline: chunk k is due at the
+// stream's start plus the gaps before it, however long the pipeline took to
+// ask for it, as a model generating tokens at its own pace would. A timer
+// that wakes late therefore delays one chunk, not every chunk after it. A
+// chunk without a gap is due at once, so the clock is read only for chunks
+// with one.
+func (s *stream) pace(ctx context.Context, gap time.Duration) error {
+	s.due += int64(gap)
+	if gap > 0 {
+		if wait := s.due - s.tr.now(); wait > 0 {
+			if err := s.wait(ctx, time.Duration(wait)); err != nil {
+				return err
+			}
+			// How far past the chunk's due time the timer woke: the
+			// harness's error, the same for every variant.
+			if s.measured {
+				if s.pbatch == nil {
+					s.pbatch = new(batch)
+				}
+				s.pbatch.add(s.tr.lat, s.shard, latProviderLate, s.tr.now()-s.due)
+			}
+			return nil
+		}
+	}
+	return ctx.Err()
 }
 
 // wait sleeps d, or less if ctx ends or the trial is killed.

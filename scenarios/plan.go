@@ -153,33 +153,37 @@ func (s *Scenario) event(salt, i uint64, p float64) (rng, bool) {
 
 // Chunk returns chunk k of the plan, 0 <= k < p.Chunks. It does not allocate.
 func (p *Plan) Chunk(k int) Chunk {
+	content, tokens, gap, last := p.ChunkFields(k)
+	return Chunk{Seq: k, Content: content, Tokens: tokens, Gap: gap, Last: last}
+}
+
+// ChunkFields is Chunk(k) taken apart, for a caller on the hot path: a
+// Chunk has too many fields for the compiler to keep in registers, and a
+// caller that holds one across a call copies it through memory with wide
+// loads of narrow stores, a store-forwarding stall on every chunk.
+func (p *Plan) ChunkFields(k int) (content []byte, tokens int64, gap time.Duration, last bool) {
 	pr := &p.s.Provider
 	r := p.chunkSite.rng(uint64(k))
 	// Note: the draw order (tokens, bytes per token, offset, gap) is part of
 	// the format's determinism: Request repeats the first two.
-	tokens := max(pr.TokensPerChunk.sample(&r), 1)
-	last := k == p.Chunks-1
+	tokens = max(pr.TokensPerChunk.sample(&r), 1)
+	last = k == p.Chunks-1
 	if last {
 		tokens = p.lastTokens
 	}
 	size := chunkBytes(tokens, pr.BytesPerToken.sample(&r))
 	text := p.text
 	off := r.uint64n(uint64(len(text)) - uint64(size) + 1)
-	c := Chunk{
-		Seq:     k,
-		Content: text[off : off+uint64(size) : off+uint64(size)],
-		Tokens:  tokens,
-		Last:    last,
-	}
+	content = text[off : off+uint64(size) : off+uint64(size)]
 	if k == 0 {
-		c.Gap = p.TTFT
+		gap = p.TTFT
 	} else {
-		c.Gap = p.s.Scaled(pr.InterChunk.sample(&r))
+		gap = p.s.Scaled(pr.InterChunk.sample(&r))
 	}
 	if k == p.StallAtChunk {
-		c.Gap += p.StallFor
+		gap += p.StallFor
 	}
-	return c
+	return content, tokens, gap, last
 }
 
 // ReadDelay returns how long the client takes to read chunk k, scaled. It
@@ -188,6 +192,11 @@ func (p *Plan) ReadDelay(k int) time.Duration {
 	if !p.slowReader {
 		return 0
 	}
+	return p.readDelay(k)
+}
+
+// readDelay draws ReadDelay, apart so that a fast reader's check inlines.
+func (p *Plan) readDelay(k int) time.Duration {
 	d := &p.s.Client.ReadDelay
 	r := p.readSite.rng(uint64(k))
 	return p.s.Scaled(d.sample(&r))

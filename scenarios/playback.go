@@ -25,11 +25,13 @@ var ErrScripted = errors.New("scripted provider failure")
 // Emit allocates nothing but the last chunk's usage: content is a window
 // into the scenario's shared text.
 func (p *Plan) Emit(k int, sent, maxTokens int64) (c impls.Chunk, gap time.Duration, last bool, err error) {
-	pc := p.Chunk(k)
+	// Note: ChunkFields, not Chunk: a Chunk held across the code below was
+	// copied through memory, a store-forwarding stall on every chunk.
+	content, tokens, gap, lastChunk := p.ChunkFields(k)
 	if k == p.FailAtChunk {
-		return impls.Chunk{}, pc.Gap, true, fmt.Errorf("%w at chunk %d of request %d", ErrScripted, k, p.Index)
+		return impls.Chunk{}, gap, true, fmt.Errorf("%w at chunk %d of request %d", ErrScripted, k, p.Index)
 	}
-	c = impls.Chunk{Seq: int64(pc.Seq), Content: pc.Content, Tokens: pc.Tokens}
+	c = impls.Chunk{Seq: int64(k), Content: content, Tokens: tokens}
 	sent += c.Tokens
 	truncated := false
 	if over := sent - maxTokens; maxTokens > 0 && over > 0 {
@@ -39,7 +41,7 @@ func (p *Plan) Emit(k int, sent, maxTokens int64) (c impls.Chunk, gap time.Durat
 		c.Tokens, sent, truncated = keep, maxTokens, true
 	}
 	switch {
-	case pc.Last && !truncated:
+	case lastChunk && !truncated:
 		u := p.Usage
 		c.FinishReason, c.Usage = p.FinishReason, &u
 		last = true
@@ -48,5 +50,5 @@ func (p *Plan) Emit(k int, sent, maxTokens int64) (c impls.Chunk, gap time.Durat
 		c.Usage = &impls.Usage{PromptTokens: p.Usage.PromptTokens, CompletionTokens: sent, TotalTokens: p.Usage.PromptTokens + sent}
 		last = true
 	}
-	return c, pc.Gap, last, nil
+	return c, gap, last, nil
 }
