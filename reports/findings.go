@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/streambench/streambench/impls/variant"
 	"github.com/streambench/streambench/result"
 )
 
@@ -14,7 +15,8 @@ import (
 // first: the largest throughput ratio between the headline variants that
 // is significant after Holm's correction for the run's comparisons and
 // larger than the practical-significance band (or that there was none,
-// or too few trials to tell), any group where the candidate was slower,
+// or too few trials to tell) and whether the harness capped it (within
+// 20% of the pass-through's ratio), any group where the candidate was slower,
 // what each ablation ladder attributes the difference to, goroutine
 // leaks, billing that differs from delivery, failed trials, and
 // open-model requests that never started.
@@ -121,7 +123,16 @@ func throughputFindings(groups []*Group, where func(Key) string) []string {
 		if len(faster) > 1 {
 			s += " — the largest significant ratio"
 		}
+		if c := cappedPhrase(best.g, best.r); c != "" {
+			s += "; " + c
+		}
 		out = append(out, s+".")
+		for _, c := range faster {
+			if p := cappedPhrase(c.g, c.r); p != "" && c.g != best.g {
+				out = append(out, fmt.Sprintf("%s, %s/%s (%s) is %s.",
+					capitalize(where(c.g.Key)), c.r.Num, c.r.Den, fmtXShort(c.r.Center), p))
+			}
+		}
 	}
 	for _, c := range slower {
 		out = append(out, fmt.Sprintf("%s, %s was slower: %s (%s) the chunks/s of %s.",
@@ -156,6 +167,42 @@ func throughputFindings(groups []*Group, where func(Key) string) []string {
 		}
 	}
 	return out
+}
+
+// capNear is how close to the harness's ceiling a ratio may come before
+// the findings call it capped: within 20%.
+const capNear = 0.8
+
+// Ceiling returns the largest ratio of metric over den that g can show: the
+// pass-through calibration's (which does no work of its own, so its
+// throughput is the harness's) over den's. ok is false when g did not run
+// the pass-through, or den is the pass-through.
+func (g *Group) Ceiling(metric, den string) (ceiling float64, ok bool) {
+	if den == variant.PassThrough {
+		return 0, false
+	}
+	if r, ok := g.Ratio(metric, variant.PassThrough, den); ok && r.Center > 0 {
+		return r.Center, true
+	}
+	if r, ok := g.Ratio(metric, den, variant.PassThrough); ok && r.Center > 0 {
+		return 1 / r.Center, true
+	}
+	return 0, false
+}
+
+// cappedPhrase says when r, a ratio above 1x, is within 20% of its group's
+// ceiling (see Ceiling), so that nobody reads the harness's limit as the
+// design's: "capped by the harness (ceiling 4.1x: pass-through/mutex)".
+// It is empty otherwise.
+func cappedPhrase(g *Group, r Ratio) string {
+	if r.Num == variant.PassThrough || !(r.Center > 1) {
+		return ""
+	}
+	c, ok := g.Ceiling(r.Metric, r.Den)
+	if !ok || r.Center < capNear*c {
+		return ""
+	}
+	return fmt.Sprintf("capped by the harness (ceiling %s: pass-through/%s; within 20%% of it, the design's own ratio may be larger)", fmtXShort(c), r.Den)
 }
 
 // familyFloorFindings says when a run makes so many comparisons that its

@@ -48,6 +48,37 @@ func TestFindings(t *testing.T) {
 			notWant: []string{"largest", "too few"},
 		},
 		{
+			name: "capped by the harness",
+			specs: []spec{
+				{scenario: "firehose", variant: "mutex", conc: 16, n: 8, chunks: 10000},
+				{scenario: "firehose", variant: "lockfree", conc: 16, n: 8, chunks: 35000},
+				{scenario: "firehose", variant: "passthrough", conc: 16, n: 8, chunks: 40000},
+				{scenario: "firehose", variant: "mutex", conc: 256, n: 8, chunks: 10000},
+				{scenario: "firehose", variant: "lockfree", conc: 256, n: 8, chunks: 20000},
+				{scenario: "firehose", variant: "passthrough", conc: 256, n: 8, chunks: 40000},
+			},
+			want: []string{
+				"On firehose at 16 streams, lockfree was faster: 3.53x (95% CI",
+				"the chunks/s of mutex — the largest significant ratio; capped by the harness (ceiling 4.02x: pass-through/mutex; within 20% of it, the design's own ratio may be larger).",
+			},
+			notWant: []string{"lockfree/mutex (1.9", "lockfree/mutex (2"},
+		},
+		{
+			name: "capped below the best",
+			specs: []spec{
+				{scenario: "firehose", variant: "mutex", conc: 16, n: 8, chunks: 10000},
+				{scenario: "firehose", variant: "lockfree", conc: 16, n: 8, chunks: 50000},
+				{scenario: "firehose", variant: "passthrough", conc: 16, n: 8, chunks: 200000},
+				{scenario: "firehose", variant: "mutex", conc: 256, n: 8, chunks: 10000},
+				{scenario: "firehose", variant: "lockfree", conc: 256, n: 8, chunks: 20000},
+				{scenario: "firehose", variant: "passthrough", conc: 256, n: 8, chunks: 22000},
+			},
+			want: []string{
+				"On firehose at 256 streams, lockfree/mutex (1.97x) is capped by the harness (ceiling 2.2x: pass-through/mutex;",
+			},
+			notWant: []string{"5.05x (95% CI 4.87–5.13x, p<0.001 adjusted for 4 comparisons) the chunks/s of mutex — the largest significant ratio;"},
+		},
+		{
 			name: "slower candidate",
 			specs: []spec{
 				{scenario: "chat", variant: "mutex", conc: 1, n: 8, chunks: 10000},
