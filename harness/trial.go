@@ -232,7 +232,7 @@ func (t *trial) run(parent context.Context) (*result.Trial, error) {
 	// The sampler runs for the whole trial; the series keeps the measured
 	// window and after (drain and grace), where a leak shows.
 	sampler := startSampler(t, spec.SampleEvery)
-	w := newWindow(t, int64(spec.Warmup))
+	w := newWindow(t, int64(spec.Warmup), spec.Duration)
 	ids := newIDs(t, w.start)
 	done := t.dispatch(ctx, w, ids)
 	warnings := t.timeline(parent, w, ids, done)
@@ -242,20 +242,32 @@ func (t *trial) run(parent context.Context) (*result.Trial, error) {
 		return nil, err
 	}
 	warnings = append(warnings, more...)
+	if o := w.overrun(); o != "" {
+		warnings = append(warnings, o)
+	}
 	leaked := t.leaks(goroutinesBefore, sampler)
 	return t.record(w.measurement(sampler, leaked, warnings)), nil
 }
 
 // window is a trial's measured window: what is read when it opens and
-// when it closes. open and close run on the trial's timeline goroutine
-// only, so the snapshots need no locking; in may be called from any
-// goroutine.
+// when it closes. The timeline goroutine opens and closes it on its timers,
+// and so does every request that ends past its start or its due end (see
+// tick), whichever comes first: open and close run once each, under mu. in
+// may be called from any goroutine.
+//
+// Note: with tens of thousands of runnable streams, a goroutine woken by a
+// timer waits behind all of them for a CPU: a 3 s window once lasted 290 s
+// at 100,000 streams, its timeline goroutine starved. A request that ends
+// reads the clock anyway, so the streams themselves keep the timeline.
 type window struct {
-	t      *trial
-	start  int64        // ns since the trial's base: the warm-up's length
-	end    atomic.Int64 // set when the window closes
-	opened atomic.Bool
-	closed atomic.Bool
+	t        *trial
+	start    int64        // ns since the trial's base: the warm-up's length
+	due      int64        // when a duration trial's window is due to close, ns since base; 0: no duration
+	end      atomic.Int64 // set when the window closes
+	openedAt int64        // when the window opened, ns since base (under mu)
+	opened   atomic.Bool
+	closed   atomic.Bool
+	mu       sync.Mutex
 	// halt is closed when the window closes.
 	halt chan struct{}
 
@@ -265,28 +277,76 @@ type window struct {
 	endStreams              int64
 }
 
-func newWindow(t *trial, start int64) *window {
-	return &window{t: t, start: start, halt: make(chan struct{})}
+func newWindow(t *trial, start int64, d time.Duration) *window {
+	w := &window{t: t, start: start, halt: make(chan struct{})}
+	if d > 0 {
+		w.due = start + int64(d)
+	}
+	return w
 }
 
+// open opens the window once; later calls do nothing.
 func (w *window) open() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.openLocked()
+}
+
+func (w *window) openLocked() {
+	if w.opened.Load() {
+		return
+	}
 	w.startSnap = takeSnapshot()
 	w.startChunks, w.startBytes = w.t.counters()
 	w.t.streams.Store(0)
+	w.openedAt = w.t.now()
 	w.opened.Store(true)
 }
 
-// close closes the window once; later calls do nothing.
+// close closes the window once, opening it first if it never opened;
+// later calls do nothing.
 func (w *window) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.closed.Load() {
 		return
 	}
+	w.openLocked()
 	w.endSnap = takeSnapshot()
 	w.endChunks, w.endBytes = w.t.counters()
 	w.endStreams = w.t.streams.Load()
 	w.end.Store(w.t.now())
 	w.closed.Store(true)
 	close(w.halt)
+}
+
+// tick opens or closes the window if now (ns since base) is past its start
+// or its due end, and reports whether the window is closed. It costs two
+// atomic loads while nothing is due.
+func (w *window) tick(now int64) (closed bool) {
+	if !w.opened.Load() && now >= w.start {
+		w.open()
+	}
+	if w.due > 0 && now >= w.due && !w.closed.Load() {
+		w.close()
+	}
+	return w.closed.Load()
+}
+
+// overrun says how far the window strayed from its timeline: opened or
+// closed more than a tenth of its length late. It is empty for a window
+// that kept it, or that had no duration.
+func (w *window) overrun() string {
+	if w.due == 0 {
+		return ""
+	}
+	length := w.due - w.start
+	late := max(w.openedAt-w.start, w.end.Load()-w.due)
+	if late*10 <= length {
+		return ""
+	}
+	return fmt.Sprintf("window overran: the %s measured window opened %s and closed %s after they were due, over 10%% of its length: the harness could not keep its timeline at this load (rates are over the window as it ran, duration_s)",
+		time.Duration(length), time.Duration(max(w.openedAt-w.start, 0)).Round(time.Millisecond), time.Duration(max(w.end.Load()-w.due, 0)).Round(time.Millisecond))
 }
 
 // in reports whether the window is open now.
@@ -306,7 +366,7 @@ func (w *window) measurement(sm *sampler, leaked int64, warnings []string) measu
 	return measurement{
 		start: w.startSnap, end: w.endSnap,
 		chunks: w.endChunks - w.startChunks, bytes: w.endBytes - w.startBytes, streams: w.endStreams,
-		window:  time.Duration(w.end.Load() - w.start),
+		window:  time.Duration(w.end.Load() - w.openedAt),
 		sampler: sm, leaked: leaked, warnings: warnings,
 	}
 }
@@ -365,7 +425,9 @@ func (t *trial) dispatch(ctx context.Context, w *window, d *ids) <-chan struct{}
 	var wg sync.WaitGroup
 	runOne := func(id uint64, measured bool, slot int, intended int64) {
 		s := t.newStream(id, measured, slot, intended)
-		t.relay(s, w.in)
+		if w.tick(t.relay(s, w.in)) {
+			d.stop.Store(true)
+		}
 		if measured {
 			d.ended()
 		}
@@ -415,12 +477,13 @@ func (t *trial) timeline(parent context.Context, w *window, d *ids, done <-chan 
 	w.open()
 	var windowTimer, timeout <-chan time.Time
 	if spec.Duration > 0 {
-		windowTimer = time.After(spec.Duration)
+		windowTimer = time.After(time.Duration(w.due - t.now()))
 	} else {
 		timeout = time.After(spec.Timeout)
 	}
 	select {
 	case <-windowTimer:
+	case <-w.halt: // a request ending past the due end closed it
 	case <-d.allDone:
 	case <-done:
 	case <-timeout:
@@ -731,9 +794,9 @@ func (t *trial) newStream(id uint64, measured bool, slot int, intended int64) *s
 	return s
 }
 
-// relay runs one request through the pipeline and records its client-side
-// latencies.
-func (t *trial) relay(s *stream, inWindow func() bool) {
+// relay runs one request through the pipeline, records its client-side
+// latencies and returns when it ended, ns since the trial's base.
+func (t *trial) relay(s *stream, inWindow func() bool) (end int64) {
 	t.open.Add(1)
 	t.started.Add(1)
 	if s.plan.DisconnectAfterChunks == 0 {
@@ -748,9 +811,9 @@ func (t *trial) relay(s *stream, inWindow func() bool) {
 		s.goneTimer.Stop()
 	}
 	s.outcome = out
+	end = t.now()
 	if s.measured {
 		if out.Err == nil {
-			end := t.now()
 			s.batch.add(t.lat, s.shard, latE2E, end-s.start)
 			if t.openModel {
 				s.batch.add(t.lat, s.shard, latE2EIntended, end-s.intended)
@@ -775,6 +838,7 @@ func (t *trial) relay(s *stream, inWindow func() bool) {
 		t.violate("request %d: %s returned before closing its provider, though it cancels", s.id, t.v.Name)
 	}
 	s.finishEvent()
+	return end
 }
 
 // account checks one stream's bookkeeping and adds it to the trial's.
