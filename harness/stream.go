@@ -155,7 +155,9 @@ func (s *stream) Next(ctx context.Context) (impls.Chunk, error) {
 func (s *stream) pace(ctx context.Context, gap time.Duration) error {
 	s.due += int64(gap)
 	if gap > 0 {
-		if wait := s.due - s.tr.now(); wait > 0 {
+		now := s.tr.now()
+		s.tr.win.tick(now)
+		if wait := s.due - now; wait > 0 {
 			if err := s.wait(ctx, time.Duration(wait)); err != nil {
 				return err
 			}

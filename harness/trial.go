@@ -50,13 +50,19 @@ type trial struct {
 	lat         *latencies
 	limits      impls.Limits
 
-	base   time.Time
-	kill   chan struct{}
+	base time.Time
+	kill chan struct{}
+	// win is the measured window, which the streams tick (see
+	// window.tick); nil until the trial runs.
+	win    *window
 	killed atomic.Bool
 	ctx    context.Context
 
 	slots   []counterSlot
 	streams atomic.Int64 // measured streams that ended inside the window
+	// workers counts the closed model's workers that have started: at
+	// hundreds of thousands of streams, starting them takes seconds.
+	workers atomic.Int64
 
 	// Accounting, summed as streams end.
 	open                                   atomic.Int64
@@ -227,14 +233,17 @@ func (t *trial) run(parent context.Context) (*result.Trial, error) {
 	settle()
 	goroutinesBefore := runtime.NumGoroutine()
 	t.pipe = t.newPipe(t.led)
+	w := newWindow(t, int64(spec.Warmup), spec.Duration)
+	ids := newIDs(t, w.start)
+	w.onClose = func() { ids.stop.Store(true) }
+	t.win = w
+	start := t.dispatch(ctx, w, ids)
 	t.base = time.Now()
 
 	// The sampler runs for the whole trial; the series keeps the measured
 	// window and after (drain and grace), where a leak shows.
 	sampler := startSampler(t, spec.SampleEvery)
-	w := newWindow(t, int64(spec.Warmup), spec.Duration)
-	ids := newIDs(t, w.start)
-	done := t.dispatch(ctx, w, ids)
+	done := start()
 	warnings := t.timeline(parent, w, ids, done)
 	more, err := t.drain(done, w)
 	if err != nil {
@@ -244,6 +253,9 @@ func (t *trial) run(parent context.Context) (*result.Trial, error) {
 	warnings = append(warnings, more...)
 	if o := w.overrun(); o != "" {
 		warnings = append(warnings, o)
+	}
+	if n := int64(len(t.slots)); t.sc.Load.Model == scenarios.Closed && w.workers < n {
+		warnings = append(warnings, fmt.Sprintf("load not reached: %d of %d streams had started when the measured window opened (starting them outlasted the warm-up); lengthen the warm-up", w.workers, n))
 	}
 	leaked := t.leaks(goroutinesBefore, sampler)
 	return t.record(w.measurement(sampler, leaked, warnings)), nil
@@ -265,11 +277,13 @@ type window struct {
 	due      int64        // when a duration trial's window is due to close, ns since base; 0: no duration
 	end      atomic.Int64 // set when the window closes
 	openedAt int64        // when the window opened, ns since base (under mu)
+	workers  int64        // the closed model's workers started when the window opened
 	opened   atomic.Bool
 	closed   atomic.Bool
 	mu       sync.Mutex
-	// halt is closed when the window closes.
-	halt chan struct{}
+	// halt is closed when the window closes, after onClose (if set) ran.
+	halt    chan struct{}
+	onClose func()
 
 	startSnap, endSnap      snapshot
 	startChunks, startBytes int64
@@ -300,6 +314,7 @@ func (w *window) openLocked() {
 	w.startChunks, w.startBytes = w.t.counters()
 	w.t.streams.Store(0)
 	w.openedAt = w.t.now()
+	w.workers = w.t.workers.Load()
 	w.opened.Store(true)
 }
 
@@ -317,13 +332,22 @@ func (w *window) close() {
 	w.endStreams = w.t.streams.Load()
 	w.end.Store(w.t.now())
 	w.closed.Store(true)
+	if w.onClose != nil {
+		w.onClose()
+	}
 	close(w.halt)
 }
 
 // tick opens or closes the window if now (ns since base) is past its start
-// or its due end, and reports whether the window is closed. It costs two
-// atomic loads while nothing is due.
+// or its due end, and reports whether the window is closed. Every stream
+// calls it where it reads the clock anyway: as it starts, as it ends, and
+// as its provider paces a chunk (at 1,000,000 streams a stream can outlast
+// the window, so ends alone come too rarely). It costs two plain loads while
+// nothing is due; a nil window never opens.
 func (w *window) tick(now int64) (closed bool) {
+	if w == nil {
+		return false
+	}
 	if !w.opened.Load() && now >= w.start {
 		w.open()
 	}
@@ -419,15 +443,22 @@ func (d *ids) ended() {
 	}
 }
 
-// dispatch starts the load model's requests and returns a channel closed
-// when every request it started has returned.
-func (t *trial) dispatch(ctx context.Context, w *window, d *ids) <-chan struct{} {
-	var wg sync.WaitGroup
+// dispatch readies the load model's requests and returns start, which
+// starts them and returns a channel closed when every request it started
+// has returned. The trial's clock must be set before start runs.
+//
+// Note: the closed model's workers are started here, before the clock, and
+// wait for start: a goroutine per stream takes about 1.5 µs to start, and
+// at 1,000,000 streams a loop starting them among running streams was
+// starved of CPU by them (13,000 of 1,000,000 had started when the window
+// opened). Waiting on a WaitGroup costs no more than starting; waiting on
+// a channel, ten times more.
+func (t *trial) dispatch(ctx context.Context, w *window, d *ids) (start func() <-chan struct{}) {
+	var wg, gate sync.WaitGroup
+	gate.Add(1)
 	runOne := func(id uint64, measured bool, slot int, intended int64) {
 		s := t.newStream(id, measured, slot, intended)
-		if w.tick(t.relay(s, w.in)) {
-			d.stop.Store(true)
-		}
+		w.tick(t.relay(s, w.in))
 		if measured {
 			d.ended()
 		}
@@ -436,6 +467,8 @@ func (t *trial) dispatch(ctx context.Context, w *window, d *ids) <-chan struct{}
 	case scenarios.Closed:
 		for slot := range len(t.slots) {
 			wg.Go(func() {
+				gate.Wait()
+				t.workers.Add(1)
 				for {
 					id, measured, ok := d.take()
 					if !ok {
@@ -449,12 +482,16 @@ func (t *trial) dispatch(ctx context.Context, w *window, d *ids) <-chan struct{}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			gate.Wait()
 			t.dispatchOpen(ctx, &wg, w.halt, &w.end, w.start, runOne)
 		}()
 	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	return done
+	return func() <-chan struct{} {
+		gate.Done()
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		return done
+	}
 }
 
 // timeline runs the trial's warm-up and measured window, then stops
@@ -770,6 +807,7 @@ func (a *arrivals) next() (arrival, bool) {
 
 func (t *trial) newStream(id uint64, measured bool, slot int, intended int64) *stream {
 	now := t.now()
+	t.win.tick(now)
 	s := &stream{
 		tr:       t,
 		id:       id,
