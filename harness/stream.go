@@ -124,7 +124,8 @@ func (s *stream) Next(ctx context.Context) (impls.Chunk, error) {
 	if k >= s.plan.Chunks {
 		return impls.Chunk{}, io.EOF
 	}
-	c, gap, _, scripted := s.plan.Emit(k, 0, 0)
+	var c impls.Chunk
+	gap, _, scripted := s.plan.EmitInto(&c, k, 0, 0)
 	if err := s.pace(ctx, gap); err != nil {
 		return impls.Chunk{}, err
 	}

@@ -25,13 +25,26 @@ var ErrScripted = errors.New("scripted provider failure")
 // Emit allocates nothing but the last chunk's usage: content is a window
 // into the scenario's shared text.
 func (p *Plan) Emit(k int, sent, maxTokens int64) (c impls.Chunk, gap time.Duration, last bool, err error) {
-	// Note: ChunkFields, not Chunk: a Chunk held across the code below was
-	// copied through memory, a store-forwarding stall on every chunk.
+	gap, last, err = p.EmitInto(&c, k, sent, maxTokens)
+	return c, gap, last, err
+}
+
+// EmitInto is Emit writing the chunk into *c (which it overwrites), for
+// the in-process provider's hot path.
+//
+// Note: Emit's results do not fit in registers, so a caller that keeps the
+// chunk across a call copies it from the result area with wide loads of
+// the narrow stores just made there: a store-forwarding stall on every
+// chunk. Writing into the caller's variable avoids the copy; for the same
+// reason the chunk's fields come from ChunkFields, not Chunk.
+func (p *Plan) EmitInto(c *impls.Chunk, k int, sent, maxTokens int64) (gap time.Duration, last bool, err error) {
 	content, tokens, gap, lastChunk := p.ChunkFields(k)
 	if k == p.FailAtChunk {
-		return impls.Chunk{}, gap, true, fmt.Errorf("%w at chunk %d of request %d", ErrScripted, k, p.Index)
+		*c = impls.Chunk{}
+		return gap, true, fmt.Errorf("%w at chunk %d of request %d", ErrScripted, k, p.Index)
 	}
-	c = impls.Chunk{Seq: int64(k), Content: content, Tokens: tokens}
+	// Field by field: a composite literal is built on the stack and copied.
+	c.Seq, c.Content, c.Tokens, c.FinishReason, c.Usage = int64(k), content, tokens, "", nil
 	sent += c.Tokens
 	truncated := false
 	if over := sent - maxTokens; maxTokens > 0 && over > 0 {
@@ -50,5 +63,5 @@ func (p *Plan) Emit(k int, sent, maxTokens int64) (c impls.Chunk, gap time.Durat
 		c.Usage = &impls.Usage{PromptTokens: p.Usage.PromptTokens, CompletionTokens: sent, TotalTokens: p.Usage.PromptTokens + sent}
 		last = true
 	}
-	return c, gap, last, nil
+	return gap, last, nil
 }
