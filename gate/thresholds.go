@@ -193,6 +193,9 @@ func ParseThresholds(file string, data []byte) (out []Threshold, err error) {
 	if err := dec.Decode(&next); !errors.Is(err, io.EOF) {
 		return nil, ErrorList{{File: file, Line: next.Line, Msg: "more than one YAML document"}}
 	}
+	if len(doc.Content) != 1 {
+		return nil, ErrorList{{File: file, Msg: "empty file: want a mapping with a thresholds list"}}
+	}
 	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
 		return nil, ErrorList{{File: file, Line: root.Line, Msg: "want a mapping with a thresholds list"}}
@@ -318,7 +321,11 @@ func parseChange(n *yaml.Node, m Metric, field string, fail func(*yaml.Node, str
 	}
 	switch {
 	case strings.HasPrefix(s, "+") && m.HigherIsBetter, strings.HasPrefix(s, "-") && !m.HigherIsBetter:
-		fail(n, field, "%s regresses downwards only if higher is worse: %s regresses in the %s direction, so write %s%g%% or %g%%", m.Name, m.Name, bad, bad, math.Abs(v), math.Abs(v))
+		way := "rises"
+		if m.HigherIsBetter {
+			way = "falls"
+		}
+		fail(n, field, "%s regresses when it %s: write %s%g%% or %g%%", m.Name, way, bad, math.Abs(v), math.Abs(v))
 		return math.NaN()
 	case v == 0:
 		fail(n, field, "a change of 0%% can never pass (the interval always has some width); use max or min for an exact bound")
