@@ -120,7 +120,7 @@ func Run(ctx context.Context, cfg Config, run RunFunc) (*Result, error) {
 	rows := make([][]Row, len(cfg.Groups))
 	done := make([]bool, len(cfg.Groups))
 	var trialTime time.Duration // mean wall time of one trial so far
-	trials, disturbed := 0, 0
+	trials, disturbed, empty := 0, 0, 0
 	finish := func(stopped string, err error) (*Result, error) {
 		res.Stopped, res.Elapsed = stopped, now().Sub(start)
 		res.Rows = nil
@@ -131,11 +131,14 @@ func Run(ctx context.Context, cfg Config, run RunFunc) (*Result, error) {
 			res.Rows = append(res.Rows, rows[gi]...)
 		}
 		res.Verdict = Verdict(res.Rows)
+		total := 0
+		for _, ps := range res.Pairs {
+			total += len(ps)
+		}
+		if empty > 0 {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("%d of %d pairs were left out: one of their trials delivered no chunk inside its measured window", empty, total))
+		}
 		if disturbed > 0 {
-			total := 0
-			for _, ps := range res.Pairs {
-				total += len(ps)
-			}
 			res.Warnings = append(res.Warnings, fmt.Sprintf("%d of %d pairs were left out: other processes took more than %.0f%% of the machine during one of their trials (other_cpu_share)", disturbed, total, 100*cfg.MaxOtherCPU))
 		}
 		if stopped == "budget" && res.Verdict == Inconclusive {
@@ -182,7 +185,14 @@ func Run(ctx context.Context, cfg Config, run RunFunc) (*Result, error) {
 					p.Head = rec
 				}
 			}
-			if cfg.MaxOtherCPU > 0 && cfg.MaxOtherCPU < 1 && max(p.Base.OtherCPUShare, p.Head.OtherCPUShare) > cfg.MaxOtherCPU {
+			switch {
+			case p.Base.Failed() || p.Head.Failed():
+			case p.Base.ChunksPerS == 0 || p.Head.ChunksPerS == 0:
+				// Note: a starved child can deliver nothing inside its
+				// window; its per-chunk metrics are then 0/0, not data.
+				p.Disturbed = true
+				empty++
+			case cfg.MaxOtherCPU > 0 && cfg.MaxOtherCPU < 1 && max(p.Base.OtherCPUShare, p.Head.OtherCPUShare) > cfg.MaxOtherCPU:
 				p.Disturbed = true
 				disturbed++
 			}
