@@ -106,7 +106,7 @@ func cmdGate(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer
 		return usagef("bench gate: -head-variants names %d variants, -variants %d: they pair one to one", len(headVs), len(baseVs))
 	}
 	for _, vs := range [][]string{baseVs, headVs} {
-		if _, err := harness.Plan(harness.Config{Scenarios: splitList(*scen), Variants: vs, Concurrency: concs, Trials: 1, Duration: duration, Warmup: warmup}); err != nil {
+		if _, err := harness.Trials(harness.Config{Scenarios: splitList(*scen), Variants: vs, Concurrency: concs, Trials: 1, Duration: duration, Warmup: warmup}); err != nil {
 			return usageError{err}
 		}
 	}
@@ -273,7 +273,7 @@ func cmdGate(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer
 	if !*noReport {
 		for i := range paths {
 			if paths[i] != "" {
-				if err := reports.Build(filepath.Dir(paths[i]), []string{paths[i]}); err != nil {
+				if err := reports.Build(filepath.Dir(paths[i]), []string{paths[i]}, reportOptions(reports.DefaultOptions.MinEffect)); err != nil {
 					fmt.Fprintf(stderr, "bench gate: report of the %s: %v\n", []string{"base", "head"}[i], err)
 				}
 			}

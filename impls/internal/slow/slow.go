@@ -13,21 +13,23 @@
 // does not depend on how busy the machine is.
 //
 // It sits below impls/variant, which exposes it as the knobs slow=PERCENT
-// and spin=DURATION on every implementation, and imports only impls.
+// and spin=DURATION on every implementation, and imports only impls and
+// internal/procstat.
 package slow
 
 import (
 	"context"
 	"fmt"
 	"math"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/streambench/streambench/impls"
+	"github.com/streambench/streambench/internal/procstat"
 )
 
 // Config is the busy work to add per chunk: a fixed Spin, or Percent of the
@@ -167,14 +169,18 @@ func (p *pipeline) PerChunk() (time.Duration, bool) {
 	return time.Duration(float64(n) / Rate()), true
 }
 
-// processCPU returns the user plus system CPU time of this process.
+// processCPU returns the user plus system CPU time of this process. Where
+// the system does not report it (see procstat), the wall time since the
+// process started times GOMAXPROCS stands in: an upper bound, so slow then
+// adds at least what it says.
 func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
+	if cpu, ok := procstat.ProcessCPU(); ok {
+		return cpu
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return time.Since(processStart) * time.Duration(runtime.GOMAXPROCS(0))
 }
+
+var processStart = time.Now()
 
 // sinkValue keeps Burn's result alive so the compiler cannot drop the loop.
 var sinkValue atomic.Uint64
