@@ -116,3 +116,21 @@ func TestRate(t *testing.T) {
 		t.Fatalf("iterationsFor(0) = %d", n)
 	}
 }
+
+// TestNoAllocationPerRequest checks that the wrapper adds no allocation per
+// request beyond one slab per slabSize requests.
+func TestNoAllocationPerRequest(t *testing.T) {
+	src, dst := &fakeSource{}, &fakeSink{}
+	perRequest := func(p impls.Pipeline) float64 {
+		return testing.AllocsPerRun(500, func() {
+			src.i, src.n = 0, 4
+			p.Relay(context.Background(), impls.Request{ID: 1}, src, dst)
+		})
+	}
+	bare := perRequest(passthrough.New())
+	w := Wrap(passthrough.New(), Config{Spin: 1}).(*pipeline)
+	w.newSink(dst) // the first slab
+	if got := perRequest(w); got > bare+0.01 {
+		t.Fatalf("%g allocations per request wrapped, %g bare; want no more than a slab per %d", got, bare, slabSize)
+	}
+}
