@@ -154,6 +154,9 @@ func Run(ctx context.Context, cfg Config, run RunFunc) (*Result, error) {
 			}
 		}
 		if len(open) == 0 {
+			if Verdict(flatten(rows)) == Inconclusive {
+				return finish("max-pairs", nil)
+			}
 			return finish("decided", nil)
 		}
 		if cfg.Budget > 0 && trials > 0 {
@@ -222,15 +225,6 @@ func Run(ctx context.Context, cfg Config, run RunFunc) (*Result, error) {
 		}
 		if failed {
 			return finish("failed", nil)
-		}
-		if cfg.MaxPairs > 0 {
-			all := true
-			for gi := range cfg.Groups {
-				all = all && done[gi]
-			}
-			if all && Verdict(flatten(rows)) == Inconclusive {
-				return finish("max-pairs", nil)
-			}
 		}
 	}
 }

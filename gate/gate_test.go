@@ -223,3 +223,16 @@ func TestOutputs(t *testing.T) {
 		t.Fatalf("benchfmt chunks/s: head %g, base %g; want head lower", h, b)
 	}
 }
+
+func TestRunMaxPairs(t *testing.T) {
+	f := newFake(1, 0.5)
+	cfg := config(f, 1)
+	cfg.MaxPairs = 8
+	res, err := Run(context.Background(), cfg, f.run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verdict != Inconclusive || res.Stopped != "max-pairs" || res.Rounds != 8 {
+		t.Fatalf("%s, stopped %s after %d rounds; want inconclusive at max-pairs after 8", res.Verdict, res.Stopped, res.Rounds)
+	}
+}
