@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/perf/benchmath"
 
-	"github.com/streambench/streambench/harness/result"
+	"github.com/streambench/streambench/result"
 )
 
 // Decision is what the gate says of one metric, or of the whole run.

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/streambench/streambench/harness/result"
+	"github.com/streambench/streambench/result"
 )
 
 // trial is a healthy lockfree record with the given chunks/s and CPU per

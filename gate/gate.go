@@ -23,7 +23,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/streambench/streambench/harness/result"
+	"github.com/streambench/streambench/result"
 )
 
 // Side is the base or the head.

@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/perf/benchfmt"
 
-	"github.com/streambench/streambench/harness/result"
+	"github.com/streambench/streambench/result"
 )
 
 // fake is a RunFunc over synthetic trials on a fake clock: every trial

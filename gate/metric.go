@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/streambench/streambench/harness/result"
+	"github.com/streambench/streambench/result"
 )
 
 // Metric is one measured quantity the gate can hold a threshold on.

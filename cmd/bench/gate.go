@@ -13,8 +13,8 @@ import (
 
 	"github.com/streambench/streambench/gate"
 	"github.com/streambench/streambench/harness"
-	"github.com/streambench/streambench/harness/result"
 	"github.com/streambench/streambench/reports"
+	"github.com/streambench/streambench/result"
 )
 
 // The gate's defaults. Note: firehose has no provider delays, so its
@@ -94,7 +94,7 @@ func cmdGate(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer
 
 	// The groups, checked here (with this binary's scenarios and variants)
 	// so that a typo fails before anything is built.
-	concs, err := parseInts("concurrency", *conc)
+	concs, err := parseInts("bench gate", "concurrency", *conc)
 	if err != nil {
 		return err
 	}
@@ -273,7 +273,7 @@ func cmdGate(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer
 	if !*noReport {
 		for i := range paths {
 			if paths[i] != "" {
-				if err := reports.Build(filepath.Dir(paths[i]), []string{paths[i]}, reportOptions(reports.DefaultOptions.MinEffect)); err != nil {
+				if _, err := reports.Build(filepath.Dir(paths[i]), []string{paths[i]}, reportOptions(reports.DefaultOptions.MinEffect)); err != nil {
 					fmt.Fprintf(stderr, "bench gate: report of the %s: %v\n", []string{"base", "head"}[i], err)
 				}
 			}

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/streambench/streambench/harness/result"
+	"github.com/streambench/streambench/result"
 )
 
 func TestGateUsage(t *testing.T) {
