@@ -68,16 +68,18 @@ func IsChild() bool { return os.Getenv(childEnv) != "" }
 // (second). The child exits when its stdin, a pipe the parent holds,
 // closes: it never outlives its parent, however the parent ends.
 func ChildMain(stdout, stderr io.Writer) int {
+	// Note: a parent of another version is refused before anything else,
+	// so the refusal is the child's only output.
+	if v := os.Getenv(protocolEnv); v != "" && v != strconv.Itoa(ProtocolVersion) {
+		fmt.Fprintf(stderr, "bench child: the parent speaks trial protocol version %s, this child speaks version %d\n", v, ProtocolVersion)
+		return 2
+	}
 	signal.Ignore(os.Interrupt, syscall.SIGTERM)
 	go func() {
 		io.Copy(io.Discard, os.Stdin)
 		fmt.Fprintln(stderr, "bench child: the parent process is gone; exiting")
 		os.Exit(3)
 	}()
-	if v := os.Getenv(protocolEnv); v != "" && v != strconv.Itoa(ProtocolVersion) {
-		fmt.Fprintf(stderr, "bench child: the parent speaks trial protocol version %s, this child speaks version %d\n", v, ProtocolVersion)
-		return 2
-	}
 	var spec TrialSpec
 	if err := json.Unmarshal([]byte(os.Getenv(childEnv)), &spec); err != nil {
 		fmt.Fprintf(stderr, "bench child: bad trial spec: %v\n", err)
