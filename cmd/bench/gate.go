@@ -8,11 +8,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/streambench/streambench/gate"
 	"github.com/streambench/streambench/harness"
+	"github.com/streambench/streambench/impls/variant"
 	"github.com/streambench/streambench/reports"
 	"github.com/streambench/streambench/result"
 )
@@ -26,7 +26,7 @@ import (
 const (
 	gateScenario    = "firehose"
 	gateVariants    = "mutex,lockfree"
-	gateConcurrency = "16"
+	gateConcurrency = 16
 	gateDuration    = 400 * time.Millisecond
 	gateWarmup      = 150 * time.Millisecond
 	gateGrace       = 50 * time.Millisecond
@@ -47,24 +47,28 @@ func cmdGate(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer
 	fs := flag.NewFlagSet("bench gate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		baseRef      = fs.String("base", "", "git ref of the base build (built once into a temporary folder)")
-		headRef      = fs.String("head", "", "git ref of the head build (default: the working tree as it is)")
-		baseBin      = fs.String("base-bin", "", "a bench binary to use as the base instead of building -base")
-		headBin      = fs.String("head-bin", "", "a bench binary to use as the head instead of building -head")
-		baseline     = fs.String("baseline", "", "compare the head with the records of an earlier run (a results.jsonl) instead of a base build")
-		scen         = fs.String("scenario", gateScenario, "scenarios: built-in names or YAML files, comma-separated")
-		variants     = fs.String("variants", gateVariants, "variants, run on both sides (the base's, when -head-variants is given)")
-		headVariants = fs.String("head-variants", "", "the head's variants, paired one to one with -variants (default: the same)")
-		conc         = fs.String("concurrency", gateConcurrency, "closed-model concurrent streams, comma-separated (empty: each scenario's own)")
-		budget       = fs.Duration("budget", gate.DefaultBudget, "time budget: pairs are added until every metric is decided or this runs out")
-		thresholds   = fs.String("thresholds", "", "a thresholds YAML file, applied after the defaults")
-		inconcl      = fs.String("inconclusive", "", "what an inconclusive gate exits with: pass (0) or fail (1); default 3")
-		out          = fs.String("out", "", "output folder (default: a fresh folder under bench-results/)")
-		maxPairs     = fs.Int("max-pairs", 0, "stop each group after this many pairs (0: only the budget stops it)")
-		grace        = fs.Duration("grace", gateGrace, "wait after a trial's streams end before counting leaked goroutines")
-		noReport     = fs.Bool("no-report", false, "skip the HTML reports of the two sides")
-		maxOther     = fs.Float64("max-other-cpu", gateMaxOtherCPU, "leave out a pair when other processes took more than this share of the machine during one of its trials (1: keep every pair)")
+		baseRef    = fs.String("base", "", "git ref of the base build (built once into a temporary folder)")
+		headRef    = fs.String("head", "", "git ref of the head build (default: the working tree as it is)")
+		baseBin    = fs.String("base-bin", "", "a bench binary to use as the base instead of building -base")
+		headBin    = fs.String("head-bin", "", "a bench binary to use as the head instead of building -head")
+		baseline   = fs.String("baseline", "", "compare the head with the records of an earlier run (a results.jsonl) instead of a base build")
+		budget     = fs.Duration("budget", gate.DefaultBudget, "time budget: pairs are added until every metric is decided or this runs out")
+		thresholds = fs.String("thresholds", "", "a thresholds YAML file, applied after the defaults")
+		inconcl    = fs.String("inconclusive", "", "what an inconclusive gate exits with: pass (0) or fail (1); default 3")
+		out        = fs.String("out", "", "output folder (default: a fresh folder under bench-results/)")
+		maxPairs   = fs.Int("max-pairs", 0, "stop each group after this many pairs (0: only the budget stops it)")
+		grace      = fs.Duration("grace", gateGrace, "wait after a trial's streams end before counting leaked goroutines")
+		noReport   = fs.Bool("no-report", false, "skip the HTML reports of the two sides")
+		maxOther   = fs.Float64("max-other-cpu", gateMaxOtherCPU, "leave out a pair when other processes took more than this share of the machine during one of its trials (1: keep every pair)")
 	)
+	scens := stringList{gateScenario}
+	baseVs := variantList(variant.SplitList(gateVariants))
+	var headVs variantList
+	concs := positiveInts{gateConcurrency}
+	fs.Var(&scens, "scenario", "scenarios: built-in names or YAML files, comma-separated")
+	fs.Var(&baseVs, "variants", "variants, run on both sides (the base's, when -head-variants is given)")
+	fs.Var(&headVs, "head-variants", "the head's variants, paired one to one with -variants (default: the same)")
+	fs.Var(&concs, "concurrency", "closed-model concurrent streams, comma-separated (empty: each scenario's own)")
 	duration, warmup := gateDuration, gateWarmup
 	fs.Func("duration", "measured time per trial (default 400ms)", durationFlag(&duration))
 	fs.Func("warmup", "unmeasured warm-up per trial (default 150ms)", durationFlag(&warmup))
@@ -94,11 +98,6 @@ func cmdGate(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer
 
 	// The groups, checked here (with this binary's scenarios and variants)
 	// so that a typo fails before anything is built.
-	concs, err := parseInts("bench gate", "concurrency", *conc)
-	if err != nil {
-		return err
-	}
-	baseVs, headVs := splitVariants(*variants), splitVariants(*headVariants)
 	if len(headVs) == 0 {
 		headVs = baseVs
 	}
@@ -106,12 +105,12 @@ func cmdGate(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer
 		return usagef("bench gate: -head-variants names %d variants, -variants %d: they pair one to one", len(headVs), len(baseVs))
 	}
 	for _, vs := range [][]string{baseVs, headVs} {
-		if _, err := harness.Trials(harness.Config{Scenarios: splitList(*scen), Variants: vs, Concurrency: concs, Trials: 1, Duration: duration, Warmup: warmup}); err != nil {
+		if _, err := harness.Trials(harness.Config{Scenarios: scens, Variants: vs, Concurrency: concs, Trials: 1, Duration: duration, Warmup: warmup}); err != nil {
 			return usageError{err}
 		}
 	}
 	var groups []gate.Group
-	for _, sc := range splitList(*scen) {
+	for _, sc := range scens {
 		loads := concs
 		if len(loads) == 0 {
 			loads = []int{0}
@@ -209,7 +208,7 @@ func cmdGate(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer
 		if side == gate.Head {
 			vs = headVs
 		}
-		hdr := harness.NewHeader(harness.Config{Scenarios: splitList(*scen)}, nil)
+		hdr := harness.NewHeader(harness.Config{Scenarios: scens}, nil)
 		hdr.Commit, hdr.Variants = info[i].Commit, vs
 		if err := writers[i].Write(hdr); err != nil {
 			return err
@@ -273,7 +272,7 @@ func cmdGate(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer
 	if !*noReport {
 		for i := range paths {
 			if paths[i] != "" {
-				if _, err := reports.Build(filepath.Dir(paths[i]), []string{paths[i]}, reportOptions(reports.DefaultOptions.MinEffect)); err != nil {
+				if _, err := reports.Build(filepath.Dir(paths[i]), []string{paths[i]}, reportOptions(reports.DefaultMinEffect)); err != nil {
 					fmt.Fprintf(stderr, "bench gate: report of the %s: %v\n", []string{"base", "head"}[i], err)
 				}
 			}
@@ -346,18 +345,4 @@ func storedTrial(stored []*result.Trial, g gate.Group, rep int) (*result.Trial, 
 		return nil, usagef("bench gate: the baseline holds no records of %s", g)
 	}
 	return match[rep%len(match)], nil
-}
-
-// splitVariants splits a variant list the way -variants does, keeping a
-// spec's own commas.
-func splitVariants(s string) []string {
-	var out []string
-	for _, p := range splitList(s) {
-		if strings.Contains(p, "=") && !strings.Contains(p, ":") && len(out) > 0 {
-			out[len(out)-1] += "," + p
-			continue
-		}
-		out = append(out, p)
-	}
-	return out
 }
