@@ -21,6 +21,38 @@ import (
 // childEnv carries a TrialSpec, as JSON, to a child process.
 const childEnv = "STREAMBENCH_TRIAL"
 
+// protocolEnv carries the parent's ProtocolVersion to a child process.
+const protocolEnv = "STREAMBENCH_PROTOCOL"
+
+// ProtocolVersion is the version of the parent–child protocol: the trial
+// spec in the environment and the one record on stdout. A child refuses a
+// parent of another version, and the parent refuses a record of another
+// version, each naming both versions.
+//
+// Note: the protocol matters once two builds meet (bench gate runs the
+// child binaries of two commits). A binary built before the protocol was
+// versioned writes records without a version; the parent names it
+// "none". Raise ProtocolVersion when a TrialSpec field changes meaning or
+// the child's output changes shape.
+const ProtocolVersion = 1
+
+// ProtocolError is a child that speaks another protocol version than its
+// parent.
+type ProtocolError struct {
+	// Exe is the child binary.
+	Exe string
+	// Parent and Child are the two versions; 0 means unversioned.
+	Parent, Child int
+}
+
+func (e *ProtocolError) Error() string {
+	child := strconv.Itoa(e.Child)
+	if e.Child == 0 {
+		child = "none (built before the protocol was versioned)"
+	}
+	return fmt.Sprintf("child binary %s speaks trial protocol version %s, this bench speaks version %d: rebuild it from a commit whose protocol matches", e.Exe, child, e.Parent)
+}
+
 // IsChild reports whether this process was started by Run to run one trial.
 // A command's main calls it first and, if true, hands over to ChildMain.
 func IsChild() bool { return os.Getenv(childEnv) != "" }
@@ -36,6 +68,12 @@ func IsChild() bool { return os.Getenv(childEnv) != "" }
 // (second). The child exits when its stdin, a pipe the parent holds,
 // closes: it never outlives its parent, however the parent ends.
 func ChildMain(stdout, stderr io.Writer) int {
+	// Note: a parent of another version is refused before anything else,
+	// so the refusal is the child's only output.
+	if v := os.Getenv(protocolEnv); v != "" && v != strconv.Itoa(ProtocolVersion) {
+		fmt.Fprintf(stderr, "bench child: the parent speaks trial protocol version %s, this child speaks version %d\n", v, ProtocolVersion)
+		return 2
+	}
 	signal.Ignore(os.Interrupt, syscall.SIGTERM)
 	go func() {
 		io.Copy(io.Discard, os.Stdin)
@@ -53,6 +91,7 @@ func ChildMain(stdout, stderr io.Writer) int {
 		return 2
 	}
 	rec.Mode = result.ModeChild
+	rec.Protocol = ProtocolVersion
 	if err := result.NewWriter(stdout).Write(rec); err != nil {
 		fmt.Fprintf(stderr, "bench child: %v\n", err)
 		return 2
@@ -60,14 +99,21 @@ func ChildMain(stdout, stderr io.Writer) int {
 	return 0
 }
 
-// runChild runs spec in a fresh child process: the running binary
-// re-executed with the spec in its environment and GOMAXPROCS set before the
-// runtime starts. Killing ctx kills the child.
+// runChild runs spec in a fresh child process of the running binary.
 func runChild(ctx context.Context, spec TrialSpec) (*result.Trial, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
+	return RunChild(ctx, exe, spec)
+}
+
+// RunChild runs spec in a fresh child process of the bench binary exe (the
+// running one, or another build of it): exe executed with the spec and the
+// protocol version in its environment and GOMAXPROCS set before the runtime
+// starts. Killing ctx kills the child. A child of another protocol version
+// is a *ProtocolError.
+func RunChild(ctx context.Context, exe string, spec TrialSpec) (*result.Trial, error) {
 	b, err := json.Marshal(spec)
 	if err != nil {
 		return nil, err
@@ -80,7 +126,7 @@ func runChild(ctx context.Context, spec TrialSpec) (*result.Trial, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, exe)
-	cmd.Env = append(os.Environ(), childEnv+"="+string(b))
+	cmd.Env = append(os.Environ(), childEnv+"="+string(b), protocolEnv+"="+strconv.Itoa(ProtocolVersion))
 	if spec.GOMAXPROCS > 0 {
 		cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(spec.GOMAXPROCS))
 	}
@@ -97,6 +143,9 @@ func runChild(ctx context.Context, spec TrialSpec) (*result.Trial, error) {
 		return nil, fmt.Errorf("trial %s: child process timed out after %s; its stderr: %s", spec, timeout, stderr)
 	}
 	if err != nil {
+		if v, ok := refusedVersion(stderr.String()); ok {
+			return nil, &ProtocolError{Exe: exe, Parent: ProtocolVersion, Child: v}
+		}
 		return nil, fmt.Errorf("trial %s: child process failed (%v); its stderr: %s", spec, err, stderr)
 	}
 	_, trials, err := result.ReadAll(&stdout, "child stdout")
@@ -106,7 +155,21 @@ func runChild(ctx context.Context, spec TrialSpec) (*result.Trial, error) {
 	if len(trials) != 1 {
 		return nil, fmt.Errorf("trial %s: child wrote %d records, want 1", spec, len(trials))
 	}
+	if v := trials[0].Protocol; v != ProtocolVersion {
+		return nil, &ProtocolError{Exe: exe, Parent: ProtocolVersion, Child: v}
+	}
 	return trials[0], nil
+}
+
+// refusedVersion finds the version a child named when it refused its
+// parent's protocol.
+func refusedVersion(stderr string) (int, bool) {
+	_, after, ok := strings.Cut(stderr, "this child speaks version ")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(strings.Fields(after + " ")[0]))
+	return n, err == nil
 }
 
 // headTailBuffer keeps the first head and the last tail bytes written to

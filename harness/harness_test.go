@@ -1,7 +1,11 @@
 package harness
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"runtime"
 	"strings"
@@ -20,7 +24,7 @@ import (
 func TestMain(m *testing.M) {
 	// The child-process tests re-execute this test binary as a trial child.
 	if IsChild() {
-		os.Exit(ChildMain(os.Stdout, os.Stderr))
+		os.Exit(fakeChild())
 	}
 	// The legacy design's detached finalizers outlive their trials by
 	// design (the flaw under test); they end at their scaled timeout.
@@ -494,4 +498,84 @@ func TestWarmupNotMeasured(t *testing.T) {
 	if rec.RequestsStarted <= 40 {
 		t.Errorf("requests started = %d, want more than the 40 measured (the warm-up's)", rec.RequestsStarted)
 	}
+}
+
+// fakeChild is ChildMain, or, as STREAMBENCH_TEST_CHILD asks, a child of
+// another protocol: "unversioned" writes its record without a version, as a
+// binary built before versioning does; "refuse" refuses its parent as a
+// child of version 7 would.
+func fakeChild() int {
+	switch os.Getenv("STREAMBENCH_TEST_CHILD") {
+	case "unversioned":
+		var out bytes.Buffer
+		if code := ChildMain(&out, os.Stderr); code != 0 {
+			return code
+		}
+		_, trials, err := result.ReadAll(&out, "child")
+		if err != nil || len(trials) != 1 {
+			return 2
+		}
+		trials[0].Protocol = 0
+		_ = result.NewWriter(os.Stdout).Write(trials[0])
+		return 0
+	case "refuse":
+		fmt.Fprintf(os.Stderr, "bench child: the parent speaks trial protocol version %d, this child speaks version 7\n", ProtocolVersion)
+		return 2
+	}
+	return ChildMain(os.Stdout, os.Stderr)
+}
+
+// TestProtocolMismatch checks both directions of the version check: a
+// parent refuses a child of another version (or none), and a child refuses
+// a parent of another version, each naming both versions.
+func TestProtocolMismatch(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := quick("passthrough", "testdata/disconnect-short.yaml")
+	for _, tc := range []struct {
+		child string
+		want  int
+		msg   string
+	}{
+		{"unversioned", 0, "speaks trial protocol version none (built before the protocol was versioned), this bench speaks version 1"},
+		{"refuse", 7, "speaks trial protocol version 7, this bench speaks version 1"},
+	} {
+		t.Run(tc.child, func(t *testing.T) {
+			t.Setenv("STREAMBENCH_TEST_CHILD", tc.child)
+			_, err := RunChild(context.Background(), exe, spec)
+			var pe *ProtocolError
+			if !errors.As(err, &pe) {
+				t.Fatalf("RunChild: %v, want a *ProtocolError", err)
+			}
+			if pe.Child != tc.want || pe.Parent != ProtocolVersion || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("RunChild: %+v (%v), want child version %d and a message containing %q", pe, err, tc.want, tc.msg)
+			}
+		})
+	}
+	t.Run("child refuses parent", func(t *testing.T) {
+		b, err := json.Marshal(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv(childEnv, string(b))
+		t.Setenv(protocolEnv, "5")
+		var stdout, stderr bytes.Buffer
+		if code := ChildMain(&stdout, &stderr); code != 2 || stdout.Len() != 0 {
+			t.Fatalf("ChildMain = %d with stdout %q, want 2 and nothing", code, stdout.String())
+		}
+		if want := "parent speaks trial protocol version 5, this child speaks version 1"; !strings.Contains(stderr.String(), want) {
+			t.Fatalf("stderr %q, want it to contain %q", stderr.String(), want)
+		}
+	})
+	t.Run("same version", func(t *testing.T) {
+		rec, err := RunChild(context.Background(), exe, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Protocol != ProtocolVersion {
+			t.Fatalf("record protocol %d, want %d", rec.Protocol, ProtocolVersion)
+		}
+	})
 }

@@ -146,19 +146,23 @@ type Trial struct {
 	SchemaVersion int    `json:"schema_version"`
 	// RunID is the run's (the header's RunID); with Order it identifies the
 	// trial, so that a record read twice is counted once.
-	RunID       string  `json:"run_id,omitempty"`
-	Mode        string  `json:"mode"`
-	Variant     string  `json:"variant"`      // as named on the command line
-	VariantSpec string  `json:"variant_spec"` // canonical, every knob spelled out
-	Scenario    string  `json:"scenario"`
-	Load        Load    `json:"load"`
-	GOMAXPROCS  int     `json:"gomaxprocs"`
-	Cores       int     `json:"cores"`
-	Trial       int     `json:"trial"` // repetition index from 0
-	Seed        uint64  `json:"seed"`
-	Order       int     `json:"order"` // position in the run's interleaved schedule
-	DurationS   float64 `json:"duration_s"`
-	WarmupS     float64 `json:"warmup_s"`
+	RunID       string `json:"run_id,omitempty"`
+	Mode        string `json:"mode"`
+	Variant     string `json:"variant"`      // as named on the command line
+	VariantSpec string `json:"variant_spec"` // canonical, every knob spelled out
+	Scenario    string `json:"scenario"`
+	Load        Load   `json:"load"`
+	GOMAXPROCS  int    `json:"gomaxprocs"`
+	Cores       int    `json:"cores"`
+	Trial       int    `json:"trial"` // repetition index from 0
+	Seed        uint64 `json:"seed"`
+	Order       int    `json:"order"` // position in the run's interleaved schedule
+	// Protocol is the parent–child protocol version of the child process
+	// that measured the trial (harness.ProtocolVersion); 0 for trials run
+	// in process or over HTTP, and in records from before it existed.
+	Protocol  int     `json:"protocol,omitempty"`
+	DurationS float64 `json:"duration_s"`
+	WarmupS   float64 `json:"warmup_s"`
 
 	RequestsStarted int64 `json:"requests_started"`
 	// RequestsLate counts the open model's measured requests that started

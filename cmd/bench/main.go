@@ -13,12 +13,14 @@
 //	                            variant over HTTP, until SIGINT or SIGTERM
 //	bench attack [flags]        drive those gateways with vegeta: a serve
 //	                            process at -target, or one it spawns
+//	bench gate [flags]          a regression gate between two builds
 //
 // Exit codes: 0 success, 1 a failed run (an accounting violation, a trial
-// that crashed, an interrupted run), 2 bad usage or input.
+// that crashed, an interrupted run), 2 bad usage or input; bench gate: 0
+// pass, 1 regression, 3 inconclusive.
 //
 // Each subcommand is one file (run.go, report.go, list.go, serve.go,
-// attack.go) that parses its flags (flags.go), checks them and calls the
+// attack.go, gate.go) that parses its flags (flags.go), checks them and calls the
 // packages that do the work: harness (in-process trials), httpmode and
 // httpmode/attack (HTTP mode), reports, scenarios and impls/variant. What
 // the command itself owns is its flags, the output folder and the exit
@@ -111,9 +113,12 @@ var errFailed = errors.New("run failed")
 
 func exitCode(stderr io.Writer, err error) int {
 	var ue usageError
+	var ec exitCodeError
 	switch {
 	case err == nil:
 		return 0
+	case errors.As(err, &ec):
+		return int(ec)
 	case errors.As(err, &ue):
 		// Note: a message that names its command ("bench run: ...") is
 		// printed as it is; others get the program's name.
@@ -144,6 +149,7 @@ var commands = map[string]command{
 	"variants":  cmdVariants,
 	"serve":     cmdServe,
 	"attack":    cmdAttack,
+	"gate":      cmdGate,
 }
 
 func run(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer, args []string) error {
@@ -170,4 +176,5 @@ const usage = `usage:
   bench variants              list the built-in variants and their knobs
   bench serve [flags]         serve the synthetic provider and a gateway per variant over HTTP
   bench attack [flags]        drive those gateways with vegeta (HTTP mode; bench attack -h)
+  bench gate [flags]          a regression gate: base and head builds on paired trials (bench gate -h)
 `

@@ -20,6 +20,7 @@ import (
 
 	"github.com/streambench/streambench/impls"
 	"github.com/streambench/streambench/impls/internal/backoff"
+	"github.com/streambench/streambench/impls/internal/slow"
 	"github.com/streambench/streambench/impls/lockfree"
 	"github.com/streambench/streambench/impls/mutex"
 	"github.com/streambench/streambench/impls/passthrough"
@@ -43,6 +44,10 @@ type Variant struct {
 
 	Mutex    mutex.Options
 	LockFree lockfree.Options
+	// Slow is the injected regression (the slow and spin knobs, on every
+	// implementation): busy work per chunk on the relay path, for measuring
+	// a regression gate's power. Zero, the default, adds nothing.
+	Slow slow.Config
 }
 
 // builtin is the one list of named variants. The first two are the faithful
@@ -170,7 +175,7 @@ func parseSpec(spec string) (Variant, error) {
 		v.LockFree = lockfree.DefaultOptions()
 		table = lockfreeKnobs
 	case PassThrough:
-		table = map[string]knob{}
+		table = nil
 	default:
 		return Variant{}, fmt.Errorf("variant %q: unknown implementation %q (allowed: %s, %s, %s; built-in names: %s)",
 			spec, impl, Mutex, LockFree, PassThrough, strings.Join(Names(), ", "))
@@ -181,6 +186,9 @@ func parseSpec(spec string) (Variant, error) {
 			k, val, ok := strings.Cut(kv, "=")
 			k, val = strings.TrimSpace(k), strings.TrimSpace(val)
 			kn, known := table[k]
+			if !known {
+				kn, known = slowKnobs[k]
+			}
 			if !known {
 				return Variant{}, fmt.Errorf("variant %q: unknown knob %q for %s (allowed: %s)", spec, k, impl, knobNames(table))
 			}
@@ -207,11 +215,12 @@ func parseSpec(spec string) (Variant, error) {
 		// asks for the formula that uses them.
 		v.LockFree.Formula = backoff.Params
 	}
-	var err error
-	switch impl {
-	case Mutex:
+	err := v.Slow.Validate()
+	switch {
+	case err != nil:
+	case impl == Mutex:
 		err = v.Mutex.Validate()
-	case LockFree:
+	case impl == LockFree:
 		err = v.LockFree.Validate()
 	}
 	if err != nil {
@@ -242,13 +251,29 @@ func Knobs(impl string) []string {
 	for name, k := range table {
 		out = append(out, name+"="+k.help)
 	}
+	for name, k := range slowKnobs {
+		out = append(out, name+"="+k.help)
+	}
 	sort.Strings(out)
 	return out
 }
 
 // Spec returns the canonical spec of v: every knob spelled out, so a record
-// says exactly what ran.
+// says exactly what ran. The slow and spin knobs appear only when set, so a
+// variant without them keeps the spec it always had.
 func (v Variant) Spec() string {
+	s := v.spec()
+	if k := v.Slow.String(); k != "" {
+		sep := ","
+		if !strings.Contains(s, ":") {
+			sep = ":"
+		}
+		s += sep + k
+	}
+	return s
+}
+
+func (v Variant) spec() string {
 	switch v.Impl {
 	case Mutex:
 		o := v.Mutex
@@ -279,15 +304,21 @@ func (v Variant) Scaled(scale float64) Variant {
 }
 
 // New builds a fresh pipeline of this variant writing to ledger.
+//
+// Note: the slow and spin knobs wrap the pipeline rather than living in each
+// design, so they are the same busy work on every implementation and a
+// variant without them runs exactly the design's code.
 func (v Variant) New(ledger impls.Ledger) impls.Pipeline {
+	var p impls.Pipeline
 	switch v.Impl {
 	case Mutex:
-		return mutex.New(v.Mutex, ledger)
+		p = mutex.New(v.Mutex, ledger)
 	case LockFree:
-		return lockfree.New(v.LockFree, ledger)
+		p = lockfree.New(v.LockFree, ledger)
 	default:
-		return passthrough.New()
+		p = passthrough.New()
 	}
+	return slow.Wrap(p, v.Slow)
 }
 
 // Traits says what the variant promises, derived from its knobs.
@@ -342,11 +373,27 @@ func knobNames(t map[string]knob) string {
 	for n := range t {
 		names = append(names, n)
 	}
+	for n := range slowKnobs {
+		names = append(names, n)
+	}
 	sort.Strings(names)
 	if len(names) == 0 {
 		return "none"
 	}
 	return strings.Join(names, ", ")
+}
+
+// slowKnobs inject a known regression and are understood by every
+// implementation (see impls/internal/slow).
+var slowKnobs = map[string]knob{
+	"slow": {"a percentage, e.g. 10%: busy work per chunk worth that share of the process's CPU per chunk (calibrated in the warm-up)", func(v *Variant, s string) (err error) {
+		v.Slow.Percent, err = slow.ParsePercent(s)
+		return err
+	}},
+	"spin": {"a duration, e.g. 500ns: fixed busy work per chunk", func(v *Variant, s string) (err error) {
+		v.Slow.Spin, err = parseDuration(s)
+		return err
+	}},
 }
 
 var mutexKnobs = map[string]knob{

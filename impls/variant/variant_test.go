@@ -29,6 +29,9 @@ func TestConformance(t *testing.T) {
 		"mutex:lock=global,hold=write,producer=inline,cancel=on,finalizer=inline,pool=on",
 		"mutex:buffer=bounded,acc=zerocopy,pool=on,bill=delivered,bill-unsent=off",
 		"mutex:producer=inline",
+		"mutex:spin=200ns",
+		"lockfree:spin=100ns",
+		"passthrough:spin=100ns",
 	} {
 		v, err := Parse(spec)
 		if err != nil {
@@ -55,7 +58,7 @@ func TestParse(t *testing.T) {
 		{in: "passthrough", spec: "passthrough"},
 		{in: "spinlock", err: `unknown implementation "spinlock" (allowed: mutex, lockfree, passthrough`},
 		{in: "mutex:lock=table", err: `"table" (want "stream" or "global")`},
-		{in: "mutex:locks=global", err: `unknown knob "locks" for mutex (allowed: acc, bill, bill-unsent, buffer, cancel, finalizer, finalizer-timeout, hold, linger, lock, pool, producer, unit)`},
+		{in: "mutex:locks=global", err: `unknown knob "locks" for mutex (allowed: acc, bill, bill-unsent, buffer, cancel, finalizer, finalizer-timeout, hold, linger, lock, pool, producer, slow, spin, unit)`},
 		{in: "mutex:lock", err: `knob "lock" needs a value (stream|global)`},
 		{in: "mutex:lock=global,lock=stream", err: `knob "lock" given twice`},
 		{in: "lockfree:buffer=0", err: "BufferLimit"},
@@ -63,7 +66,13 @@ func TestParse(t *testing.T) {
 		{in: "lockfree:buffer=8,high-water=9", err: "HighWaterMark"},
 		{in: "lockfree:multiplier=0.5", err: "Multiplier"},
 		{in: "lockfree:initial-delay=-1s", err: "InitialDelay"},
-		{in: "passthrough:queue=ring", err: `unknown knob "queue" for passthrough (allowed: none)`},
+		{in: "passthrough:queue=ring", err: `unknown knob "queue" for passthrough (allowed: slow, spin)`},
+		{in: "passthrough:slow=10%", spec: "passthrough:slow=10%"},
+		{in: "lockfree:spin=2us", spec: "lockfree:queue=chan,backpressure=adaptive,buffer=128,high-water=96,formula=article,unit=1ms,initial-delay=1ms,max-delay=50ms,multiplier=2,block-timeout=100ms,cap=0,acc=lockfree,hold=append,bill=usage,bill-unsent=off,pool=off,spin=2µs"},
+		{in: "mutex:slow=5", spec: "mutex:lock=stream,hold=append,acc=copy,producer=goroutine,buffer=unbounded,unit=1ms,cancel=off,finalizer=detached,linger=timeout,finalizer-timeout=10m0s,bill=usage,bill-unsent=on,pool=off,slow=5%"},
+		{in: "mutex:slow=5%,spin=1us", err: "give slow or spin, not both"},
+		{in: "lockfree:slow=-3%", err: "bad value"},
+		{in: "lockfree:spin=fast", err: "bad value"},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
 			v, err := Parse(tc.in)
