@@ -46,19 +46,21 @@ type buffer struct {
 }
 
 func newBuffer(o Options) *buffer {
-	b := &buffer{notify: make(chan struct{}, 1), abandoned: make(chan struct{})}
+	b := &buffer{notify: make(chan struct{}, 1)}
 	if o.Buffer == BufferBounded {
 		b.limit, b.high, b.adaptive = o.BufferLimit, o.HighWaterMark, o.Adaptive
 		b.space = make(chan struct{}, 1)
+		b.abandoned = make(chan struct{})
 	}
 	return b
 }
 
 // push queues c and wakes the relay loop. A bounded buffer first delays
 // from the high-water mark on and then waits for room; push returns false
-// if stop closed meanwhile. Once the relay has abandoned the buffer, push
-// drops c and returns true: the legacy producer goes on pulling the
-// provider with nobody reading.
+// if stop closed meanwhile. Once the relay has abandoned a bounded buffer,
+// push drops c and returns true: the producer goes on pulling the provider
+// with nobody reading. An unbounded buffer keeps every chunk, abandoned or
+// not, as the legacy design's does (what it holds is part of the flaw).
 func (b *buffer) push(c impls.Chunk, stop <-chan struct{}) bool {
 	if b.limit > 0 {
 		if !b.waitRoom(stop) {
@@ -66,7 +68,7 @@ func (b *buffer) push(c impls.Chunk, stop <-chan struct{}) bool {
 		}
 	}
 	b.mu.Lock()
-	if stopped(b.abandoned) {
+	if b.abandoned != nil && stopped(b.abandoned) {
 		b.mu.Unlock()
 		return true
 	}
@@ -128,8 +130,12 @@ func (b *buffer) len() int {
 }
 
 // abandon tells a producer left running that nobody reads the buffer any
-// more, so that a bounded buffer never blocks it for good.
+// more, so that a bounded buffer never blocks it for good. An unbounded
+// buffer cannot block it and is not abandoned.
 func (b *buffer) abandon() {
+	if b.abandoned == nil {
+		return
+	}
 	b.abandonOnce.Do(func() {
 		b.mu.Lock()
 		close(b.abandoned)

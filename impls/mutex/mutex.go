@@ -148,7 +148,12 @@ func (p *Pipeline) Relay(ctx context.Context, req impls.Request, src impls.Sourc
 
 	// senderGone closes when the relay, which holds the completion signal's
 	// sender, returns. Only LingerSenderDropped listens to it.
-	senderGone := make(chan struct{})
+	// Note: made only when something listens, so that the faithful design
+	// allocates nothing the source does not.
+	var senderGone chan struct{}
+	if p.opts.Linger == LingerSenderDropped {
+		senderGone = make(chan struct{})
+	}
 	done := make(chan struct{}) // closed to signal completion to the finalizer
 	var finalized chan struct{}
 	if p.opts.Finalizer == FinalizerAwaited {
@@ -167,7 +172,9 @@ func (p *Pipeline) Relay(ctx context.Context, req impls.Request, src impls.Sourc
 	} else {
 		out, signal = p.relayBuffered(ctx, req, own, start, src, dst)
 	}
-	close(senderGone)
+	if senderGone != nil {
+		close(senderGone)
+	}
 
 	switch p.opts.Finalizer {
 	case FinalizerInline:
@@ -187,7 +194,10 @@ func (p *Pipeline) Relay(ctx context.Context, req impls.Request, src impls.Sourc
 // buffer. Without Cancel the producer is left running when it returns.
 func (p *Pipeline) relayBuffered(ctx context.Context, req impls.Request, own *state, start time.Time, src impls.Source, dst impls.Sink) (impls.Outcome, bool) {
 	buf := newBuffer(p.opts)
-	exited := make(chan struct{})
+	var exited chan struct{} // made only for Cancel, which waits on it
+	if p.opts.Cancel {
+		exited = make(chan struct{})
+	}
 	// Note: the legacy producer's context is never cancelled, not even by
 	// the caller, so a provider keeps streaming after a disconnect.
 	pctx, cancel := context.WithoutCancel(ctx), context.CancelFunc(func() {})
@@ -435,7 +445,7 @@ func (p *Pipeline) end(id uint64, own *state, complete bool, err error) {
 }
 
 // produce is the producer goroutine: it moves chunks from src into buf until
-// src ends or fails, then closes src and exited.
+// src ends or fails, then closes src and, if it is not nil, exited.
 func produce(ctx context.Context, src impls.Source, buf *buffer, exited chan<- struct{}) {
 	for {
 		c, err := src.Next(ctx)
@@ -449,7 +459,9 @@ func produce(ctx context.Context, src impls.Source, buf *buffer, exited chan<- s
 		}
 	}
 	_ = src.Close() // Note: the legacy design ignores the provider's close error.
-	close(exited)
+	if exited != nil {
+		close(exited)
+	}
 }
 
 // finalize is the per-request finalizer goroutine: it waits for done, the
@@ -457,9 +469,6 @@ func produce(ctx context.Context, src impls.Source, buf *buffer, exited chan<- s
 // persists the record and charges the account with whatever accumulated,
 // and closes finalized if it is not nil.
 func (p *Pipeline) finalize(req impls.Request, own *state, done, senderGone <-chan struct{}, finalized chan<- struct{}, timeout time.Duration) {
-	if p.opts.Linger != LingerSenderDropped {
-		senderGone = nil
-	}
 	t := time.NewTimer(timeout)
 	select {
 	case <-done:
