@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/streambench/streambench/scenarios"
 )
 
 // Threshold is one rule: for the metric, in the scenarios and variants its
@@ -109,35 +111,14 @@ func match(pattern, name string) bool {
 	return ok
 }
 
-// Error is one problem in a thresholds file.
-type Error struct {
-	File  string
-	Line  int
-	Field string
-	Msg   string
-}
-
-func (e *Error) Error() string {
-	s := e.File
-	if e.Line > 0 {
-		s += ":" + strconv.Itoa(e.Line)
-	}
-	if e.Field != "" {
-		s += ": " + e.Field
-	}
-	return s + ": " + e.Msg
-}
-
-// ErrorList is every problem of one file, in file order.
-type ErrorList []*Error
-
-func (l ErrorList) Error() string {
-	s := make([]string, len(l))
-	for i, e := range l {
-		s[i] = e.Error()
-	}
-	return strings.Join(s, "\n")
-}
+// Error is one problem in a thresholds file and ErrorList every problem
+// of one file: the scenario format's types, so that both files a person
+// writes report problems alike ("file:line: field: msg", the first
+// scenarios.MaxListedErrors of them, then how many more).
+type (
+	Error     = scenarios.Error
+	ErrorList = scenarios.ErrorList
+)
 
 // LoadThresholds reads a thresholds file (see ParseThresholds).
 func LoadThresholds(file string) ([]Threshold, error) {
