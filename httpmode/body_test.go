@@ -18,18 +18,7 @@ func TestStalledBodyTimesOut(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	p := NewProvider(newToySource(3, 0, -1), ProviderOptions{})
 	srv := NewServer(p, ServerOptions{BodyReadTimeout: timeout})
-	ln, err := Listen("127.0.0.1:0", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	defer func() {
-		srv.Close()
-		if err := <-served; err != http.ErrServerClosed {
-			t.Errorf("Serve = %v", err)
-		}
-	}()
+	ln := serveRaw(t, srv)
 
 	for _, tc := range []struct {
 		name string

@@ -623,18 +623,7 @@ func TestMaxTokensClamped(t *testing.T) {
 // and expects ReadHeaderTimeout to close it.
 func TestSlowHeaderDropped(t *testing.T) {
 	srv := NewServer(http.NotFoundHandler(), ServerOptions{ReadHeaderTimeout: 200 * time.Millisecond})
-	ln, err := Listen("127.0.0.1:0", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	defer func() {
-		srv.Close()
-		if err := <-served; err != http.ErrServerClosed {
-			t.Errorf("Serve = %v", err)
-		}
-	}()
+	ln := serveRaw(t, srv)
 
 	conn, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
@@ -849,4 +838,24 @@ func BenchmarkRelay(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/chunk")
+}
+
+// serveRaw serves srv on a fresh loopback listener for the rest of the
+// test, returning the listener (whose address raw-connection tests dial),
+// and checks at cleanup that Serve ended only because srv was closed.
+func serveRaw(t *testing.T, srv *http.Server) net.Listener {
+	t.Helper()
+	ln, err := Listen("127.0.0.1:0", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		srv.Close()
+		if err := <-served; err != http.ErrServerClosed {
+			t.Errorf("Serve = %v", err)
+		}
+	})
+	return ln
 }
