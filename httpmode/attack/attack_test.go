@@ -2,14 +2,12 @@ package attack
 
 import (
 	"bytes"
-	"net/http/httptest"
 	"os"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
-	"github.com/streambench/streambench/httpmode"
 	"github.com/streambench/streambench/impls/variant"
 	"github.com/streambench/streambench/result"
 	"github.com/streambench/streambench/scenarios"
@@ -84,19 +82,11 @@ func TestRunAgainstStack(t *testing.T) {
 		}
 		vs = append(vs, v)
 	}
-	ts := httptest.NewUnstartedServer(nil)
-	s, err := httpmode.NewStack(httpmode.BaseURL(ts.Listener), sc, vs, httpmode.StackOptions{IdleConnTimeout: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts.Config = httpmode.NewServer(s.Handler(), httpmode.ServerOptions{Metrics: func() any { return s.Metrics(time.Now()) }})
-	ts.Start()
-	defer ts.Close()
-	defer s.CloseIdleConnections()
+	target := serveStack(t, sc, vs)
 
 	var out bytes.Buffer
 	recs, err := Run(t.Context(), Config{
-		Target: ts.URL, Scenario: sc, Variants: vs, Rates: []float64{40}, Duration: 500 * time.Millisecond,
+		Target: target, Scenario: sc, Variants: vs, Rates: []float64{40}, Duration: 500 * time.Millisecond,
 		Grace: 400 * time.Millisecond,
 	}, result.NewWriter(&out))
 	if err != nil {
