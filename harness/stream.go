@@ -19,12 +19,16 @@ import (
 // while it is still producing (a stuck or lingering provider).
 var errTrialOver = errors.New("provider stopped: trial over")
 
-// Per-chunk latencies are sampled, because reading the clock costs more
-// than everything else the harness does for a chunk (about 40 ns on a
-// virtual machine's clock): the inter-chunk gap of one delivered chunk in
-// itlSample, and the relay latency of one produced chunk in relaySample.
-// Time to first chunk, end-to-end latency and every count stay measured for
-// every request.
+// Per-chunk latencies are sampled where reading the clock would be a
+// noticeable share of what the harness does for a chunk (about 40 ns on a
+// virtual machine's clock, against some 100 for everything else): the
+// inter-chunk gap of one delivered chunk in the trial's itlEvery, and the
+// relay latency of one produced chunk in relaySample. A trial whose script
+// paces chunks (an inter-chunk delay or a client read delay) measures every
+// gap, itlEvery 1: it waits on a timer per chunk, which costs far more than
+// the clock; one that does not samples one gap in itlSampleFast. Time to
+// first chunk, end-to-end latency and every count stay measured for every
+// request.
 //
 // Note: which chunks are sampled is decided by the chunk's position plus a
 // phase drawn from the request ID (samplePhase), not by the position
@@ -36,10 +40,20 @@ var errTrialOver = errors.New("provider stopped: trial over")
 // a sampled chunk delivered more than relaySample*relaySlots chunks after
 // it was produced is not measured.
 const (
-	itlSample   = 8 // a power of two
-	relaySample = 8 // a power of two
-	relaySlots  = 16
+	itlSampleFast = 16 // a power of two, at most 64
+	relaySample   = 16 // a power of two, at most 64
+	relaySlots    = 16
 )
+
+// itlEvery is the inter-chunk gap sampling period of a trial of sc (see
+// itlSampleFast).
+func itlEvery(sc *scenarios.Scenario) int64 {
+	paced := func(max time.Duration, bounded bool) bool { return !bounded || max > 0 }
+	if paced(sc.Provider.InterChunk.Bound()) || paced(sc.Client.ReadDelay.Bound()) {
+		return 1
+	}
+	return itlSampleFast
+}
 
 // samplePhase is request id's sampling phase, in [0, 64): the top bits of
 // a Fibonacci hash, so that consecutive IDs get spread phases.
@@ -76,7 +90,6 @@ type stream struct {
 	// Provider side.
 	produced   int64
 	afterGone  atomic.Int64
-	closedAt   atomic.Int64 // ns since base; 0 while open
 	closes     atomic.Int32
 	nextClosed atomic.Bool // Next was called after Close
 	// prodAt holds sampled chunks' production instants (see relayStamp).
@@ -86,14 +99,21 @@ type stream struct {
 	// pbatch holds the provider side's samples, flushed at Close; it is
 	// made at the first one (a provider without delays has none).
 	pbatch *batch
+	// usages are the fresh Usages left in the block newUsage cuts from.
+	usages []impls.Usage
 
 	// Client side.
 	goneAt    atomic.Int64 // ns since base; 0 while connected
 	gone      chan struct{}
 	goneOnce  sync.Once
 	goneTimer *time.Timer
+	goneFired bool // goneTimer fired (read by the relay's goroutine only)
 	delivered int64
 	tokens    int64
+	// published is how many of the delivered chunks the slot's throughput
+	// counters hold, and unpublished the bytes of the others (see publish).
+	published   int64
+	unpublished int64
 	lastSeq   int64
 	lastAt    int64 // when the chunk before a sampled gap arrived
 	// hash and bytes digest the delivered stream (request-count trials only).
@@ -107,7 +127,7 @@ type stream struct {
 	// Outcome and finalisation: the later of Relay returning and the
 	// provider closing does the accounting.
 	outcome impls.Outcome
-	events  atomic.Int32
+	events  atomic.Int32 // see finishEvent
 }
 
 var (
@@ -125,7 +145,11 @@ func (s *stream) Next(ctx context.Context) (impls.Chunk, error) {
 		return impls.Chunk{}, io.EOF
 	}
 	var c impls.Chunk
-	gap, _, scripted := s.plan.EmitInto(&c, k, 0, 0)
+	var usage *impls.Usage
+	if k == s.plan.Chunks-1 {
+		usage = s.newUsage()
+	}
+	gap, _, scripted := s.plan.EmitInto(&c, usage, k, 0, 0)
 	if err := s.pace(ctx, gap); err != nil {
 		return impls.Chunk{}, err
 	}
@@ -142,6 +166,24 @@ func (s *stream) Next(ctx context.Context) (impls.Chunk, error) {
 	}
 	return c, nil
 }
+
+// newUsage returns a fresh Usage for the final chunk, from a block of
+// usageBlock that the stream keeps across requests.
+//
+// Note: a pipeline may keep the final chunk's usage after the request (the
+// legacy design bills from it in a detached finalizer), so a Usage is
+// never reused; cutting them from blocks saves an allocation per request.
+func (s *stream) newUsage() *impls.Usage {
+	if len(s.usages) == 0 {
+		s.usages = make([]impls.Usage, usageBlock)
+	}
+	u := &s.usages[0]
+	s.usages = s.usages[1:]
+	return u
+}
+
+// usageBlock is how many Usages newUsage allocates at once.
+const usageBlock = 64
 
 // pace holds the next chunk, scripted gap after the one before, until it
 // is due; it returns ctx's error if ctx ends first (or had ended, for a
@@ -206,10 +248,8 @@ func (s *stream) Close() error {
 	if s.pbatch != nil {
 		s.pbatch.flush(s.tr.lat, s.shard)
 	}
-	now := s.tr.now()
-	s.closedAt.Store(now)
 	if g := s.goneAt.Load(); g != 0 && s.measured {
-		s.tr.recordShared(s.shard, latCancel, now-g)
+		s.tr.recordShared(s.shard, latCancel, s.tr.now()-g)
 	}
 	s.finishEvent()
 	return nil
@@ -261,8 +301,10 @@ func (c *sink) Write(ch impls.Chunk) error {
 	}
 	s.tokens += ch.Tokens
 	s.delivered++
-	s.slot.chunks.Add(1)
-	s.slot.bytes.Add(int64(len(ch.Content)))
+	s.unpublished += int64(len(ch.Content))
+	if s.delivered&(publishEvery-1) == 0 {
+		s.publish()
+	}
 	if int(n+1) == s.plan.DisconnectAfterChunks {
 		s.markGone()
 	}
@@ -275,8 +317,9 @@ func (c *sink) Write(ch impls.Chunk) error {
 // reads the clock only for the chunks it needs: the first, each sampled
 // one, and each one just before a sampled gap.
 func (s *stream) measure(n, seq int64) {
-	gap := n > 0 && sampled(n, s.phase, itlSample)
-	before := sampled(n+1, s.phase, itlSample) // the next chunk's gap is sampled
+	every := s.tr.itlEvery
+	gap := n > 0 && sampled(n, s.phase, every)
+	before := sampled(n+1, s.phase, every) // the next chunk's gap is sampled
 	relay := sampled(seq, s.phase, relaySample)
 	if n > 0 && !gap && !before && !relay {
 		return
@@ -316,6 +359,29 @@ func relayStamp(seq, phase int64) (slot int, stamp int64) {
 	return int(i % relaySlots), (i/relaySlots + 1) & 0xffff
 }
 
+// publish adds the chunks delivered since the last call, and their bytes,
+// to the slot's throughput counters. The client side calls it every
+// publishEvery chunks, and the relay's goroutine when Relay has returned.
+//
+// Note: two locked adds per chunk were a twentieth of the harness's cost.
+// Publishing in steps moves chunks across a window edge by fewer than
+// publishEvery per stream in flight there, alike at both edges, so the
+// window's count is off by a zero-mean error of some sqrt(streams) *
+// publishEvery / 2 chunks (a few hundred at 100,000 streams, against
+// millions counted); a request-count window, which closes after its last
+// stream, counts exactly.
+func (s *stream) publish() {
+	if n := s.delivered - s.published; n > 0 {
+		s.slot.chunks.Add(n)
+		s.slot.bytes.Add(s.unpublished)
+		s.published, s.unpublished = s.delivered, 0
+	}
+}
+
+// publishEvery is how many delivered chunks a stream holds before it
+// publishes them (a power of two).
+const publishEvery = 8
+
 // Gone is closed when the client leaves.
 func (c *sink) Gone() <-chan struct{} { return c.gone }
 
@@ -333,17 +399,64 @@ func (s *stream) digest() string {
 }
 
 // finishEvent counts one of the two events that end a stream's life (Relay
-// returned; provider closed) and runs the accounting after the second.
+// returned; provider closed) and runs the accounting after the second;
+// the count is then accounted.
 func (s *stream) finishEvent() {
 	if s.events.Add(1) == 2 {
 		s.tr.account(s)
+		s.events.Store(accounted)
 	}
 }
 
-// counterSlot holds the per-worker counters the throughput is read from,
-// one cache line each so that workers never share a line.
+// accounted is a stream's event count once its accounting is done.
+const accounted = 3
+
+// reusable reports whether the stream may carry another request: its relay
+// has returned (the caller's), its provider is closed and its accounting
+// done, and its client never left (its channel is open and no timer may
+// still close it). Called by the goroutine that ran the relay.
+//
+// Note: a design must not touch a request's Source or Sink after both
+// Relay returned and Close was called; one that did would now reach
+// another request's stream, whose accounting would catch it (a chunk
+// produced or delivered that its own relay does not account for).
+func (s *stream) reusable() bool {
+	return s.events.Load() == accounted && s.goneAt.Load() == 0 && !s.goneFired
+}
+
+// counterSlot holds one worker's counters (in the open model, one shard's):
+// the delivered chunks and bytes the throughput is read from, written per
+// chunk, and the counts of c, written per stream and summed over the slots
+// when the trial reads them. Slots share no cache line.
+//
+// Note: the counts were once fields of the trial, shared by every stream:
+// with two cores adding to the same lines at every stream's start and end,
+// the line's moves between the cores cost more than the rest of a stream's
+// bookkeeping.
 type counterSlot struct {
 	chunks atomic.Int64
 	bytes  atomic.Int64
 	_      [48]byte
+	c      [numCounts]atomic.Int64
 }
+
+// The counts of a counterSlot.
+const (
+	cOpen         = iota // streams started and not yet accounted
+	cStarted             // streams started
+	cStreams             // measured streams that ended inside the window
+	cCompleted           // measured streams that ended without error
+	cDisconnected        // ... that ended cancelled by their client
+	cFailed              // ... that ended in any other error
+	cProduced
+	cDelivered
+	cDropped
+	cRejected
+	cDiscarded
+	cAfterGone
+	cTokens
+	cDelays
+	cDelayed
+	cDelayLate
+	numCounts // 16: two cache lines
+)

@@ -57,21 +57,17 @@ type trial struct {
 	win    *window
 	killed atomic.Bool
 	ctx    context.Context
+	// itlEvery is the inter-chunk gap sampling period (see itlEvery).
+	itlEvery int64
 
-	slots   []counterSlot
-	streams atomic.Int64 // measured streams that ended inside the window
+	// slots hold the per-worker counters (see counterSlot): the
+	// throughput, and the accounting summed as streams end.
+	slots []counterSlot
 	// workers counts the closed model's workers that have started: at
 	// hundreds of thousands of streams, starting them takes seconds.
-	workers atomic.Int64
-
-	// Accounting, summed as streams end.
-	open                                   atomic.Int64
-	started                                atomic.Int64
-	produced, delivered, dropped, rejected atomic.Int64
-	discarded, afterGone, tokensDelivered  atomic.Int64
-	queuePeak                              atomic.Int64
-	delays, delayed, delayLate             atomic.Int64
-	completed, disconnected, failed, late  atomic.Int64
+	workers   atomic.Int64
+	queuePeak atomic.Int64
+	late      atomic.Int64
 
 	// Open model: the measured arrivals that came due (arrived), those
 	// never started (notStarted, requests_dropped), those that had to wait
@@ -154,6 +150,7 @@ func runTrial(ctx context.Context, spec TrialSpec, v variant.Variant, newPipe fu
 		kill:    make(chan struct{}),
 	}
 	tr.joins = tr.traits.Joins()
+	tr.itlEvery = itlEvery(sc)
 	tr.openModel = sc.Load.Model == scenarios.Open
 	if spec.Requests > 0 && spec.Requests <= maxRequestDigests {
 		tr.digests = make([]string, spec.Requests)
@@ -288,6 +285,7 @@ type window struct {
 	startSnap, endSnap      snapshot
 	startChunks, startBytes int64
 	endChunks, endBytes     int64
+	startStreams            int64
 	endStreams              int64
 }
 
@@ -312,7 +310,7 @@ func (w *window) openLocked() {
 	}
 	w.startSnap = takeSnapshot()
 	w.startChunks, w.startBytes = w.t.counters()
-	w.t.streams.Store(0)
+	w.startStreams = w.t.sum(cStreams)
 	w.openedAt = w.t.now()
 	w.workers = w.t.workers.Load()
 	w.opened.Store(true)
@@ -329,7 +327,7 @@ func (w *window) close() {
 	w.openLocked()
 	w.endSnap = takeSnapshot()
 	w.endChunks, w.endBytes = w.t.counters()
-	w.endStreams = w.t.streams.Load()
+	w.endStreams = w.t.sum(cStreams)
 	w.end.Store(w.t.now())
 	w.closed.Store(true)
 	if w.onClose != nil {
@@ -389,7 +387,7 @@ type measurement struct {
 func (w *window) measurement(sm *sampler, leaked int64, warnings []string) measurement {
 	return measurement{
 		start: w.startSnap, end: w.endSnap,
-		chunks: w.endChunks - w.startChunks, bytes: w.endBytes - w.startBytes, streams: w.endStreams,
+		chunks: w.endChunks - w.startChunks, bytes: w.endBytes - w.startBytes, streams: w.endStreams - w.startStreams,
 		window:  time.Duration(w.end.Load() - w.openedAt),
 		sampler: sm, leaked: leaked, warnings: warnings,
 	}
@@ -456,12 +454,18 @@ func (d *ids) ended() {
 func (t *trial) dispatch(ctx context.Context, w *window, d *ids) (start func() <-chan struct{}) {
 	var wg, gate sync.WaitGroup
 	gate.Add(1)
-	runOne := func(id uint64, measured bool, slot int, intended int64) {
-		s := t.newStream(id, measured, slot, intended)
+	// runOne runs request id on a stream readied from spare (nil for a
+	// new one) and returns the stream if the next request may reuse it.
+	runOne := func(spare *stream, id uint64, measured bool, slot int, intended int64) *stream {
+		s := t.newStream(spare, id, measured, slot, intended)
 		w.tick(t.relay(s, w.in))
 		if measured {
 			d.ended()
 		}
+		if s.reusable() {
+			return s
+		}
+		return nil
 	}
 	switch t.sc.Load.Model {
 	case scenarios.Closed:
@@ -469,12 +473,13 @@ func (t *trial) dispatch(ctx context.Context, w *window, d *ids) (start func() <
 			wg.Go(func() {
 				gate.Wait()
 				t.workers.Add(1)
+				var spare *stream
 				for {
 					id, measured, ok := d.take()
 					if !ok {
 						return
 					}
-					runOne(id, measured, slot, -1) // starts when intended
+					spare = runOne(spare, id, measured, slot, -1) // starts when intended
 				}
 			})
 		}
@@ -548,7 +553,7 @@ func (t *trial) drain(done <-chan struct{}, w *window) (warnings []string, err e
 		select {
 		case <-done:
 		case <-time.After(spec.Drain):
-			return nil, fmt.Errorf("trial %s hung: %d streams never returned %s after the trial ended, although their providers and clients were stopped", spec, t.open.Load(), spec.Drain)
+			return nil, fmt.Errorf("trial %s hung: %d streams never returned %s after the trial ended, although their providers and clients were stopped", spec, t.sum(cOpen), spec.Drain)
 		}
 	}
 	w.close()
@@ -556,10 +561,10 @@ func (t *trial) drain(done <-chan struct{}, w *window) (warnings []string, err e
 	// Providers a design left producing (the legacy's, after a
 	// disconnect) run to the end of their response; give them the drain
 	// bound, then stop them.
-	if !waitUntil(func() bool { return t.open.Load() == 0 }, spec.Drain) {
+	if !waitUntil(func() bool { return t.sum(cOpen) == 0 }, spec.Drain) {
 		t.stopProviders()
-		if !waitUntil(func() bool { return t.open.Load() == 0 }, time.Second) {
-			t.violate("%d providers never closed by the pipeline (Source.Close not called)", t.open.Load())
+		if !waitUntil(func() bool { return t.sum(cOpen) == 0 }, time.Second) {
+			t.violate("%d providers never closed by the pipeline (Source.Close not called)", t.sum(cOpen))
 		} else {
 			warnings = append(warnings, fmt.Sprintf("providers still producing %s after the relays ended were stopped", spec.Drain))
 		}
@@ -613,6 +618,15 @@ func (t *trial) counters() (chunks, bytes int64) {
 	return
 }
 
+// sum adds up count k over every slot.
+func (t *trial) sum(k int) int64 {
+	var n int64
+	for i := range t.slots {
+		n += t.slots[i].c[k].Load()
+	}
+	return n
+}
+
 // dispatchOpen starts the open model's requests at their intended times,
 // from one goroutine. At most the load's Concurrency requests
 // (maxOpenInFlight when it is 0) are in flight; an arrival that finds every
@@ -630,7 +644,7 @@ func (t *trial) counters() (chunks, bytes int64) {
 // the window: under overload it grows without bound, and draining it would
 // stretch the trial as far; its arrivals, those that waited longest, are
 // counted as misses instead.
-func (t *trial) dispatchOpen(ctx context.Context, wg *sync.WaitGroup, halt <-chan struct{}, windowEnd *atomic.Int64, windowStart int64, runOne func(uint64, bool, int, int64)) {
+func (t *trial) dispatchOpen(ctx context.Context, wg *sync.WaitGroup, halt <-chan struct{}, windowEnd *atomic.Int64, windowStart int64, runOne func(*stream, uint64, bool, int, int64) *stream) {
 	load := t.sc.Load
 	limit := load.Concurrency
 	if limit <= 0 {
@@ -650,7 +664,7 @@ func (t *trial) dispatchOpen(ctx context.Context, wg *sync.WaitGroup, halt <-cha
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			runOne(a.id, a.measured, int(a.id%uint64(len(t.slots))), a.intended)
+			runOne(nil, a.id, a.measured, int(a.id%uint64(len(t.slots))), a.intended)
 		}()
 	}
 	closed := false
@@ -805,24 +819,41 @@ func (a *arrivals) next() (arrival, bool) {
 	return arrival{id: id, measured: true, intended: at}, true
 }
 
-func (t *trial) newStream(id uint64, measured bool, slot int, intended int64) *stream {
+// newStream readies the stream of request id: spare, when the caller holds
+// a stream whose request is over (see stream.reusable), else a new one.
+//
+// Note: a stream is some 700 bytes and a channel; allocating them, and
+// the garbage collection that follows, was a fifth of the harness's cost
+// per chunk on short responses. A reused stream keeps its timers, its
+// provider-side batch and its client's channel, which was never closed.
+func (t *trial) newStream(spare *stream, id uint64, measured bool, slot int, intended int64) *stream {
 	now := t.now()
 	t.win.tick(now)
-	s := &stream{
-		tr:       t,
-		id:       id,
-		plan:     t.sc.Request(id),
-		shard:    slot,
-		slot:     &t.slots[slot],
-		measured: measured,
-		phase:    samplePhase(id),
-		start:    now,
-		intended: intended,
-		lastSeq:  -1,
-		due:      now,
-		gone:     make(chan struct{}),
-		hashing:  t.digests != nil && id&warmBit == 0,
+	s := spare
+	var gone chan struct{}
+	var ptimer, ctimer *time.Timer
+	var pbatch *batch
+	var usages []impls.Usage
+	if s != nil {
+		gone, ptimer, ctimer, pbatch, usages = s.gone, s.ptimer, s.ctimer, s.pbatch, s.usages
+		*s = stream{}
+	} else {
+		s = new(stream)
+		gone = make(chan struct{})
 	}
+	s.tr = t
+	s.id = id
+	s.plan = t.sc.Request(id)
+	s.shard = slot
+	s.slot = &t.slots[slot]
+	s.measured = measured
+	s.phase = samplePhase(id)
+	s.start = now
+	s.intended = intended
+	s.lastSeq = -1
+	s.due = now
+	s.gone, s.ptimer, s.ctimer, s.pbatch, s.usages = gone, ptimer, ctimer, pbatch, usages
+	s.hashing = t.digests != nil && id&warmBit == 0
 	// Note: a closed-model request passes a negative intended start: it
 	// starts when intended. An open-model arrival due at 0 is a real
 	// intended start, not a missing one.
@@ -835,8 +866,9 @@ func (t *trial) newStream(id uint64, measured bool, slot int, intended int64) *s
 // relay runs one request through the pipeline, records its client-side
 // latencies and returns when it ended, ns since the trial's base.
 func (t *trial) relay(s *stream, inWindow func() bool) (end int64) {
-	t.open.Add(1)
-	t.started.Add(1)
+	c := &s.slot.c
+	c[cOpen].Add(1)
+	c[cStarted].Add(1)
 	if s.plan.DisconnectAfterChunks == 0 {
 		s.markGone() // a client that leaves before the first chunk
 	}
@@ -845,10 +877,11 @@ func (t *trial) relay(s *stream, inWindow func() bool) (end int64) {
 	}
 	req := impls.Request{ID: s.id, Account: "acct", Limits: t.limits}
 	out := t.pipe.Relay(t.ctx, req, s, s.client())
-	if s.goneTimer != nil {
-		s.goneTimer.Stop()
+	if s.goneTimer != nil && !s.goneTimer.Stop() {
+		s.goneFired = true // markGone may still be running
 	}
 	s.outcome = out
+	s.publish()
 	end = t.now()
 	if s.measured {
 		if out.Err == nil {
@@ -858,21 +891,21 @@ func (t *trial) relay(s *stream, inWindow func() bool) (end int64) {
 			}
 		}
 		if inWindow() {
-			t.streams.Add(1)
+			c[cStreams].Add(1)
 		}
 	}
 	s.batch.flush(t.lat, s.shard)
 	if s.measured {
 		switch {
 		case out.Err == nil:
-			t.completed.Add(1)
+			c[cCompleted].Add(1)
 		case errors.Is(out.Err, impls.ErrCancelled):
-			t.disconnected.Add(1)
+			c[cDisconnected].Add(1)
 		default:
-			t.failed.Add(1)
+			c[cFailed].Add(1)
 		}
 	}
-	if t.joins && s.closedAt.Load() == 0 {
+	if t.joins && s.closes.Load() == 0 {
 		t.violate("request %d: %s returned before closing its provider, though it cancels", s.id, t.v.Name)
 	}
 	s.finishEvent()
@@ -908,24 +941,24 @@ func (t *trial) account(s *stream) {
 	if out.Err == nil && out.Dropped+out.Rejected == 0 && delivered != int64(s.plan.Chunks) {
 		t.violate("request %d: stream ended without error after %d of %d chunks", s.id, delivered, s.plan.Chunks)
 	}
-	// Note: the trial's counters are shared by every stream, so a count
-	// that is zero is not added: a locked add on a line the other cores
-	// write costs a cache miss per stream.
-	add := func(c *atomic.Int64, v int64) {
+	// Note: a count that is zero is not added: a locked add costs more
+	// than the test, and most of a stream's counts are zero.
+	c := &s.slot.c
+	add := func(k int, v int64) {
 		if v != 0 {
-			c.Add(v)
+			c[k].Add(v)
 		}
 	}
-	add(&t.produced, produced)
-	add(&t.delivered, delivered)
-	add(&t.dropped, out.Dropped)
-	add(&t.rejected, out.Rejected)
-	add(&t.discarded, out.Discarded+leftover)
-	add(&t.afterGone, s.afterGone.Load())
-	add(&t.delays, out.Delays)
-	add(&t.delayed, int64(out.Delayed))
-	add(&t.delayLate, int64(out.DelayLate))
-	add(&t.tokensDelivered, s.tokens)
+	add(cProduced, produced)
+	add(cDelivered, delivered)
+	add(cDropped, out.Dropped)
+	add(cRejected, out.Rejected)
+	add(cDiscarded, out.Discarded+leftover)
+	add(cAfterGone, s.afterGone.Load())
+	add(cDelays, out.Delays)
+	add(cDelayed, int64(out.Delayed))
+	add(cDelayLate, int64(out.DelayLate))
+	add(cTokens, s.tokens)
 	for {
 		p := t.queuePeak.Load()
 		if out.QueuePeak <= p || t.queuePeak.CompareAndSwap(p, out.QueuePeak) {
@@ -935,7 +968,7 @@ func (t *trial) account(s *stream) {
 	if s.hashing && s.id < uint64(len(t.digests)) {
 		t.digests[s.id] = s.digest()
 	}
-	t.open.Add(-1)
+	c[cOpen].Add(-1)
 }
 
 // record assembles the trial's result record and runs the trial-wide checks.
@@ -964,12 +997,12 @@ func (t *trial) record(m measurement) *result.Trial {
 		DurationS:   secs,
 		WarmupS:     spec.Warmup.Seconds(),
 
-		RequestsStarted:     t.started.Load(),
+		RequestsStarted:     t.sum(cStarted),
 		RequestsLate:        t.late.Load(),
 		RequestsDropped:     t.notStarted.Load(),
-		StreamsCompleted:    t.completed.Load(),
-		StreamsDisconnected: t.disconnected.Load(),
-		StreamsFailed:       t.failed.Load(),
+		StreamsCompleted:    t.sum(cCompleted),
+		StreamsDisconnected: t.sum(cDisconnected),
+		StreamsFailed:       t.sum(cFailed),
 
 		HeapPeakBytes:       sm.peak,
 		HeapSeries:          sm.series,
@@ -981,9 +1014,9 @@ func (t *trial) record(m measurement) *result.Trial {
 		MutexWaitNSPerChunk: per((end.float(mMutexWait) - start.float(mMutexWait)) * 1e9),
 		CPUNSPerChunk:       per(float64(end.cpu - start.cpu)),
 		QueuePeak:           t.queuePeak.Load(),
-		BackpressureDelays:  t.delays.Load(),
-		BackpressureDelayNS: t.delayed.Load(),
-		BackpressureLateNS:  t.delayLate.Load(),
+		BackpressureDelays:  t.sum(cDelays),
+		BackpressureDelayNS: t.sum(cDelayed),
+		BackpressureLateNS:  t.sum(cDelayLate),
 		CalibrationNS:       int64(t.calibration),
 		Warnings:            warnings,
 	}
@@ -1015,7 +1048,7 @@ func (t *trial) record(m measurement) *result.Trial {
 	rec.TTFTIntended = result.Summarize(t.lat.merged(latTTFTIntended))
 	rec.E2EIntended = result.Summarize(t.lat.merged(latE2EIntended))
 	rec.Relay = result.Summarize(t.lat.merged(latRelay))
-	rec.ITLSampleEvery, rec.RelaySampleEvery = itlSample, relaySample
+	rec.ITLSampleEvery, rec.RelaySampleEvery = int(t.itlEvery), relaySample
 	rec.Cancel = result.Summarize(t.lat.merged(latCancel))
 	rec.ProviderLate = result.Summarize(t.lat.merged(latProviderLate))
 	if pl := rec.ProviderLate; pl.Count > 0 && pl.P50 > int64(providerLateWarn) {
@@ -1031,19 +1064,19 @@ func (t *trial) record(m measurement) *result.Trial {
 	}
 
 	a := &rec.Accounting
-	a.ChunksProduced = t.produced.Load()
-	a.ChunksDelivered = t.delivered.Load()
-	a.ChunksDropped = t.dropped.Load()
-	a.ChunksRejected = t.rejected.Load()
-	a.ChunksDiscarded = t.discarded.Load()
-	a.ChunksAfterDisconnect = t.afterGone.Load()
-	a.TokensDelivered = t.tokensDelivered.Load()
+	a.ChunksProduced = t.sum(cProduced)
+	a.ChunksDelivered = t.sum(cDelivered)
+	a.ChunksDropped = t.sum(cDropped)
+	a.ChunksRejected = t.sum(cRejected)
+	a.ChunksDiscarded = t.sum(cDiscarded)
+	a.ChunksAfterDisconnect = t.sum(cAfterGone)
+	a.TokensDelivered = t.sum(cTokens)
 	lt := t.led.Totals()
 	a.TokensBilled = lt.Charged
 	a.RecordsPersisted = lt.Records
 	a.RecordsDuplicated = lt.Duplicated
 	if t.traits.Persists {
-		a.RecordsExpected = t.started.Load()
+		a.RecordsExpected = t.sum(cStarted)
 		a.RecordsPending = a.RecordsExpected - a.RecordsPersisted
 	}
 	if t.openModel {

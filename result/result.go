@@ -197,10 +197,10 @@ type Trial struct {
 	// ITLSampleEvery and RelaySampleEvery say which share of the chunks
 	// ITL and Relay (and Dist["itl"]) measure: one chunk in that many, by
 	// its position in the response plus a phase drawn per request, so
-	// every position is sampled alike. TTFT, E2E and the counts are
-	// measured for every request and chunk. Zero means the record does not
-	// say: HTTP mode measures every gap; older in-process records measured
-	// every gap and one chunk in 8 for Relay.
+	// every position is sampled alike; 1 means every chunk. TTFT, E2E and
+	// the counts are measured for every request and chunk. Zero means the
+	// record does not say: HTTP mode measures every gap; older in-process
+	// records measured every gap and one chunk in 8 for Relay.
 	ITLSampleEvery   int `json:"itl_sample_every,omitempty"`
 	RelaySampleEvery int `json:"relay_sample_every,omitempty"`
 	// Cancel is client-gone to provider-closed, per disconnected stream.

@@ -204,8 +204,14 @@ func (p *Plan) readDelay(k int) time.Duration {
 
 // chunkBytes is the content size of a chunk of the given tokens.
 func chunkBytes(tokens, bytesPerToken int64) int64 {
+	// Note: tokens*bpt > MaxChunkBytes is tokens > MaxChunkBytes/bpt
+	// without a division (a tenth of the cost of drawing a chunk); the
+	// first test keeps the product from overflowing.
 	bpt := max(bytesPerToken, 1)
-	if tokens > MaxChunkBytes/bpt {
+	if tokens < 1 {
+		return 1
+	}
+	if tokens > MaxChunkBytes || bpt > MaxChunkBytes || tokens*bpt > MaxChunkBytes {
 		return MaxChunkBytes
 	}
 	return max(tokens*bpt, 1)

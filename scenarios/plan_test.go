@@ -355,3 +355,23 @@ func TestDrawsPinned(t *testing.T) {
 		}
 	}
 }
+
+// TestChunkBytesClamp checks chunkBytes against the division it avoids,
+// at the edges of the clamp and at values whose product overflows.
+func TestChunkBytesClamp(t *testing.T) {
+	want := func(tokens, bpt int64) int64 {
+		bpt = max(bpt, 1)
+		if tokens > MaxChunkBytes/bpt {
+			return MaxChunkBytes
+		}
+		return max(tokens*bpt, 1)
+	}
+	vals := []int64{-5, 0, 1, 2, 3, 4, 255, 256, 257, MaxChunkBytes / 4, MaxChunkBytes/3 + 1, MaxChunkBytes - 1, MaxChunkBytes, MaxChunkBytes + 1, 1 << 31, 1<<62 + 7, math.MaxInt64}
+	for _, tk := range vals {
+		for _, b := range vals {
+			if got, w := chunkBytes(tk, b), want(tk, b); got != w {
+				t.Errorf("chunkBytes(%d, %d) = %d, want %d", tk, b, got, w)
+			}
+		}
+	}
+}

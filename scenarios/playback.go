@@ -25,19 +25,21 @@ var ErrScripted = errors.New("scripted provider failure")
 // Emit allocates nothing but the last chunk's usage: content is a window
 // into the scenario's shared text.
 func (p *Plan) Emit(k int, sent, maxTokens int64) (c impls.Chunk, gap time.Duration, last bool, err error) {
-	gap, last, err = p.EmitInto(&c, k, sent, maxTokens)
+	gap, last, err = p.EmitInto(&c, nil, k, sent, maxTokens)
 	return c, gap, last, err
 }
 
 // EmitInto is Emit writing the chunk into *c (which it overwrites), for
-// the in-process provider's hot path.
+// the in-process provider's hot path. The usage a final chunk carries is
+// written to *usage, which the chunk then points to, or to a new Usage when
+// usage is nil; the caller must not reuse *usage (a pipeline may keep it).
 //
 // Note: Emit's results do not fit in registers, so a caller that keeps the
 // chunk across a call copies it from the result area with wide loads of
 // the narrow stores just made there: a store-forwarding stall on every
 // chunk. Writing into the caller's variable avoids the copy; for the same
 // reason the chunk's fields come from ChunkFields, not Chunk.
-func (p *Plan) EmitInto(c *impls.Chunk, k int, sent, maxTokens int64) (gap time.Duration, last bool, err error) {
+func (p *Plan) EmitInto(c *impls.Chunk, usage *impls.Usage, k int, sent, maxTokens int64) (gap time.Duration, last bool, err error) {
 	content, tokens, gap, lastChunk := p.ChunkFields(k)
 	if k == p.FailAtChunk {
 		*c = impls.Chunk{}
@@ -55,13 +57,22 @@ func (p *Plan) EmitInto(c *impls.Chunk, k int, sent, maxTokens int64) (gap time.
 	}
 	switch {
 	case lastChunk && !truncated:
-		u := p.Usage
-		c.FinishReason, c.Usage = p.FinishReason, &u
+		c.FinishReason, c.Usage = p.FinishReason, newUsage(usage, p.Usage)
 		last = true
 	case maxTokens > 0 && sent >= maxTokens:
 		c.FinishReason = "length"
-		c.Usage = &impls.Usage{PromptTokens: p.Usage.PromptTokens, CompletionTokens: sent, TotalTokens: p.Usage.PromptTokens + sent}
+		c.Usage = newUsage(usage, impls.Usage{PromptTokens: p.Usage.PromptTokens, CompletionTokens: sent, TotalTokens: p.Usage.PromptTokens + sent})
 		last = true
 	}
 	return gap, last, nil
+}
+
+// newUsage stores u in *dst, or in a new Usage when dst is nil, and
+// returns where.
+func newUsage(dst *impls.Usage, u impls.Usage) *impls.Usage {
+	if dst == nil {
+		dst = new(impls.Usage)
+	}
+	*dst = u
+	return dst
 }
