@@ -114,8 +114,8 @@ type stream struct {
 	// counters hold, and unpublished the bytes of the others (see publish).
 	published   int64
 	unpublished int64
-	lastSeq   int64
-	lastAt    int64 // when the chunk before a sampled gap arrived
+	lastSeq     int64
+	lastAt      int64 // when the chunk before a sampled gap arrived
 	// hash and bytes digest the delivered stream (request-count trials only).
 	hash     uint64
 	bytes    int64
