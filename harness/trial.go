@@ -395,15 +395,22 @@ func (w *window) measurement(sm *sampler, leaked int64, warnings []string) measu
 
 // ids hands out request IDs: the warm-up's carry warmBit and are numbered
 // apart, so that measured requests are 0, 1, 2... in every variant's trial.
+//
+// Note: next and done are added to by every stream, from every core; the
+// fields every stream only reads are kept off their cache lines, so that
+// reading them does not wait for a line another core just wrote.
 type ids struct {
 	t           *trial
 	windowStart int64
 	requests    int64 // a request-count trial's total, else 0
-	next, warm  atomic.Uint64
 	stop        atomic.Bool
 	// warmOver is set once the warm-up has ended, so that take stops
 	// reading the clock.
 	warmOver atomic.Bool
+	_        [64]byte
+	next     atomic.Uint64
+	_        [56]byte
+	warm     atomic.Uint64
 	done     atomic.Int64
 	// allDone is closed when a request-count trial's last measured request
 	// has ended.

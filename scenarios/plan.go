@@ -93,23 +93,31 @@ func (s *Scenario) Request(i uint64) Plan {
 
 	// Split the response into chunks with the same per-chunk draws that
 	// Chunk makes, so both agree on every chunk but the last.
-	// Note: constant chunk sizes draw nothing, so the stream is not even
-	// seeded (a long response would otherwise seed one per chunk here).
-	drawn := p.TokensPerChunk.Kind != Const || p.BytesPerToken.Kind != Const
-	var sum int64
-	for k := 0; sum < total; k++ {
-		var c rng
-		if drawn {
-			c = plan.chunkSite.rng(uint64(k))
+	// Note: constant chunk sizes draw nothing, so the split has a closed
+	// form: full chunks of the constant size, then what is left (a long
+	// response would otherwise loop over every chunk here, on every
+	// request).
+	if p.TokensPerChunk.Kind == Const && p.BytesPerToken.Kind == Const {
+		var none rng
+		t := max(p.TokensPerChunk.sample(&none), 1)
+		bpt := p.BytesPerToken.sample(&none)
+		full := (total - 1) / t
+		plan.lastTokens = total - full*t
+		plan.Chunks = int(full) + 1
+		plan.Bytes = full*chunkBytes(t, bpt) + chunkBytes(plan.lastTokens, bpt)
+	} else {
+		var sum int64
+		for k := 0; sum < total; k++ {
+			c := plan.chunkSite.rng(uint64(k))
+			t := max(p.TokensPerChunk.sample(&c), 1)
+			if sum+t >= total {
+				t = total - sum
+				plan.lastTokens = t
+			}
+			sum += t
+			plan.Bytes += chunkBytes(t, p.BytesPerToken.sample(&c))
+			plan.Chunks++
 		}
-		t := max(p.TokensPerChunk.sample(&c), 1)
-		if sum+t >= total {
-			t = total - sum
-			plan.lastTokens = t
-		}
-		sum += t
-		plan.Bytes += chunkBytes(t, p.BytesPerToken.sample(&c))
-		plan.Chunks++
 	}
 	plan.Tokens = total
 	plan.Usage = impls.Usage{PromptTokens: prompt, CompletionTokens: total, TotalTokens: prompt + total}
