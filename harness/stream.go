@@ -183,7 +183,7 @@ func (s *stream) newUsage() *impls.Usage {
 }
 
 // usageBlock is how many Usages newUsage allocates at once.
-const usageBlock = 64
+const usageBlock = 8
 
 // pace holds the next chunk, scripted gap after the one before, until it
 // is due; it returns ctx's error if ctx ends first (or had ended, for a
