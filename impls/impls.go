@@ -75,6 +75,12 @@ type Source interface {
 }
 
 // Sink is the client side of one request.
+//
+// A pipeline must not call a request's Next, Close or Write once Relay has
+// returned and Close was called: the harness then reuses the Source and
+// Sink for a later request, whose accounting would show the stray call.
+// (Gone may still be read: a reused Sink keeps its channel, which was never
+// closed.)
 type Sink interface {
 	// Write delivers one chunk to the client, blocking while the client
 	// reads. It returns ErrClientGone once the client has disconnected.
