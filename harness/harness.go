@@ -75,6 +75,9 @@ const (
 	// scenario sets no bound; arrivals past it wait or are dropped as the
 	// spec's OnCap says, like those past a scenario's own bound.
 	maxOpenInFlight = 100_000
+	// maxSlots bounds the closed model's counter slots (see trial.run);
+	// workers past it share them.
+	maxSlots = 1024
 )
 
 func (s *TrialSpec) withDefaults() {

@@ -217,11 +217,14 @@ func applySpec(sc *scenarios.Scenario, spec *TrialSpec) error {
 
 func (t *trial) run(parent context.Context) (*result.Trial, error) {
 	spec := t.spec
-	workers := t.sc.Load.Concurrency
+	// Note: workers share counter slots past maxSlots (each slot is three
+	// cache lines): the trial sums them at the window's edges and while it
+	// drains, and at a million streams a slot each was 200 MB to walk.
+	slots := min(t.sc.Load.Concurrency, maxSlots)
 	if t.sc.Load.Model == scenarios.Open {
-		workers = 256 // counter and latency slots, not goroutines
+		slots = 256 // counter and latency shards, not goroutines
 	}
-	t.slots = make([]counterSlot, workers)
+	t.slots = make([]counterSlot, slots)
 	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
 	defer cancel()
 	t.ctx = ctx
@@ -251,7 +254,7 @@ func (t *trial) run(parent context.Context) (*result.Trial, error) {
 	if o := w.overrun(); o != "" {
 		warnings = append(warnings, o)
 	}
-	if n := int64(len(t.slots)); t.sc.Load.Model == scenarios.Closed && w.workers < n {
+	if n := int64(t.sc.Load.Concurrency); t.sc.Load.Model == scenarios.Closed && w.workers < n {
 		warnings = append(warnings, fmt.Sprintf("load not reached: %d of %d streams had started when the measured window opened (starting them outlasted the warm-up); lengthen the warm-up", w.workers, n))
 	}
 	leaked := t.leaks(goroutinesBefore, sampler)
@@ -480,7 +483,9 @@ func (t *trial) dispatch(ctx context.Context, w *window, d *ids) (start func() <
 	}
 	switch t.sc.Load.Model {
 	case scenarios.Closed:
-		for slot := range len(t.slots) {
+		n := t.sc.Load.Concurrency
+		for worker := range n {
+			slot := worker % len(t.slots)
 			wg.Go(func() {
 				gate.Wait()
 				t.workers.Add(1)
@@ -493,7 +498,7 @@ func (t *trial) dispatch(ctx context.Context, w *window, d *ids) (start func() <
 					}
 					spare = runOne(spare, id, measured, slot, -1) // starts when intended
 					if !all {
-						if all = t.workers.Load() == int64(len(t.slots)); !all {
+						if all = t.workers.Load() == int64(n); !all {
 							runtime.Gosched()
 						}
 					}
