@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/streambench/streambench/gate"
@@ -60,6 +61,7 @@ func cmdGate(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer
 		grace      = fs.Duration("grace", gateGrace, "wait after a trial's streams end before counting leaked goroutines")
 		noReport   = fs.Bool("no-report", false, "skip the HTML reports of the two sides")
 		maxOther   = fs.Float64("max-other-cpu", gateMaxOtherCPU, "leave out a pair when other processes took more than this share of the machine during one of its trials (1: keep every pair)")
+		normalize  = fs.String("normalize", "none", "with -baseline: none, or calibration (scale the head's CPU per chunk by the machine-speed workload's time, base over head)")
 	)
 	scens := stringList{gateScenario}
 	baseVs := variantList(variant.SplitList(gateVariants))
@@ -94,6 +96,12 @@ func cmdGate(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer
 	}
 	if *budget <= 0 {
 		return usagef("bench gate: -budget must be positive")
+	}
+	switch {
+	case *normalize != "none" && *normalize != "calibration":
+		return usagef("bench gate: -normalize must be none or calibration (got %q)", *normalize)
+	case *normalize != "none" && *baseline == "":
+		return usagef("bench gate: -normalize applies to a stored -baseline only (fresh pairs share the machine and need none)")
 	}
 
 	// The groups, checked here (with this binary's scenarios and variants)
@@ -216,6 +224,7 @@ func cmdGate(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer
 	}
 
 	order := 0
+	var factors []float64 // the calibration factors applied to the head's records
 	runTrial := func(ctx context.Context, side gate.Side, gi, rep int) (*result.Trial, error) {
 		g := groups[gi]
 		i, v := 0, g.Base
@@ -248,6 +257,18 @@ func cmdGate(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer
 		if err := writers[i].Write(rec); err != nil {
 			return nil, err
 		}
+		if side == gate.Head && stored != nil && *normalize == "calibration" {
+			base, err := storedTrial(stored, g, rep)
+			if err != nil {
+				return nil, err
+			}
+			n, f, ok := normalizeByCalibration(base, rec)
+			if !ok {
+				return nil, usagef("bench gate: -normalize calibration: a record has no calibration_ns (%s trial %d, or the head's)", g, rep)
+			}
+			factors = append(factors, f)
+			return n, nil
+		}
 		return rec, nil
 	}
 
@@ -262,6 +283,9 @@ func cmdGate(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer
 	res.Base, res.Head = info[0], info[1]
 	if stored != nil {
 		res.Warnings = append(res.Warnings, "the base is stored records ("+*baseline+"), not a fresh build run next to the head: drift between runs and machines is not cancelled and the pairs are not paired in time, so the interval understates the uncertainty")
+	}
+	if len(factors) > 0 {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("the head's CPU per chunk is normalized by the machine-speed calibration (base time over head time, %.3f to %.3f over %d trials); its records in head/ are as measured", slices.Min(factors), slices.Max(factors), len(factors)))
 	}
 	if runErr != nil {
 		res.Warnings = append(res.Warnings, "the run stopped early: "+runErr.Error())
@@ -345,4 +369,24 @@ func storedTrial(stored []*result.Trial, g gate.Group, rep int) (*result.Trial, 
 		return nil, usagef("bench gate: the baseline holds no records of %s", g)
 	}
 	return match[rep%len(match)], nil
+}
+
+// normalizeByCalibration returns head with its CPU per chunk scaled by
+// base's calibration time over head's, the factor, and false when either
+// record lacks the calibration. The calibration (calibration_ns) is the
+// best of five timings of a fixed single-threaded workload before each
+// trial: it follows the CPU's speed (another runner type, another clock
+// frequency), not contention, which best-of-five filters out.
+//
+// Note: only CPU per chunk is scaled: it is CPU time whatever the
+// scenario, while throughput and latency follow the CPU only where the
+// scenario paces nothing.
+func normalizeByCalibration(base, head *result.Trial) (*result.Trial, float64, bool) {
+	if base.CalibrationNS <= 0 || head.CalibrationNS <= 0 {
+		return head, 0, false
+	}
+	f := float64(base.CalibrationNS) / float64(head.CalibrationNS)
+	n := *head
+	n.CPUNSPerChunk *= f
+	return &n, f, true
 }

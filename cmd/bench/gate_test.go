@@ -24,6 +24,8 @@ func TestGateUsage(t *testing.T) {
 		{[]string{"gate", "-base-bin", "x", "-head-bin", "x", "-scenario", "nope"}, `unknown scenario "nope"`},
 		{[]string{"gate", "-base-bin", "x", "-head-bin", "x", "-thresholds", "../../gate/testdata/bad.yaml"}, "bad.yaml:2: thresholds[0].metric"},
 		{[]string{"gate", "-base-bin", "x", "-head-bin", "x", "-budget", "0s"}, "-budget must be positive"},
+		{[]string{"gate", "-base-bin", "x", "-normalize", "calibration"}, "-normalize applies to a stored -baseline only"},
+		{[]string{"gate", "-baseline", "x.jsonl", "-normalize", "speed"}, `-normalize must be none or calibration (got "speed")`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			_, stderr, code := runCmd(t, tc.args...)
@@ -111,4 +113,22 @@ func TestGateEndToEnd(t *testing.T) {
 			t.Fatalf("the verdict does not name chunks/s or CPU/chunk:\n%s", stdout)
 		}
 	})
+}
+
+// TestNormalizeByCalibration checks that only CPU per chunk is scaled, by
+// the base's calibration time over the head's, and that a record without a
+// calibration is refused.
+func TestNormalizeByCalibration(t *testing.T) {
+	base := &result.Trial{CalibrationNS: 1000, CPUNSPerChunk: 500, ChunksPerS: 1e6}
+	head := &result.Trial{CalibrationNS: 1250, CPUNSPerChunk: 600, ChunksPerS: 8e5, AllocsPerChunk: 2}
+	n, f, ok := normalizeByCalibration(base, head)
+	if !ok || f != 0.8 || n.CPUNSPerChunk != 480 {
+		t.Fatalf("got factor %v, CPU %v, ok %v; want 0.8, 480, true", f, n.CPUNSPerChunk, ok)
+	}
+	if n.ChunksPerS != head.ChunksPerS || n.AllocsPerChunk != head.AllocsPerChunk || head.CPUNSPerChunk != 600 {
+		t.Errorf("other fields or the original changed: %+v, original %+v", n, head)
+	}
+	if _, _, ok := normalizeByCalibration(&result.Trial{CPUNSPerChunk: 1}, head); ok {
+		t.Error("a base without calibration_ns was normalized")
+	}
 }
