@@ -61,7 +61,17 @@ type TrialSpec struct {
 	Timeout time.Duration `json:"timeout"`
 	// SampleEvery is the period of the heap and goroutine time series.
 	SampleEvery time.Duration `json:"sample_every"`
+	// MemLimit, when positive, is the trial's memory limit in bytes: the
+	// garbage collector's soft limit (as GOMEMLIMIT sets it) and a hard
+	// limit on the memory the Go runtime holds from the system, checked at
+	// every series sample; a trial that crosses it stops there and its
+	// record says it ran out of memory.
+	MemLimit int64 `json:"mem_limit,omitempty"`
 }
+
+// MinMemLimit is the smallest memory limit a trial accepts: below it the
+// harness's own histograms and the runtime leave a design no room.
+const MinMemLimit = 64 << 20
 
 // Defaults for a TrialSpec's zero fields.
 const (

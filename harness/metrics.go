@@ -87,24 +87,53 @@ func otherCPUShare(a, b snapshot) float64 {
 	return max(share, 0)
 }
 
-// seriesReader reads the two values of the heap and goroutine series
-// cheaply, reusing its samples.
+// seriesReader reads the values of the time series cheaply, reusing its
+// samples.
 type seriesReader struct {
-	samples [2]metrics.Sample
+	samples [6]metrics.Sample
 }
 
 func newSeriesReader() *seriesReader {
 	r := &seriesReader{}
-	r.samples[0].Name = "/memory/classes/heap/objects:bytes"
-	r.samples[1].Name = "/sched/goroutines:goroutines"
+	for i, n := range []string{
+		"/memory/classes/heap/objects:bytes",
+		"/sched/goroutines:goroutines",
+		"/memory/classes/total:bytes",
+		"/memory/classes/heap/released:bytes",
+		"/cpu/classes/gc/total:cpu-seconds",
+		"/cpu/classes/total:cpu-seconds",
+	} {
+		r.samples[i].Name = n
+	}
 	return r
 }
 
-func (r *seriesReader) read() (heap uint64, goroutines int64) {
+// seriesPoint is one reading of a seriesReader.
+type seriesPoint struct {
+	heap       uint64 // heap objects
+	goroutines int64
+	// held is the memory the Go runtime holds from the system (all its
+	// classes but the heap it released): what a memory limit bounds.
+	held         uint64
+	gcCPU, total float64 // cumulative CPU seconds, GC and all
+}
+
+func (r *seriesReader) read() seriesPoint {
 	metrics.Read(r.samples[:])
-	heap = r.samples[0].Value.Uint64()
-	goroutines = int64(r.samples[1].Value.Uint64())
-	return
+	v := func(i int) uint64 {
+		if r.samples[i].Value.Kind() != metrics.KindUint64 {
+			return 0 // not on this Go version: the series shows zero
+		}
+		return r.samples[i].Value.Uint64()
+	}
+	f := func(i int) float64 {
+		if r.samples[i].Value.Kind() != metrics.KindFloat64 {
+			return 0
+		}
+		return r.samples[i].Value.Float64()
+	}
+	total, released := v(2), v(3)
+	return seriesPoint{heap: v(0), goroutines: int64(v(1)), held: total - min(released, total), gcCPU: f(4), total: f(5)}
 }
 
 // calibrationBlock is the input of the machine-speed calibration.

@@ -50,6 +50,9 @@ type Config struct {
 	// InProcess runs trials in this process instead of child processes
 	// (for tests; measurements then share one heap and scheduler).
 	InProcess bool
+	// MemLimit is every trial's memory limit in bytes (see
+	// TrialSpec.MemLimit); 0 for none.
+	MemLimit int64
 }
 
 // DefaultConfig is the comparison `bench` runs with no arguments.
@@ -104,6 +107,9 @@ func Trials(cfg Config) ([]TrialSpec, error) {
 	}
 	if len(cfg.Scenarios) == 0 {
 		return nil, fmt.Errorf("nothing to run: no scenarios given")
+	}
+	if cfg.MemLimit != 0 && cfg.MemLimit < MinMemLimit {
+		return nil, fmt.Errorf("memory limit must be at least %d MiB, room for the harness itself (got %d bytes)", MinMemLimit>>20, cfg.MemLimit)
 	}
 	if cfg.Duration > 0 && cfg.Requests > 0 {
 		return nil, fmt.Errorf("give a duration or a request count, not both")
@@ -202,6 +208,7 @@ func Trials(cfg Config) ([]TrialSpec, error) {
 					Duration: cfg.Duration, Requests: cfg.Requests, Warmup: cfg.Warmup,
 					GOMAXPROCS: g.p, Trial: rep, Order: len(specs), Seed: cfg.Seed,
 					Grace: cfg.Grace, Drain: cfg.Drain, Timeout: cfg.Timeout,
+					MemLimit: cfg.MemLimit,
 				}
 				// Check the spec now, so a bad override fails before the
 				// run starts rather than in its tenth minute.

@@ -6,8 +6,9 @@ import (
 	"github.com/streambench/streambench/result"
 )
 
-// sampler reads heap in use and live goroutines on a period, for the
-// trial's time series and peaks. It owns its goroutine; stop ends it and
+// sampler reads heap in use, live goroutines and the GC's CPU share on a
+// period, for the trial's time series and peaks, and stops a trial whose
+// memory crossed its limit (see TrialSpec.MemLimit). It owns its goroutine; stop ends it and
 // waits, so it is never counted as a leak.
 type sampler struct {
 	t      *trial
@@ -34,20 +35,30 @@ func (s *sampler) loop(every time.Duration) {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	stride, skip := 1, 0
+	var prev seriesPoint // the last sample kept in the series
+	kept := false
 	for {
-		heap, g := r.read()
-		if heap > s.peak {
-			s.peak = heap
+		p := r.read()
+		if p.heap > s.peak {
+			s.peak = p.heap
 		}
-		if g > s.peakG {
-			s.peakG = g
+		if p.goroutines > s.peakG {
+			s.peakG = p.goroutines
+		}
+		if limit := s.t.spec.MemLimit; limit > 0 && p.held > uint64(limit) {
+			s.t.outOfMemory(p)
 		}
 		if skip == 0 {
-			s.series = append(s.series, result.Sample{
+			smp := result.Sample{
 				T:          time.Duration(s.t.now() - int64(s.t.spec.Warmup)).Seconds(),
-				HeapBytes:  heap,
-				Goroutines: g,
-			})
+				HeapBytes:  p.heap,
+				Goroutines: p.goroutines,
+			}
+			if kept && p.total > prev.total {
+				smp.GCCPUShare = (p.gcCPU - prev.gcCPU) / (p.total - prev.total)
+			}
+			prev, kept = p, true
+			s.series = append(s.series, smp)
 			if len(s.series) == maxSeries {
 				for i := 0; i < maxSeries/2; i++ {
 					s.series[i] = s.series[2*i]

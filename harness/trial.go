@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -77,10 +78,17 @@ type trial struct {
 	openModel           bool
 	arrived, notStarted atomic.Int64
 	waited, behind      atomic.Int64
-	mu                  sync.Mutex
-	violations          []string
-	violationsMore      int
-	digests             []string
+	// oom is set when the trial ran out of memory (see outOfMemory), at
+	// oomAt (ns since base) holding oomHeld bytes, oomHeap of them heap;
+	// the sampler's goroutine writes them, record reads them after it ended.
+	oom              atomic.Bool
+	oomAt            int64
+	oomHeld, oomHeap uint64
+
+	mu             sync.Mutex
+	violations     []string
+	violationsMore int
+	digests        []string
 }
 
 func (t *trial) now() int64 { return int64(time.Since(t.base)) }
@@ -230,6 +238,9 @@ func (t *trial) run(parent context.Context) (*result.Trial, error) {
 	t.ctx = ctx
 
 	t.calibration = cpuCalibration()
+	if spec.MemLimit > 0 {
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(spec.MemLimit))
+	}
 	settle()
 	goroutinesBefore := runtime.NumGoroutine()
 	t.pipe = t.newPipe(t.led)
@@ -251,7 +262,9 @@ func (t *trial) run(parent context.Context) (*result.Trial, error) {
 		return nil, err
 	}
 	warnings = append(warnings, more...)
-	if o := w.overrun(); o != "" {
+	// Note: a trial that ran out of memory closed its window early, at
+	// the crossing; its timeline did not overrun.
+	if o := w.overrun(); o != "" && !t.oom.Load() {
 		warnings = append(warnings, o)
 	}
 	if n := int64(t.sc.Load.Concurrency); t.sc.Load.Model == scenarios.Closed && w.workers < n {
@@ -610,6 +623,21 @@ func (t *trial) leaks(before int, sm *sampler) int64 {
 		os.Stderr.Write(buf[:runtime.Stack(buf, true)])
 	}
 	return int64(leaked)
+}
+
+// outOfMemory ends a trial whose memory crossed its limit, holding p: the
+// window closes (and with it the starting of requests) and the providers
+// and clients are stopped, so the trial drains and reports what it
+// measured up to then. Later calls do nothing.
+func (t *trial) outOfMemory(p seriesPoint) {
+	if !t.oom.CompareAndSwap(false, true) {
+		return
+	}
+	t.oomAt, t.oomHeld, t.oomHeap = t.now(), p.held, p.heap
+	if t.win != nil {
+		t.win.close()
+	}
+	t.stopProviders()
 }
 
 // stopProviders makes every provider and client of the trial give up: the
@@ -1056,6 +1084,14 @@ func (t *trial) record(m measurement) *result.Trial {
 	}
 	if rec.GOMAXPROCS > rec.Cores {
 		rec.Warnings = append(rec.Warnings, "GOMAXPROCS exceeds the machine's cores: the extra Ps share the cores, so this trial shows no more parallelism than the cores allow")
+	}
+	rec.MemLimitBytes = spec.MemLimit
+	if t.oom.Load() {
+		rec.OutOfMemory = true
+		rec.OOMAtS = time.Duration(t.oomAt - int64(spec.Warmup)).Seconds()
+		rec.OOMBytes, rec.OOMHeapBytes = t.oomHeld, t.oomHeap
+		rec.Warnings = append(rec.Warnings, fmt.Sprintf("out of memory at %.2f s: the process held %d MiB (heap %d MiB) against the %d MiB limit (-memlimit); the trial stopped there and its rates are over the window up to then",
+			rec.OOMAtS, rec.OOMBytes>>20, rec.OOMHeapBytes>>20, spec.MemLimit>>20))
 	}
 	rec.OtherCPUShare = otherCPUShare(start, end)
 	if rec.OtherCPUShare > busyMachine {

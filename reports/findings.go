@@ -44,6 +44,7 @@ func Findings(trials []*result.Trial, opts Options) []string {
 	out = append(out, billingFindings(groups, where)...)
 	out = append(out, failureFindings(groups, where)...)
 	out = append(out, droppedFindings(groups, droppedByRow(trials), where)...)
+	out = append(out, oomFindings(trials, where)...)
 	out = append(out, driftFindings(trials)...)
 	return out
 }
@@ -393,4 +394,52 @@ func capitalize(s string) string {
 		return s
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// oomFindings says, per group and variant, how many trials ran out of
+// memory under their limit (-memlimit) and when: running out is the
+// design's outcome, and its rates there are over the window up to then.
+func oomFindings(trials []*result.Trial, where func(Key) string) []string {
+	type row struct {
+		key     Key
+		variant string
+	}
+	type count struct {
+		oom, all int
+		at       []float64
+		limit    int64
+	}
+	counts := map[row]*count{}
+	var order []row
+	for _, t := range trials {
+		if t.Failed() || t.MemLimitBytes == 0 {
+			continue
+		}
+		r := row{t.Key(), t.Variant}
+		c := counts[r]
+		if c == nil {
+			c = &count{limit: t.MemLimitBytes}
+			counts[r] = c
+			order = append(order, r)
+		}
+		c.all++
+		if t.OutOfMemory {
+			c.oom++
+			c.at = append(c.at, t.OOMAtS)
+		}
+	}
+	var out []string
+	for _, r := range order {
+		c := counts[r]
+		if c.oom == 0 {
+			continue
+		}
+		at := fmt.Sprintf("at %.1f s", c.at[0])
+		if lo, hi := slices.Min(c.at), slices.Max(c.at); hi > lo {
+			at = fmt.Sprintf("at %.1f–%.1f s", lo, hi)
+		}
+		out = append(out, fmt.Sprintf("%s ran out of memory in %d of %d trials %s (%s into the window, limit %d MiB): its numbers there run only to that point.",
+			r.variant, c.oom, c.all, where(r.key), at, c.limit>>20))
+	}
+	return out
 }

@@ -3,6 +3,10 @@ package reports
 import (
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/streambench/streambench/result"
 )
 
 func TestFindings(t *testing.T) {
@@ -158,5 +162,45 @@ func TestDriftFindings(t *testing.T) {
 		if strings.Contains(f, "machine's own speed") {
 			t.Fatalf("drift reported for a few outliers: %q", f)
 		}
+	}
+}
+
+// TestOOMFindings: trials that ran out of memory under their limit are
+// named, per variant and group, with how many and when; variants that did
+// not, and runs without a limit, say nothing.
+func TestOOMFindings(t *testing.T) {
+	trials := makeTrials(
+		spec{scenario: "chat", variant: "mutex", conc: 64, n: 3, chunks: 1000},
+		spec{scenario: "chat", variant: "lockfree", conc: 64, n: 3, chunks: 1000})
+	for i, tr := range trials {
+		tr.MemLimitBytes = 512 << 20
+		if tr.Variant == "mutex" && i != 1 {
+			tr.OutOfMemory, tr.OOMAtS = true, 1.5+float64(i)
+		}
+	}
+	where := func(k Key) string { return "on " + k.Scenario + " " + k.DescribeLoad() }
+	got := oomFindings(trials, where)
+	want := []string{"mutex ran out of memory in 2 of 3 trials on chat at 64 streams (at 1.5–3.5 s into the window, limit 512 MiB): its numbers there run only to that point."}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("findings (-want +got):\n%s", diff)
+	}
+	for _, tr := range trials {
+		tr.MemLimitBytes, tr.OutOfMemory = 0, false
+	}
+	if got := oomFindings(trials, where); len(got) != 0 {
+		t.Errorf("without a limit: %q", got)
+	}
+}
+
+// TestGCSeriesPlot: the GC share series draws from the samples' shares.
+func TestGCSeriesPlot(t *testing.T) {
+	trials := makeTrials(spec{scenario: "chat", variant: "mutex", conc: 64, n: 1, chunks: 1000})
+	trials[0].HeapSeries = []result.Sample{{T: -0.1, HeapBytes: 1 << 20}, {T: 0, HeapBytes: 2 << 20, GCCPUShare: 0.1}, {T: 0.1, HeapBytes: 3 << 20, GCCPUShare: 0.4}}
+	p, err := seriesPlot(trials, Analyze(trials, DefaultOptions), seriesGC, "gc")
+	if err != nil || p == nil {
+		t.Fatalf("plot %v, err %v", p, err)
+	}
+	if p.Y.Max < 40 || p.Y.Max > 45 {
+		t.Errorf("y axis up to %g; want the 40%% peak with a margin", p.Y.Max)
 	}
 }

@@ -191,10 +191,14 @@ func Figures(trials []*result.Trial, opts Options) ([]Figure, error) {
 			{"latency-dist", "Percentile distribution of time to first token (solid) and whole-stream time (dashed) at the highest load; each step right is a ten times rarer request, so the right edge is the tail a few users see.",
 				func() (*plot.Plot, error) { return distPlot(trials, gs, sc.title+": latency percentiles") }},
 			{"heap", "Heap in use through one trial per variant at the highest load, warm-up shaded grey and the end of the measured window dashed; heap that stays up after the window ends is memory still held.",
-				func() (*plot.Plot, error) { return seriesPlot(trials, gs, false, sc.title+": heap in use over time") }},
+				func() (*plot.Plot, error) { return seriesPlot(trials, gs, seriesHeap, sc.title+": heap in use over time") }},
 			{"goroutines", "Live goroutines through one trial per variant at the highest load, warm-up shaded grey and the end of the measured window dashed; a line that stays up after the window ends is goroutines leaked.",
 				func() (*plot.Plot, error) {
-					return seriesPlot(trials, gs, true, sc.title+": live goroutines over time")
+					return seriesPlot(trials, gs, seriesGoroutines, sc.title+": live goroutines over time")
+				}},
+			{"gc", "Share of the process's CPU (GOMAXPROCS × time) the garbage collector used between samples, through one trial per variant at the highest load; a share that climbs as the heap grows is a design paying for its memory, and near a memory limit (-memlimit) the collector runs almost without pause.",
+				func() (*plot.Plot, error) {
+					return seriesPlot(trials, gs, seriesGC, sc.title+": GC CPU share over time")
 				}},
 			{"billing", "Median tokens delivered (grey) and billed (coloured) per trial, at each load of a scenario where clients disconnect, labelled with billed minus delivered; a correct design bills exactly what it delivered (=), a negative figure is revenue lost, a positive one a customer overcharged.",
 				func() (*plot.Plot, error) { return billingPlot(trials, gs, sc.title+": tokens billed vs delivered") }},
@@ -680,12 +684,9 @@ func distPlot(trials []*result.Trial, groups []*Group, title string) (*plot.Plot
 // dashed line marks the end of the measured window, after which the
 // harness waits for the pipeline to drain (what is still there is held or
 // leaked).
-func seriesPlot(trials []*result.Trial, groups []*Group, goroutines bool, title string) (*plot.Plot, error) {
+func seriesPlot(trials []*result.Trial, groups []*Group, kind seriesKind, title string) (*plot.Plot, error) {
 	g := heaviest(groups)
-	ylabel := "heap in use (MiB)"
-	if goroutines {
-		ylabel = "live goroutines"
-	}
+	ylabel := map[seriesKind]string{seriesHeap: "heap in use (MiB)", seriesGoroutines: "live goroutines", seriesGC: "GC share of CPU (%)"}[kind]
 	p := newPlot(title+" ("+g.Key.LoadName()+")",
 		"seconds since the measured window began (grey: warm-up; dashed: window end)", ylabel)
 	var lines []plot.Plotter
@@ -699,9 +700,14 @@ func seriesPlot(trials []*result.Trial, groups []*Group, goroutines bool, title 
 		window = math.Max(window, ts[0].DurationS)
 		var pts plotter.XYs
 		for _, s := range ts[0].HeapSeries {
-			y := float64(s.HeapBytes) / (1 << 20)
-			if goroutines {
+			var y float64
+			switch kind {
+			case seriesHeap:
+				y = float64(s.HeapBytes) / (1 << 20)
+			case seriesGoroutines:
 				y = float64(s.Goroutines)
+			case seriesGC:
+				y = 100 * s.GCCPUShare
 			}
 			pts = append(pts, plotter.XY{X: s.T, Y: y})
 			xs, ys = append(xs, s.T), append(ys, y)
@@ -719,8 +725,11 @@ func seriesPlot(trials []*result.Trial, groups []*Group, goroutines bool, title 
 		return nil, nil
 	}
 	ylo, yhi := 0.0, slices.Max(ys)*1.05
-	if !goroutines {
+	if kind == seriesHeap {
 		ylo = slices.Min(ys) * 0.95
+	}
+	if yhi == 0 {
+		yhi = 1 // a series of zeros (no collection at all) still draws
 	}
 	if x0 := slices.Min(xs); x0 < 0 {
 		warm, err := plotter.NewPolygon(plotter.XYs{{X: x0, Y: ylo}, {X: 0, Y: ylo}, {X: 0, Y: yhi}, {X: x0, Y: yhi}})
@@ -742,6 +751,15 @@ func seriesPlot(trials []*result.Trial, groups []*Group, goroutines bool, title 
 	p.Y.Min, p.Y.Max = ylo, yhi
 	return p, nil
 }
+
+// seriesKind is which of a trial's time series seriesPlot draws.
+type seriesKind int
+
+const (
+	seriesHeap seriesKind = iota
+	seriesGoroutines
+	seriesGC
+)
 
 // billingPlot draws, for a scenario in which clients disconnected, the
 // median tokens delivered (grey) and billed (the variant's colour) per

@@ -50,7 +50,7 @@ func TestVariantStyleByName(t *testing.T) {
 			},
 			"ratio":        func() (*plot.Plot, error) { return ratioPlot(groups, "ratio") },
 			"latency-dist": func() (*plot.Plot, error) { return distPlot(trials, groups, "latency") },
-			"heap":         func() (*plot.Plot, error) { return seriesPlot(trials, groups, false, "heap") },
+			"heap":         func() (*plot.Plot, error) { return seriesPlot(trials, groups, seriesHeap, "heap") },
 		} {
 			p, err := draw()
 			if err != nil || p == nil {

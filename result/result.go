@@ -115,6 +115,10 @@ type Sample struct {
 	T          float64 `json:"t_s"` // seconds since the measured window began
 	HeapBytes  uint64  `json:"heap_bytes"`
 	Goroutines int64   `json:"goroutines"`
+	// GCCPUShare is the share of the process's CPU the garbage collector
+	// used since the sample before (the runtime's estimate,
+	// /cpu/classes/gc/total over /cpu/classes/total); absent in the first.
+	GCCPUShare float64 `json:"gc_cpu_share,omitempty"`
 }
 
 // Accounting is the per-trial bookkeeping the harness checks. Every chunk
@@ -249,6 +253,18 @@ type Trial struct {
 	// just before the trial: across a run it shows how much the machine's
 	// own speed drifted, which moves every variant alike.
 	CalibrationNS int64 `json:"calibration_ns,omitempty"`
+	// MemLimitBytes is the trial's memory limit (-memlimit), 0 for none:
+	// the garbage collector's soft limit (GOMEMLIMIT) and a hard limit on
+	// the memory the Go runtime holds from the system, checked on every
+	// series sample. OutOfMemory says the trial crossed it: it stopped
+	// there, OOMAtS seconds after its window began, holding OOMBytes
+	// (heap OOMHeapBytes), and its rates are over the window up to then.
+	// Running out is the design's measured outcome, not a harness failure.
+	MemLimitBytes int64   `json:"mem_limit_bytes,omitempty"`
+	OutOfMemory   bool    `json:"out_of_memory,omitempty"`
+	OOMAtS        float64 `json:"oom_at_s,omitempty"`
+	OOMBytes      uint64  `json:"oom_bytes,omitempty"`
+	OOMHeapBytes  uint64  `json:"oom_heap_bytes,omitempty"`
 	// OtherCPUShare is the share of the machine's CPU that other processes
 	// used during the measured window (from /proc/stat): a busy machine is
 	// a noisy measurement, and the harness warns about it.

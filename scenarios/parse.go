@@ -445,7 +445,22 @@ func (d *decoder) duration(out *time.Duration) func(*yaml.Node, string) {
 	}
 }
 
-var sizeRE = regexp.MustCompile(`^(\d+)\s*(B|KiB|MiB|GiB)$`)
+var sizeRE = regexp.MustCompile(`^(\d+)\s*(B|KiB|MiB|GiB|TiB)?$`)
+
+// ParseSize parses a byte count: an integer, or one with a binary unit
+// such as "64KiB", "512MiB" or "2GiB".
+func ParseSize(s string) (int64, error) {
+	m := sizeRE.FindStringSubmatch(strings.TrimSpace(s))
+	if m == nil {
+		return 0, fmt.Errorf(`must be a byte count such as 65536 or "64KiB" (B, KiB, MiB, GiB, TiB), got %q`, s)
+	}
+	shift := map[string]uint{"": 0, "B": 0, "KiB": 10, "MiB": 20, "GiB": 30, "TiB": 40}[m[2]]
+	v, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil || v > (1<<63-1)>>shift {
+		return 0, fmt.Errorf("out of range (got %q)", s)
+	}
+	return v << shift, nil
+}
 
 // size decodes a byte count: an integer, or a string such as "64KiB".
 func (d *decoder) size(out *int64) func(*yaml.Node, string) {
@@ -459,18 +474,16 @@ func (d *decoder) size(out *int64) func(*yaml.Node, string) {
 			}
 			return
 		}
-		m := sizeRE.FindStringSubmatch(n.Value)
-		if m == nil || n.ShortTag() != "!!str" {
+		if n.ShortTag() != "!!str" {
 			d.errorf(n, path, `must be a byte count such as 65536 or "64KiB", got %s`, describe(n))
 			return
 		}
-		shift := map[string]uint{"B": 0, "KiB": 10, "MiB": 20, "GiB": 30}[m[2]]
-		v, err := strconv.ParseInt(m[1], 10, 64)
-		if err != nil || v > (1<<63-1)>>shift {
-			d.errorf(n, path, "out of range (got %s)", describe(n))
+		v, err := ParseSize(n.Value)
+		if err != nil {
+			d.errorf(n, path, "%v", err)
 			return
 		}
-		*out = v << shift
+		*out = v
 	}
 }
 

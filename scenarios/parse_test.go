@@ -181,7 +181,7 @@ func TestParseBadFiles(t *testing.T) {
 		{"content cap unbounded chunk", strings.Replace(minimal, "  response_tokens: 10\n", "  response_tokens: 10\n  tokens_per_chunk: {exp: {mean: 4}}\n", 1) + "limits:\n  content_cap: 1KiB\n",
 			[]string{"bad.yaml:10: limits.content_cap: must be 0 or >= one chunk's maximum size (got 1024 < 65536 bytes)"}},
 		{"content cap bad unit", minimal + "limits:\n  content_cap: 3 parsecs\n",
-			[]string{`bad.yaml:9: limits.content_cap: must be a byte count such as 65536 or "64KiB", got "3 parsecs"`}},
+			[]string{`bad.yaml:9: limits.content_cap: must be a byte count such as 65536 or "64KiB" (B, KiB, MiB, GiB, TiB), got "3 parsecs"`}},
 		{"chunk too large", strings.Replace(minimal, "  response_tokens: 10\n", "  response_tokens: 10\n  tokens_per_chunk: 1000\n  bytes_per_token: 100\n", 1),
 			[]string{"bad.yaml:4: provider.tokens_per_chunk: chunks could hold up to 1000 tokens × 100 bytes, more than the maximum 65536 bytes"}},
 		{"alias", minimal + "client:\n  read_delay: &d 3ms\n  disconnect_after: *d\n",
@@ -463,4 +463,17 @@ func FuzzParse(f *testing.F) {
 			_ = p.Chunk(k)
 		}
 	})
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"65536": 65536, "64KiB": 64 << 10, "512 MiB": 512 << 20, "2GiB": 2 << 30, "1TiB": 1 << 40, "7B": 7} {
+		if got, err := ParseSize(in); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "2GB", "-1", "1.5GiB", "9999999999TiB", "lots"} {
+		if v, err := ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q) = %d, want an error", in, v)
+		}
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/streambench/streambench/impls/variant"
 	"github.com/streambench/streambench/reports"
 	"github.com/streambench/streambench/result"
+	"github.com/streambench/streambench/scenarios"
 )
 
 // cmdDefault runs harness.DefaultConfig.
@@ -56,10 +57,20 @@ func cmdRun(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer,
 	fs.Func("duration", "measured time per trial, e.g. 5s (default: each scenario's own; or use -requests)", durationFlag(&duration))
 	fs.Func("warmup", "unmeasured warm-up per trial, e.g. 500ms (default: each scenario's own)", durationFlag(&warmup))
 	minEffect := minEffectFlag(fs)
+	var memLimit int64
+	fs.Func("memlimit", "memory limit per trial, e.g. 512MiB or 2GiB: the GC's soft limit (GOMEMLIMIT) and a hard limit at which the trial stops and is recorded as out of memory", func(v string) error {
+		n, err := scenarios.ParseSize(v)
+		if err != nil {
+			return err
+		}
+		memLimit = n
+		return nil
+	})
 	if done, err := parseFlags(fs, args, false); done || err != nil {
 		return err
 	}
 	cfg := harness.Config{
+		MemLimit:    memLimit,
 		Scenarios:   scen,
 		Variants:    withLadders(variants, *ladders),
 		Concurrency: conc,
