@@ -191,7 +191,9 @@ func Figures(trials []*result.Trial, opts Options) ([]Figure, error) {
 			{"latency-dist", "Percentile distribution of time to first token (solid) and whole-stream time (dashed) at the highest load; each step right is a ten times rarer request, so the right edge is the tail a few users see.",
 				func() (*plot.Plot, error) { return distPlot(trials, gs, sc.title+": latency percentiles") }},
 			{"heap", "Heap in use through one trial per variant at the highest load, warm-up shaded grey and the end of the measured window dashed; heap that stays up after the window ends is memory still held.",
-				func() (*plot.Plot, error) { return seriesPlot(trials, gs, seriesHeap, sc.title+": heap in use over time") }},
+				func() (*plot.Plot, error) {
+					return seriesPlot(trials, gs, seriesHeap, sc.title+": heap in use over time")
+				}},
 			{"goroutines", "Live goroutines through one trial per variant at the highest load, warm-up shaded grey and the end of the measured window dashed; a line that stays up after the window ends is goroutines leaked.",
 				func() (*plot.Plot, error) {
 					return seriesPlot(trials, gs, seriesGoroutines, sc.title+": live goroutines over time")
