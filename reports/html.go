@@ -29,6 +29,9 @@ dt{font-weight:bold;float:left;width:9em}dd{margin-left:10em}
 figure{margin:2em 0}figcaption{color:#555;font-size:90%}img{max-width:100%}
 </style></head><body>
 <h1>streambench report</h1>
+{{if .Claims}}<h2>Verdict on the source's claims</h2>
+<p>Each row tests one of the source's claims on this machine: the redesign's best factor over the legacy (above 1x favours the claim) with its interval, where it was measured, the verdict, and the ablation ladder step that carries it. Notes follow the table.</p>
+<pre>{{.Claims}}</pre>{{end}}
 {{with .Header}}<dl>
 <dt>Machine</dt><dd>{{.CPUModel}} · {{.Hostname}} · {{.GOOS}}/{{.GOARCH}}</dd>
 <dt>Cores</dt><dd>{{.Cores}}</dd>
@@ -81,7 +84,14 @@ func writeHTML(w io.Writer, hdr *result.Header, trials []*result.Trial, figs []F
 		Name, Title, Caption string
 		Src                  template.URL
 	}
+	var claims bytes.Buffer
+	if hdr != nil && hdr.Experiment == ExperimentClaim {
+		if err := WriteClaims(&claims, ClaimVerdicts(trials, opts)); err != nil {
+			return err
+		}
+	}
 	data := struct {
+		Claims      string
 		Header      *result.Header
 		Findings    []string
 		Confidence  string
@@ -89,7 +99,7 @@ func writeHTML(w io.Writer, hdr *result.Header, trials []*result.Trial, figs []F
 		Attribution string
 		MinEffect   string
 		Figures     []fig
-	}{hdr, Findings(trials, opts), confPct(opts.Confidence), table.String(), strings.TrimLeft(attribution.String(), "\n"), fmtPct(opts.MinEffect), nil}
+	}{claims.String(), hdr, Findings(trials, opts), confPct(opts.Confidence), table.String(), strings.TrimLeft(attribution.String(), "\n"), fmtPct(opts.MinEffect), nil}
 	if hdr != nil && len(hdr.Command) > 0 {
 		// Under `go run` the program is a long path in the build cache;
 		// its base name is the command a reader would type.

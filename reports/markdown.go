@@ -18,6 +18,9 @@ func WriteMarkdown(w io.Writer, hdr *result.Header, trials []*result.Trial, opts
 	opts = opts.orDefault()
 	var b strings.Builder
 	b.WriteString("**streambench** — " + headerLine(hdr) + "\n\n")
+	if hdr != nil && hdr.Experiment == ExperimentClaim {
+		writeClaimsMarkdown(&b, ClaimVerdicts(trials, opts))
+	}
 	for _, f := range Findings(trials, opts) {
 		b.WriteString("- " + f + "\n")
 	}

@@ -66,6 +66,7 @@ const (
 	MLeaked          = "goroutines_leaked"
 	MBillingDelta    = "billing_delta_tokens"
 	MBillingDeltaPct = "billing_delta_pct"
+	MWastedChunks    = "chunks_after_disconnect"
 )
 
 // Metrics lists the headline metrics, in table order.
@@ -83,6 +84,7 @@ var Metrics = []Metric{
 	{MMutexWaitNS, "ns/chunk", false, func(t *result.Trial) float64 { return t.MutexWaitNSPerChunk }},
 	{MHeapPeak, "B", false, func(t *result.Trial) float64 { return float64(t.HeapPeakBytes) }},
 	{MLeaked, "goroutines", false, func(t *result.Trial) float64 { return float64(t.GoroutinesLeaked) }},
+	{MWastedChunks, "chunks", false, func(t *result.Trial) float64 { return float64(t.Accounting.ChunksAfterDisconnect) }},
 	{MBillingDelta, "tokens", false, func(t *result.Trial) float64 {
 		if !bills(t) {
 			return math.NaN()

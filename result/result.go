@@ -64,6 +64,10 @@ type Header struct {
 	Trials    int      `json:"trials"`
 	Seed      uint64   `json:"seed"`
 	Isolation string   `json:"isolation"` // ModeChild or ModeInProcess
+	// Experiment names a designed experiment the run was, such as
+	// "claim" (bench claim, whose report opens with its verdict); empty
+	// for a plain run.
+	Experiment string `json:"experiment,omitempty"`
 }
 
 // Load is the load model of one trial.

@@ -14,13 +14,15 @@
 //	bench attack [flags]        drive those gateways with vegeta: a serve
 //	                            process at -target, or one it spawns
 //	bench gate [flags]          a regression gate between two builds
+//	bench claim [-quick]        the source's claims tested on this machine,
+//	                            with a verdict table
 //
 // Exit codes: 0 success, 1 a failed run (an accounting violation, a trial
 // that crashed, an interrupted run), 2 bad usage or input; bench gate: 0
 // pass, 1 regression, 3 inconclusive.
 //
 // Each subcommand is one file (run.go, report.go, list.go, serve.go,
-// attack.go, gate.go) that parses its flags (flags.go), checks them and calls the
+// attack.go, gate.go, claim.go) that parses its flags (flags.go), checks them and calls the
 // packages that do the work: harness (in-process trials), httpmode and
 // httpmode/attack (HTTP mode), reports, scenarios and impls/variant. What
 // the command itself owns is its flags, the output folder and the exit
@@ -150,6 +152,7 @@ var commands = map[string]command{
 	"serve":     cmdServe,
 	"attack":    cmdAttack,
 	"gate":      cmdGate,
+	"claim":     cmdClaim,
 }
 
 func run(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer, args []string) error {
@@ -177,4 +180,5 @@ const usage = `usage:
   bench serve [flags]         serve the synthetic provider and a gateway per variant over HTTP
   bench attack [flags]        drive those gateways with vegeta (HTTP mode; bench attack -h)
   bench gate [flags]          a regression gate: base and head builds on paired trials (bench gate -h)
+  bench claim [-quick]        test the source's claims on this machine: a designed experiment and its verdict
 `
