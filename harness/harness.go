@@ -67,6 +67,15 @@ type TrialSpec struct {
 	// every series sample; a trial that crosses it stops there and its
 	// record says it ran out of memory.
 	MemLimit int64 `json:"mem_limit,omitempty"`
+	// SteadyState starts the trial at the lingering population a design
+	// whose finalizer lingers holds in steady state (see startSteady);
+	// a design that does not linger starts empty, as always.
+	SteadyState bool `json:"steady_state,omitempty"`
+	// DesignTimeScale, when positive, scales the durations the design
+	// holds (finalizer timeout, backpressure delays) instead of the
+	// scenario's time_scale: 1 runs the legacy's 600 s finalizer as
+	// written under a scaled provider.
+	DesignTimeScale float64 `json:"design_time_scale,omitempty"`
 }
 
 // MinMemLimit is the smallest memory limit a trial accepts: below it the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"runtime"
 	"strings"
 	"time"
@@ -53,6 +54,9 @@ type Config struct {
 	// MemLimit is every trial's memory limit in bytes (see
 	// TrialSpec.MemLimit); 0 for none.
 	MemLimit int64
+	// SteadyState and DesignTimeScale are every trial's (see TrialSpec).
+	SteadyState     bool
+	DesignTimeScale float64
 }
 
 // DefaultConfig is the comparison `bench` runs with no arguments.
@@ -107,6 +111,9 @@ func Trials(cfg Config) ([]TrialSpec, error) {
 	}
 	if len(cfg.Scenarios) == 0 {
 		return nil, fmt.Errorf("nothing to run: no scenarios given")
+	}
+	if cfg.DesignTimeScale < 0 || math.IsNaN(cfg.DesignTimeScale) || math.IsInf(cfg.DesignTimeScale, 0) {
+		return nil, fmt.Errorf("design time scale must be positive (got %g)", cfg.DesignTimeScale)
 	}
 	if cfg.MemLimit != 0 && cfg.MemLimit < MinMemLimit {
 		return nil, fmt.Errorf("memory limit must be at least %d MiB, room for the harness itself (got %d bytes)", MinMemLimit>>20, cfg.MemLimit)
@@ -208,7 +215,7 @@ func Trials(cfg Config) ([]TrialSpec, error) {
 					Duration: cfg.Duration, Requests: cfg.Requests, Warmup: cfg.Warmup,
 					GOMAXPROCS: g.p, Trial: rep, Order: len(specs), Seed: cfg.Seed,
 					Grace: cfg.Grace, Drain: cfg.Drain, Timeout: cfg.Timeout,
-					MemLimit: cfg.MemLimit,
+					MemLimit: cfg.MemLimit, SteadyState: cfg.SteadyState, DesignTimeScale: cfg.DesignTimeScale,
 				}
 				// Check the spec now, so a bad override fails before the
 				// run starts rather than in its tenth minute.

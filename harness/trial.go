@@ -81,6 +81,9 @@ type trial struct {
 	// oom is set when the trial ran out of memory (see outOfMemory), at
 	// oomAt (ns since base) holding oomHeld bytes, oomHeap of them heap;
 	// the sampler's goroutine writes them, record reads them after it ended.
+	// steady is what a steady-state start put in place (nil: none).
+	steady *steadyState
+
 	oom              atomic.Bool
 	oomAt            int64
 	oomHeld, oomHeap uint64
@@ -139,7 +142,11 @@ func runTrial(ctx context.Context, spec TrialSpec, v variant.Variant, newPipe fu
 	// Every duration the design holds runs on the scenario's clock, like
 	// the provider's and the client's; the record's spec shows the values
 	// in force.
-	v = v.Scaled(sc.TimeScale)
+	designScale := sc.TimeScale
+	if spec.DesignTimeScale > 0 {
+		designScale = spec.DesignTimeScale
+	}
+	v = v.Scaled(designScale)
 	if newPipe == nil {
 		newPipe = v.New
 	}
@@ -158,6 +165,10 @@ func runTrial(ctx context.Context, spec TrialSpec, v variant.Variant, newPipe fu
 		kill:    make(chan struct{}),
 	}
 	tr.joins = tr.traits.Joins()
+	if spec.DesignTimeScale > 0 {
+		// The design's finalizer timeout runs on the design's clock.
+		tr.limits.FinalizerTimeout = time.Duration(float64(sc.Limits.FinalizerTimeout) * spec.DesignTimeScale)
+	}
 	tr.itlEvery = itlEvery(sc)
 	tr.openModel = sc.Load.Model == scenarios.Open
 	if spec.Requests > 0 && spec.Requests <= maxRequestDigests {
@@ -244,6 +255,9 @@ func (t *trial) run(parent context.Context) (*result.Trial, error) {
 	settle()
 	goroutinesBefore := runtime.NumGoroutine()
 	t.pipe = t.newPipe(t.led)
+	if spec.SteadyState {
+		t.steady = t.startSteady()
+	}
 	w := newWindow(t, int64(spec.Warmup), spec.Duration)
 	ids := newIDs(t, w.start)
 	w.onClose = func() { ids.stop.Store(true) }
@@ -925,7 +939,7 @@ func (t *trial) relay(s *stream, inWindow func() bool) (end int64) {
 	if s.plan.DisconnectAfter > 0 {
 		s.goneTimer = time.AfterFunc(s.plan.DisconnectAfter, s.markGone)
 	}
-	req := impls.Request{ID: s.id, Account: "acct", Limits: t.limits}
+	req := impls.Request{ID: s.id, Account: trialAccount, Limits: t.limits}
 	out := t.pipe.Relay(t.ctx, req, s, s.client())
 	if s.goneTimer != nil && !s.goneTimer.Stop() {
 		s.goneFired = true // markGone may still be running
@@ -1086,6 +1100,11 @@ func (t *trial) record(m measurement) *result.Trial {
 		rec.Warnings = append(rec.Warnings, "GOMAXPROCS exceeds the machine's cores: the extra Ps share the cores, so this trial shows no more parallelism than the cores allow")
 	}
 	rec.MemLimitBytes = spec.MemLimit
+	rec.SteadyState, rec.DesignTimeScale = spec.SteadyState, spec.DesignTimeScale
+	if t.steady != nil {
+		rec.SteadyStateLingering = int64(t.steady.population)
+		rec.Warnings = append(rec.Warnings, t.steady.warning())
+	}
 	if t.oom.Load() {
 		rec.OutOfMemory = true
 		rec.OOMAtS = time.Duration(t.oomAt - int64(spec.Warmup)).Seconds()
@@ -1129,7 +1148,9 @@ func (t *trial) record(m measurement) *result.Trial {
 	a.ChunksDiscarded = t.sum(cDiscarded)
 	a.ChunksAfterDisconnect = t.sum(cAfterGone)
 	a.TokensDelivered = t.sum(cTokens)
-	lt := t.led.Totals()
+	// Note: the trial's own account, not the ledger's totals: a
+	// steady-state start's finalizers settle requests of before the trial.
+	lt := t.led.Account(trialAccount)
 	a.TokensBilled = lt.Charged
 	a.RecordsPersisted = lt.Records
 	a.RecordsDuplicated = lt.Duplicated
@@ -1198,7 +1219,7 @@ func (t *trial) checkTrial(a *result.Accounting) {
 			a.ChunksProduced, a.ChunksDelivered, a.ChunksDropped, a.ChunksRejected, a.ChunksDiscarded, sum)
 	}
 	for _, v := range accounting.Check(a, accounting.Facts{Traits: t.traits, Name: t.v.Name,
-		RecordTokens: t.led.Totals().RecordTokens, ExactBilling: true}) {
+		RecordTokens: t.led.Account(trialAccount).RecordTokens, ExactBilling: true}) {
 		t.violate("%s", v)
 	}
 }

@@ -89,6 +89,18 @@ type Sink interface {
 	Gone() <-chan struct{}
 }
 
+// Lingerer is implemented by a design whose finalizer lingers after a
+// client disconnects (Traits.DetachedFinalizer). Linger starts one such
+// finalizer for req, as a disconnected request's would be: holding content
+// as the design accumulated it, with the chunks and tokens it counted,
+// waiting for a completion signal that never comes until after has passed,
+// then persisting and charging as the design does. The harness uses it to
+// start a trial at the design's steady-state lingering population
+// (bench run -steady-state) instead of an empty one.
+type Lingerer interface {
+	Linger(req Request, content []byte, chunks, tokens int64, after time.Duration)
+}
+
 // Ledger persists records and charges accounts. It must be safe for
 // concurrent use; it must not retain Record.Content after Persist returns.
 type Ledger interface {

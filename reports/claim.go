@@ -321,12 +321,23 @@ func (c *claimCtx) growthRow(claim string) ClaimRow {
 // least-squares slope within the measured window, in MiB/s; NaN without
 // enough samples.
 func (c *claimCtx) medianGrowth(g *Group, v string) float64 {
+	return seriesGrowth(trialsOf(c.trials, g, v), false)
+}
+
+// seriesGrowth is the median over trials of their series' least-squares
+// slope within the measured window: heap in MiB/s, or goroutines per
+// second; NaN when no trial has four samples in its window.
+func seriesGrowth(trials []*result.Trial, goroutines bool) float64 {
 	var slopes []float64
-	for _, t := range trialsOf(c.trials, g, v) {
+	for _, t := range trials {
 		var xs, ys []float64
 		for _, s := range t.HeapSeries {
 			if s.T >= 0 && s.T <= t.DurationS {
-				xs, ys = append(xs, s.T), append(ys, float64(s.HeapBytes)/(1<<20))
+				y := float64(s.HeapBytes) / (1 << 20)
+				if goroutines {
+					y = float64(s.Goroutines)
+				}
+				xs, ys = append(xs, s.T), append(ys, y)
 			}
 		}
 		if len(xs) >= 4 {

@@ -45,6 +45,7 @@ func Findings(trials []*result.Trial, opts Options) []string {
 	out = append(out, failureFindings(groups, where)...)
 	out = append(out, droppedFindings(groups, droppedByRow(trials), where)...)
 	out = append(out, oomFindings(trials, where)...)
+	out = append(out, growthFindings(groups, trials, where)...)
 	out = append(out, driftFindings(trials)...)
 	return out
 }
@@ -440,6 +441,43 @@ func oomFindings(trials []*result.Trial, where func(Key) string) []string {
 		}
 		out = append(out, fmt.Sprintf("%s ran out of memory in %d of %d trials %s (%s into the window, limit %d MiB): its numbers there run only to that point.",
 			r.variant, c.oom, c.all, where(r.key), at, c.limit>>20))
+	}
+	return out
+}
+
+// soakWindow is the shortest measured window (median over a group's
+// trials) whose heap and goroutine growth the findings report: a soak.
+const soakWindow = 30.0
+
+// growthFindings reports, for groups whose windows lasted a soak's length
+// (bench run -soak), how fast each variant's heap and goroutine count grew
+// over the window: growth that a short trial hides.
+func growthFindings(groups []*Group, trials []*result.Trial, where func(Key) string) []string {
+	var out []string
+	for _, g := range groups {
+		var parts []string
+		for _, v := range g.Variants {
+			ts := trialsOf(trials, g, v.Variant)
+			if len(ts) == 0 {
+				continue
+			}
+			var ds []float64
+			for _, t := range ts {
+				ds = append(ds, t.DurationS)
+			}
+			slices.Sort(ds)
+			if ds[len(ds)/2] < soakWindow {
+				continue
+			}
+			h, n := seriesGrowth(ts, false), seriesGrowth(ts, true)
+			if math.IsNaN(h) {
+				continue
+			}
+			parts = append(parts, fmt.Sprintf("%s %+.2f MiB/s and %+.1f goroutines/s", v.Variant, h, n))
+		}
+		if len(parts) > 0 {
+			out = append(out, fmt.Sprintf("Over the soak %s, heap and goroutines grew: %s (least squares over the window's series, median over trials).", where(g.Key), strings.Join(parts, "; ")))
+		}
 	}
 	return out
 }

@@ -204,3 +204,36 @@ func TestGCSeriesPlot(t *testing.T) {
 		t.Errorf("y axis up to %g; want the 40%% peak with a margin", p.Y.Max)
 	}
 }
+
+// TestGrowthFindings: a soak's window (30 s or longer) reports each
+// variant's heap and goroutine growth over its series; a short trial's
+// does not.
+func TestGrowthFindings(t *testing.T) {
+	trials := makeTrials(
+		spec{scenario: "disconnect", variant: "mutex", conc: 64, n: 1, chunks: 1e5},
+		spec{scenario: "disconnect", variant: "lockfree", conc: 64, n: 1, chunks: 1e5})
+	for _, tr := range trials {
+		tr.DurationS = 60
+		tr.HeapSeries = nil
+		for s := range 7 {
+			sec := float64(10 * s)
+			grow := 0.0
+			if tr.Variant == "mutex" {
+				grow = 1
+			}
+			tr.HeapSeries = append(tr.HeapSeries, result.Sample{T: sec, HeapBytes: uint64((64 + grow*sec/2) * (1 << 20)), Goroutines: int64(100 + grow*sec*10)})
+		}
+	}
+	where := func(k Key) string { return "on " + k.Scenario }
+	got := growthFindings(Analyze(trials, DefaultOptions), trials, where)
+	want := []string{"Over the soak on disconnect, heap and goroutines grew: mutex +0.50 MiB/s and +10.0 goroutines/s; lockfree +0.00 MiB/s and +0.0 goroutines/s (least squares over the window's series, median over trials)."}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("findings (-want +got):\n%s", diff)
+	}
+	for _, tr := range trials {
+		tr.DurationS = 2
+	}
+	if got := growthFindings(Analyze(trials, DefaultOptions), trials, where); len(got) != 0 {
+		t.Errorf("a 2 s window: %q", got)
+	}
+}

@@ -269,6 +269,16 @@ type Trial struct {
 	OOMAtS        float64 `json:"oom_at_s,omitempty"`
 	OOMBytes      uint64  `json:"oom_bytes,omitempty"`
 	OOMHeapBytes  uint64  `json:"oom_heap_bytes,omitempty"`
+	// SteadyState says the trial started at the steady-state lingering
+	// population of a design whose finalizer lingers (-steady-state), and
+	// SteadyStateLingering how many finalizers that was (0 for a design
+	// that does not linger). Those finalizers settle requests of before
+	// the trial, to an account of their own outside its accounting.
+	SteadyState          bool  `json:"steady_state,omitempty"`
+	SteadyStateLingering int64 `json:"steady_state_lingering,omitempty"`
+	// DesignTimeScale is the time scale the design's own durations ran on
+	// when it differed from the scenario's (-design-time-scale).
+	DesignTimeScale float64 `json:"design_time_scale,omitempty"`
 	// OtherCPUShare is the share of the machine's CPU that other processes
 	// used during the measured window (from /proc/stat): a busy machine is
 	// a noisy measurement, and the harness warns about it.

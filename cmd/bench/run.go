@@ -51,6 +51,9 @@ func cmdRun(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer,
 		inprocess   = fs.Bool("inprocess", false, "run trials in this process, not in child processes (less isolated; for debugging)")
 		noCalibrate = fs.Bool("no-calibrate", false, "skip the pass-through calibration trials")
 		ladders     = fs.Bool("ladders", false, "add every variant of the two ablation ladders (see bench variants), for the report's attribution")
+		steady      = fs.Bool("steady-state", false, "start each trial at the lingering population a design whose finalizer lingers holds in steady state (disconnect rate × finalizer timeout)")
+		designScale = fs.Float64("design-time-scale", 0, "scale the designs' own durations (finalizer timeout, backpressure delays) by this instead of the scenario's time_scale; 1 runs them as written")
+		soak        = fs.Duration("soak", 0, "a soak run: one trial per variant of this long, without calibration, whose heap and goroutine series show growth over minutes")
 	)
 	var duration time.Duration
 	warmup := time.Duration(-1)
@@ -70,20 +73,22 @@ func cmdRun(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer,
 		return err
 	}
 	cfg := harness.Config{
-		MemLimit:    memLimit,
-		Scenarios:   scen,
-		Variants:    withLadders(variants, *ladders),
-		Concurrency: conc,
-		Rates:       rate,
-		GOMAXPROCS:  procs,
-		Calibrate:   !*noCalibrate,
-		Trials:      *trials,
-		Seed:        *seed,
-		Warmup:      warmup,
-		Grace:       *grace,
-		Timeout:     *timeout,
-		InProcess:   *inprocess,
-		OnCap:       *onCap,
+		MemLimit:        memLimit,
+		SteadyState:     *steady,
+		DesignTimeScale: *designScale,
+		Scenarios:       scen,
+		Variants:        withLadders(variants, *ladders),
+		Concurrency:     conc,
+		Rates:           rate,
+		GOMAXPROCS:      procs,
+		Calibrate:       !*noCalibrate,
+		Trials:          *trials,
+		Seed:            *seed,
+		Warmup:          warmup,
+		Grace:           *grace,
+		Timeout:         *timeout,
+		InProcess:       *inprocess,
+		OnCap:           *onCap,
 	}
 	if *onCap != result.OnCapQueue && *onCap != result.OnCapDrop {
 		return usagef("bench run: -on-cap must be %s or %s (got %q)", result.OnCapQueue, result.OnCapDrop, *onCap)
@@ -98,6 +103,18 @@ func cmdRun(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer,
 		return usagef("bench run: -requests must be positive (got %d)", *requests)
 	}
 	cfg.Requests, cfg.Duration = *requests, duration
+	if *soak != 0 {
+		if *soak < 0 || duration > 0 || *requests > 0 {
+			return usagef("bench run: -soak takes a positive duration, instead of -duration and -requests")
+		}
+		cfg.Duration, cfg.Calibrate = *soak, false
+		if !flagSet(fs, "trials") {
+			cfg.Trials = 1
+		}
+	}
+	if *designScale < 0 {
+		return usagef("bench run: -design-time-scale must be positive (got %g)", *designScale)
+	}
 	if *format != "table" && *format != "json" {
 		return usagef("bench run: -format must be table or json (got %q)", *format)
 	}
@@ -169,4 +186,11 @@ func withLadders(vs []string, ladders bool) []string {
 		}
 	}
 	return vs
+}
+
+// flagSet reports whether the command line set the named flag.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }

@@ -468,6 +468,31 @@ func produce(ctx context.Context, src impls.Source, buf *buffer, exited chan<- s
 // timeout or (LingerSenderDropped) the relay's return, then
 // persists the record and charges the account with whatever accumulated,
 // and closes finalized if it is not nil.
+// Linger starts a detached finalizer for req as a disconnected request's
+// would be (see impls.Lingerer): its state holds content, accumulated as
+// the options say, and the chunks and tokens counted; no completion
+// signal will come, so it settles when after has passed. It does nothing
+// unless the finalizer is detached.
+func (p *Pipeline) Linger(req impls.Request, content []byte, chunks, tokens int64, after time.Duration) {
+	if p.opts.Finalizer != FinalizerDetached {
+		return
+	}
+	own := &state{size: int64(len(content)), chunks: chunks, tokens: tokens, started: true}
+	if p.opts.Accumulation == AccZeroCopy {
+		own.segments = [][]byte{content}
+	} else {
+		own.content = append([]byte(nil), content...)
+	}
+	if p.opts.Lock == LockGlobal {
+		p.mu.Lock()
+		p.states[req.ID] = own
+		p.mu.Unlock()
+	}
+	go p.finalize(req, own, nil, nil, nil, after)
+}
+
+var _ impls.Lingerer = (*Pipeline)(nil)
+
 func (p *Pipeline) finalize(req impls.Request, own *state, done, senderGone <-chan struct{}, finalized chan<- struct{}, timeout time.Duration) {
 	t := time.NewTimer(timeout)
 	select {

@@ -492,3 +492,42 @@ func TestAccumulationCopiesOrAliases(t *testing.T) {
 		})
 	}
 }
+
+// TestLinger: a lingering finalizer started by Linger holds its content
+// until its time is up, then settles as a disconnected request's timed-out
+// finalizer does (a partial record of what it held, billed its tokens);
+// a design whose finalizer does not detach starts none.
+func TestLinger(t *testing.T) {
+	for _, acc := range []Accumulation{AccCopy, AccZeroCopy} {
+		synctest.Test(t, func(t *testing.T) {
+			ledger := conformance.NewLedger()
+			opts := DefaultOptions()
+			opts.Accumulation = acc
+			p := New(opts, ledger)
+			content := []byte("twelve bytes")
+			p.Linger(impls.Request{ID: 7, Account: "a"}, content, 3, 5, 30*time.Second)
+			time.Sleep(29 * time.Second)
+			synctest.Wait()
+			if r, c := ledger.Counts(); r != 0 || c != 0 {
+				t.Fatalf("%v: %d records, %d charges before the finalizer's time", acc, r, c)
+			}
+			time.Sleep(2 * time.Second)
+			synctest.Wait()
+			rec := oneRecord(t, ledger, 7, "a")
+			if string(rec.Content) != "twelve bytes" || rec.Chunks != 3 || rec.Tokens != 5 || !rec.Partial || !strings.Contains(rec.Err, "finalizer timed out") {
+				t.Errorf("%v: record %+v", acc, rec)
+			}
+		})
+	}
+	synctest.Test(t, func(t *testing.T) {
+		ledger := conformance.NewLedger()
+		opts := DefaultOptions()
+		opts.Finalizer = FinalizerAwaited
+		New(opts, ledger).Linger(impls.Request{ID: 7, Account: "a"}, []byte("x"), 1, 1, time.Second)
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if r, _ := ledger.Counts(); r != 0 {
+			t.Errorf("an awaited finalizer lingered: %d records", r)
+		}
+	})
+}
