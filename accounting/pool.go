@@ -100,16 +100,16 @@ func (p *Pool) call(ctx context.Context, d time.Duration, done *int64) error {
 	p.inFlight.Add(1)
 	defer p.inFlight.Add(-1)
 	start := time.Now()
-	queued := false
 	select {
 	case p.conns <- struct{}{}:
 	default:
-		queued = true
+		p.lock()
+		p.queued++
+		p.unlock()
 		select {
 		case p.conns <- struct{}{}:
 		case <-ctx.Done():
 			p.lock()
-			p.queued++
 			p.aborted++
 			p.unlock()
 			return ctx.Err()
@@ -122,9 +122,6 @@ func (p *Pool) call(ctx context.Context, d time.Duration, done *int64) error {
 	p.peak = max(p.peak, p.inUse)
 	if p.inUse == p.cfg.Conns {
 		p.satSince = got
-	}
-	if queued {
-		p.queued++
 	}
 	p.waited += waited
 	_ = p.wait.RecordValue(min(int64(waited), poolWaitHighest))
@@ -183,7 +180,8 @@ type PoolStats struct {
 	Persists int64 `json:"persists"`
 	Charges  int64 `json:"charges"`
 	// Queued counts the calls that found every connection busy and
-	// waited; Aborted those whose context ended before they were done.
+	// waited (or wait still); Aborted those whose context ended before
+	// they were done.
 	Queued  int64 `json:"queued"`
 	Aborted int64 `json:"aborted"`
 	// InFlight counts the calls waiting for or holding a connection now.

@@ -50,8 +50,8 @@ func TestPoolQueues(t *testing.T) {
 				return l.Persist(context.Background(), impls.Record{RequestID: uint64(i), Account: "a", Tokens: 1})
 			}))
 		}
-		if s := p.Stats(); s.InFlight != 5 || s.Queued != 0 || s.Persists != 0 {
-			t.Errorf("before any hold ended: %+v, want 5 in flight and nothing done", s)
+		if s := p.Stats(); s.InFlight != 5 || s.Queued != 3 || s.Persists != 0 {
+			t.Errorf("before any hold ended: %+v, want 5 in flight, 3 of them queued, nothing done", s)
 		}
 		// Calls 0 and 1 hold from 0 to 10 ms, 2 and 3 from 10 to 20,
 		// 4 from 20 to 30.
