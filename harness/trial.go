@@ -405,7 +405,7 @@ func (w *window) overrun() string {
 
 // saturated is the ledger pool's saturated time so far, 0 without a pool.
 func (t *trial) saturated() time.Duration {
-	if t.led.Pool == nil {
+	if t.led == nil || t.led.Pool == nil {
 		return 0
 	}
 	return t.led.Pool.Saturated()
