@@ -9,6 +9,7 @@ import (
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/streambench/streambench/result"
+	"github.com/streambench/streambench/scenarios"
 )
 
 // PoolConfig configures NewPool.
@@ -65,6 +66,17 @@ func NewPool(cfg PoolConfig) *Pool {
 		book:  make(chan struct{}, 1),
 		wait:  hdr.New(1, poolWaitHighest, 3),
 	}
+}
+
+// PoolFor returns the pool sc's ledger section describes, its durations
+// drawn from sc, or nil for a scenario without one (a ledger that costs
+// nothing). Both measuring modes build their ledgers' pools with it.
+func PoolFor(sc *scenarios.Scenario) *Pool {
+	l := sc.Ledger
+	if l == nil {
+		return nil
+	}
+	return NewPool(PoolConfig{Conns: l.Pool, Persist: sc.LedgerPersist, Charge: sc.LedgerCharge})
 }
 
 func (p *Pool) lock()   { p.book <- struct{}{} }

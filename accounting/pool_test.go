@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/streambench/streambench/impls"
+	"github.com/streambench/streambench/scenarios"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -194,4 +195,31 @@ func TestLedgerWithoutPoolCostsNothing(t *testing.T) {
 	}); n != 0 {
 		t.Errorf("a call allocates %v times", n)
 	}
+}
+
+// TestPoolFor: a scenario's ledger section gives a pool of its size whose
+// calls hold the scenario's draws; no section, no pool.
+func TestPoolFor(t *testing.T) {
+	sc := scenarios.Default()
+	if p := PoolFor(sc); p != nil {
+		t.Fatalf("no ledger section: pool %v", p)
+	}
+	sc.Seed, sc.TimeScale = 3, 0.1
+	sc.Ledger = &scenarios.Ledger{Persist: scenarios.UniformOf(time.Second, 2*time.Second), Charge: scenarios.ConstOf(time.Second), Pool: 2}
+	synctest.Test(t, func(t *testing.T) {
+		l := &Ledger{Pool: PoolFor(sc)}
+		t0 := time.Now()
+		_ = l.Persist(context.Background(), impls.Record{RequestID: 42})
+		if got, want := time.Since(t0), sc.LedgerPersist(42); got != want || want < 100*time.Millisecond {
+			t.Errorf("persist of request 42 held %v, want the scenario's scaled draw %v", got, want)
+		}
+		t0 = time.Now()
+		_ = l.Charge(context.Background(), "a", 1)
+		if got := time.Since(t0); got != 100*time.Millisecond {
+			t.Errorf("charge held %v, want 1s scaled by 0.1", got)
+		}
+		if s := l.Pool.Stats(); s.Conns != 2 {
+			t.Errorf("pool of %d connections, want 2", s.Conns)
+		}
+	})
 }

@@ -170,11 +170,7 @@ func runTrial(ctx context.Context, spec TrialSpec, v variant.Variant, newPipe fu
 // section, every call waits on a pool of connections and holds one for a
 // drawn duration; without it, a ledger that costs nothing.
 func newLedger(sc *scenarios.Scenario) *accounting.Ledger {
-	led := &accounting.Ledger{}
-	if l := sc.Ledger; l != nil {
-		led.Pool = accounting.NewPool(accounting.PoolConfig{Conns: l.Pool, Persist: sc.LedgerPersist, Charge: sc.LedgerCharge})
-	}
-	return led
+	return &accounting.Ledger{Pool: accounting.PoolFor(sc)}
 }
 
 // applySpec overrides the scenario's load with the spec's and validates.
