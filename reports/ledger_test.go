@@ -56,6 +56,21 @@ func TestTableShowsLedgerWait(t *testing.T) {
 		}
 	}
 
+	// Over HTTP a record has only the mean wait, and the cell says so.
+	http := ledgerRun()
+	for _, t := range http {
+		t.Mode = result.ModeHTTP
+		t.Ledger.Wait.Mean = float64(t.Ledger.Wait.P99) / 10
+		t.Ledger.Wait.P99 = 0
+	}
+	b.Reset()
+	if err := WriteTable(&b, http, DefaultTableOptions); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "2.7ms mean (57% of 4 busy)") {
+		t.Errorf("HTTP table lacks the mean ledger wait:\n%s", b.String())
+	}
+
 	b.Reset()
 	if err := WriteTable(&b, standardRun(), DefaultTableOptions); err != nil {
 		t.Fatal(err)

@@ -301,7 +301,9 @@ type Trial struct {
 // and charge call waits for one of Conns connections, then holds it for a
 // duration the scenario draws. Counts and times cover the whole trial,
 // warm-up included, like the backpressure fields; Saturation covers the
-// measured window.
+// measured window. Over HTTP the serve process's pool serves every trial,
+// so only its sums are told apart per trial: Wait has only Count and
+// Mean, InUsePeak is 0, and Saturation covers the attack.
 type LedgerPool struct {
 	// Conns is the pool's size (the scenario's ledger.pool).
 	Conns int `json:"pool"`
