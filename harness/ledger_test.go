@@ -2,10 +2,14 @@ package harness
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/streambench/streambench/impls"
+	"github.com/streambench/streambench/impls/variant"
 	"github.com/streambench/streambench/result"
 )
 
@@ -98,4 +102,25 @@ func TestNoLedgerSectionNoLedgerRecord(t *testing.T) {
 	if err := AccountingError(rec); err != nil {
 		t.Error(err)
 	}
+}
+
+// TestLedgerInvariantCatchesExtraCharge: with a ledger section, a design
+// that charges more often than it persists breaks the pool's invariant
+// (on top of the billing checks).
+func TestLedgerInvariantCatchesExtraCharge(t *testing.T) {
+	v, err := variant.Parse("lockfree")
+	if err != nil {
+		t.Fatal(err)
+	}
+	synctest.Test(t, func(t *testing.T) {
+		rec, err := runTrial(context.Background(), quick("lockfree", "testdata/ledger-slow.yaml"), v,
+			func(l impls.Ledger) impls.Pipeline { return &broken{Pipeline: v.New(l), ledger: l, mode: "overbill"} })
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf("ledger: %d charge calls for %d persist calls", 2*ledgerRequests, ledgerRequests)
+		if !slices.Contains(rec.Accounting.Violations, want) {
+			t.Errorf("violations %q lack %q", rec.Accounting.Violations, want)
+		}
+	})
 }
