@@ -18,12 +18,17 @@ type Facts struct {
 	// (in process, always; over HTTP, only when no client left early,
 	// since a socket blurs what a leaving client read).
 	ExactBilling bool
+	// Pool is whether the ledger has a connection pool (a scenario's
+	// ledger section), so that a's Ledger* counts are its.
+	Pool bool
 }
 
 // Check runs the invariants every trial must satisfy, in either mode, on
 // a record's accounting and returns a sentence per violation: no request
 // persisted twice, no more records than requests, nothing reaching the
-// ledger from a variant that persists nothing, every record written by
+// ledger from a variant that persists nothing, every record that reached
+// the ledger a persist call on its connection pool (if it has one) and no
+// call left in flight but a detached finalizer's, every record written by
 // the end unless the design's finalizer is detached, no token delivered
 // and left unbilled (but by a detached finalizer's timeout), exact billing where it is promised and known, and
 // records that agree with the charges.
@@ -40,14 +45,30 @@ func Check(a *result.Accounting, f Facts) []string {
 		}
 		return v
 	}
+	if f.Pool {
+		// Note: the pool counts a call before the ledger counts its
+		// record, and the caller reads the ledger first, so a detached
+		// finalizer's call ending between the reads shows as one more
+		// persist call, never as one fewer.
+		calls := a.RecordsPersisted + a.RecordsDuplicated
+		switch {
+		case a.LedgerPersists < calls:
+			violate("ledger: %d records persisted (duplicates included) but %d persist calls returned from the connection pool", calls, a.LedgerPersists)
+		case !tr.DetachedFinalizer && a.LedgerPersists != calls:
+			violate("ledger: %d persist calls returned but %d records persisted (duplicates included)", a.LedgerPersists, calls)
+		}
+		if !tr.DetachedFinalizer && a.LedgerInFlight != 0 {
+			violate("ledger: %d calls still in flight at the end, though %s settles every request before Relay returns", a.LedgerInFlight, f.Name)
+		}
+	}
 	if a.RecordsPersisted > a.RecordsExpected {
 		violate("records: %d persisted for %d requests", a.RecordsPersisted, a.RecordsExpected)
 	}
 	if !tr.DetachedFinalizer && a.RecordsPending != 0 {
 		violate("records: %d of %d expected records were not persisted by the end of the trial", a.RecordsPending, a.RecordsExpected)
 	}
-	if a.RecordsPending != 0 {
-		return v // Late records are still to come: the bill is not final.
+	if a.RecordsPending != 0 || a.LedgerInFlight != 0 {
+		return v // Late records or charges are still to come: the bill is not final.
 	}
 	// Note: a detached finalizer that times out mid-stream bills what had
 	// accumulated by then, less than the client goes on to receive: the

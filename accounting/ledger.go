@@ -18,7 +18,8 @@ import (
 // Ledger is an in-memory impls.Ledger: it keeps no records, only the
 // totals the accounting needs, per account and overall, and which request
 // IDs each account has persisted. It is safe for concurrent use and takes
-// no lock per call that a design's finalizers would contend on.
+// no lock per call that a design's finalizers would contend on; with a
+// Pool, its calls wait for a connection, as a real ledger's would.
 //
 // Note: with ByAccount, IDs are kept per account because a load generator
 // reuses request indices across trials and tells its trials apart by
@@ -29,6 +30,10 @@ type Ledger struct {
 	// ledger that serves several trials (HTTP mode); otherwise a request
 	// ID is persisted once, whatever the account.
 	ByAccount bool
+	// Pool, if set, is the connection pool every call waits on and holds
+	// a connection of (see NewPool); nil is a ledger that costs nothing.
+	// A call counts once it returns.
+	Pool *Pool
 
 	total    account  // every account's
 	accounts sync.Map // account name -> *account
@@ -49,6 +54,8 @@ type Totals struct {
 type account struct {
 	ids                                                 idSet
 	records, duplicated, recordTokens, charged, charges atomic.Int64
+	// chargeSeq numbers the account's charges as they reach a Pool.
+	chargeSeq atomic.Uint64
 }
 
 func (l *Ledger) account(name string) *account {
@@ -59,8 +66,15 @@ func (l *Ledger) account(name string) *account {
 	return a.(*account)
 }
 
-// Persist counts rec, once per account and request ID.
-func (l *Ledger) Persist(_ context.Context, rec impls.Record) error {
+// Persist counts rec, once per account and request ID, after its call
+// on the Pool (if any) is over. It returns the context's error, and
+// counts nothing, if ctx ends first.
+func (l *Ledger) Persist(ctx context.Context, rec impls.Record) error {
+	if l.Pool != nil {
+		if err := l.Pool.persist(ctx, rec.RequestID); err != nil {
+			return err
+		}
+	}
 	a, all := l.account(rec.Account), &l.total
 	ids := &all.ids
 	if l.ByAccount {
@@ -78,9 +92,16 @@ func (l *Ledger) Persist(_ context.Context, rec impls.Record) error {
 	return nil
 }
 
-// Charge counts the tokens charged to account.
-func (l *Ledger) Charge(_ context.Context, name string, tokens int64) error {
+// Charge counts the tokens charged to account, after its call on the
+// Pool (if any) is over. It returns the context's error, and counts
+// nothing, if ctx ends first.
+func (l *Ledger) Charge(ctx context.Context, name string, tokens int64) error {
 	a, all := l.account(name), &l.total
+	if l.Pool != nil {
+		if err := l.Pool.charge(ctx, name, a.chargeSeq.Add(1)-1); err != nil {
+			return err
+		}
+	}
 	a.charged.Add(tokens)
 	a.charges.Add(1)
 	all.charged.Add(tokens)

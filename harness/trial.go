@@ -159,7 +159,7 @@ func runTrial(ctx context.Context, spec TrialSpec, v variant.Variant, newPipe fu
 		sc:      sc,
 		v:       v,
 		traits:  v.Traits(),
-		led:     &accounting.Ledger{},
+		led:     newLedger(sc),
 		lat:     newLatencies(),
 		limits:  sc.RequestLimits(),
 		kill:    make(chan struct{}),
@@ -175,6 +175,13 @@ func runTrial(ctx context.Context, spec TrialSpec, v variant.Variant, newPipe fu
 		tr.digests = make([]string, spec.Requests)
 	}
 	return tr.run(ctx)
+}
+
+// newLedger returns the trial's ledger: with the scenario's ledger
+// section, every call waits on a pool of connections and holds one for a
+// drawn duration; without it, a ledger that costs nothing.
+func newLedger(sc *scenarios.Scenario) *accounting.Ledger {
+	return &accounting.Ledger{Pool: accounting.PoolFor(sc)}
 }
 
 // applySpec overrides the scenario's load with the spec's and validates.
@@ -312,7 +319,10 @@ type window struct {
 	halt    chan struct{}
 	onClose func()
 
-	startSnap, endSnap      snapshot
+	startSnap, endSnap snapshot
+	// startSat and endSat are the ledger pool's saturated time (see
+	// accounting.Pool.Saturated) as the window opened and closed.
+	startSat, endSat        time.Duration
 	startChunks, startBytes int64
 	endChunks, endBytes     int64
 	startStreams            int64
@@ -341,6 +351,7 @@ func (w *window) openLocked() {
 	w.startSnap = takeSnapshot()
 	w.startChunks, w.startBytes = w.t.counters()
 	w.startStreams = w.t.sum(cStreams)
+	w.startSat = w.t.saturated()
 	w.openedAt = w.t.now()
 	w.workers = w.t.workers.Load()
 	w.opened.Store(true)
@@ -358,6 +369,7 @@ func (w *window) close() {
 	w.endSnap = takeSnapshot()
 	w.endChunks, w.endBytes = w.t.counters()
 	w.endStreams = w.t.sum(cStreams)
+	w.endSat = w.t.saturated()
 	w.end.Store(w.t.now())
 	w.closed.Store(true)
 	if w.onClose != nil {
@@ -401,6 +413,14 @@ func (w *window) overrun() string {
 		time.Duration(length), time.Duration(max(w.openedAt-w.start, 0)).Round(time.Millisecond), time.Duration(max(w.end.Load()-w.due, 0)).Round(time.Millisecond))
 }
 
+// saturated is the ledger pool's saturated time so far, 0 without a pool.
+func (t *trial) saturated() time.Duration {
+	if t.led == nil || t.led.Pool == nil {
+		return 0
+	}
+	return t.led.Pool.Saturated()
+}
+
 // in reports whether the window is open now.
 func (w *window) in() bool { return w.opened.Load() && !w.closed.Load() }
 
@@ -409,6 +429,7 @@ type measurement struct {
 	start, end             snapshot
 	chunks, bytes, streams int64
 	window                 time.Duration
+	saturated              time.Duration // the ledger pool's, over the window
 	sampler                *sampler
 	leaked                 int64
 	warnings               []string
@@ -418,8 +439,9 @@ func (w *window) measurement(sm *sampler, leaked int64, warnings []string) measu
 	return measurement{
 		start: w.startSnap, end: w.endSnap,
 		chunks: w.endChunks - w.startChunks, bytes: w.endBytes - w.startBytes, streams: w.endStreams - w.startStreams,
-		window:  time.Duration(w.end.Load() - w.openedAt),
-		sampler: sm, leaked: leaked, warnings: warnings,
+		window:    time.Duration(w.end.Load() - w.openedAt),
+		saturated: w.endSat - w.startSat,
+		sampler:   sm, leaked: leaked, warnings: warnings,
 	}
 }
 
@@ -1176,6 +1198,18 @@ func (t *trial) record(m measurement) *result.Trial {
 	a.TokensBilled = lt.Charged
 	a.RecordsPersisted = lt.Records
 	a.RecordsDuplicated = lt.Duplicated
+	if p := t.led.Pool; p != nil {
+		// Note: read after the ledger's totals (see accounting.Check).
+		ps := p.Stats()
+		a.LedgerPersists, a.LedgerCharges, a.LedgerInFlight = ps.Persists, ps.Charges, ps.InFlight
+		rec.Ledger = &result.LedgerPool{
+			Conns: ps.Conns, Calls: ps.Persists + ps.Charges, Queued: ps.Queued,
+			WaitTotalNS: ps.WaitedNS, Wait: ps.Wait, HoldTotalNS: ps.HeldNS, InUsePeak: ps.InUsePeak,
+		}
+		if m.window > 0 {
+			rec.Ledger.Saturation = min(float64(m.saturated)/float64(m.window), 1)
+		}
+	}
 	if t.traits.Persists {
 		a.RecordsExpected = t.sum(cStarted)
 		a.RecordsPending = a.RecordsExpected - a.RecordsPersisted
@@ -1241,8 +1275,15 @@ func (t *trial) checkTrial(a *result.Accounting) {
 			a.ChunksProduced, a.ChunksDelivered, a.ChunksDropped, a.ChunksRejected, a.ChunksDiscarded, sum)
 	}
 	for _, v := range accounting.Check(a, accounting.Facts{Traits: t.traits, Name: t.v.Name,
-		RecordTokens: t.ledgerTotals().RecordTokens, ExactBilling: true}) {
+		RecordTokens: t.ledgerTotals().RecordTokens, ExactBilling: true, Pool: t.led.Pool != nil}) {
 		t.violate("%s", v)
+	}
+	// In process every record is a design's, and both designs charge
+	// once per record they persist: once every request is settled, the
+	// pool saw as many charges as persists. (A detached finalizer may be
+	// between its two calls when the record is written.)
+	if t.led.Pool != nil && !t.traits.DetachedFinalizer && a.LedgerCharges != a.LedgerPersists {
+		t.violate("ledger: %d charge calls for %d persist calls", a.LedgerCharges, a.LedgerPersists)
 	}
 }
 

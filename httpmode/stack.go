@@ -18,21 +18,32 @@ import (
 	"github.com/streambench/streambench/scenarios"
 )
 
-// LedgerStats are a gateway ledger's totals, overall and by account, as
-// /metrics reports them.
+// LedgerStats are a gateway ledger's totals, overall and by account, and
+// its connection pool's (with a scenario's ledger section), as /metrics
+// reports them.
 type LedgerStats struct {
 	accounting.Totals
 	Accounts map[string]accounting.Totals `json:"accounts,omitempty"`
+	Pool     *accounting.PoolStats        `json:"pool,omitempty"`
 }
 
 // newLedger returns a gateway's ledger: the shared accounting.Ledger,
 // keyed by account, since one serve process serves many trials and tells
-// them apart by account.
-func newLedger() *accounting.Ledger { return &accounting.Ledger{ByAccount: true} }
+// them apart by account, with the connection pool of sc's ledger section
+// (if any), one per gateway, as each variant has its own ledger in
+// process.
+func newLedger(sc *scenarios.Scenario) *accounting.Ledger {
+	return &accounting.Ledger{ByAccount: true, Pool: accounting.PoolFor(sc)}
+}
 
 // ledgerStats reads l's totals.
 func ledgerStats(l *accounting.Ledger) LedgerStats {
-	return LedgerStats{Totals: l.Totals(), Accounts: l.Accounts()}
+	s := LedgerStats{Totals: l.Totals(), Accounts: l.Accounts()}
+	if l.Pool != nil {
+		ps := l.Pool.Stats()
+		s.Pool = &ps
+	}
+	return s
 }
 
 // OutcomeStats sum the Outcomes of a pipeline's relays, as each returned.
@@ -177,7 +188,7 @@ func NewStack(baseURL string, sc *scenarios.Scenario, variants []variant.Variant
 		if _, dup := s.gateways[v.Name]; dup {
 			return nil, fmt.Errorf("httpmode: variant %q given twice", v.Name)
 		}
-		l := newLedger()
+		l := newLedger(sc)
 		p := &countingPipeline{Pipeline: v.New(l)}
 		gopts := opts.Gateway
 		gopts.Ledger, gopts.Limits = l, sc.RequestLimits()

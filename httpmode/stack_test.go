@@ -350,3 +350,37 @@ func TestStackServesAnyOpenAIClient(t *testing.T) {
 		}
 	}
 }
+
+// TestStackLedgerPool: with a scenario's ledger section every gateway's
+// ledger has a connection pool of its own, as every in-process trial
+// does, and /metrics reports it; without one, none.
+func TestStackLedgerPool(t *testing.T) {
+	sc := stackScenario()
+	sc.Ledger = &scenarios.Ledger{Persist: scenarios.ConstOf(time.Millisecond), Pool: 3}
+	s, err := NewStack("http://127.0.0.1:1", sc, variant.Builtin(), StackOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[any]string{}
+	for _, v := range variant.Builtin() {
+		p := s.Ledger(v.Name).Pool
+		if p == nil {
+			t.Fatalf("%s: no ledger pool", v.Name)
+		}
+		if other, dup := seen[p]; dup {
+			t.Errorf("%s and %s share a ledger pool", v.Name, other)
+		}
+		seen[p] = v.Name
+	}
+	g := s.Metrics(time.Now()).Gateways["lockfree"]
+	if g.Ledger.Pool == nil || g.Ledger.Pool.Conns != 3 {
+		t.Errorf("metrics ledger pool %+v, want 3 connections", g.Ledger.Pool)
+	}
+	plain, err := NewStack("http://127.0.0.1:1", stackScenario(), variant.Builtin(), StackOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := plain.Ledger("mutex").Pool; p != nil || plain.Metrics(time.Now()).Gateways["mutex"].Ledger.Pool != nil {
+		t.Errorf("a scenario without a ledger section got a pool")
+	}
+}

@@ -11,7 +11,8 @@ import (
 // WriteMarkdown writes a summary short enough for a pull-request comment:
 // one header line describing the machine and build from hdr (which may be
 // nil), the findings, and a compact table of median chunks/s, p99 TTFT,
-// dropped open-model requests (when there were any), leaks and the ratio
+// dropped open-model requests (when there were any), the p99 ledger wait
+// (when a scenario had a ledger section), leaks and the ratio
 // over each group's baseline, then the attribution of each ladder in
 // opts.Ladders that ran.
 func WriteMarkdown(w io.Writer, hdr *result.Header, trials []*result.Trial, opts Options) error {
@@ -29,6 +30,10 @@ func WriteMarkdown(w io.Writer, hdr *result.Header, trials []*result.Trial, opts
 	if dropped != nil {
 		dropCol, dropAlign = " dropped |", "--:|"
 	}
+	ledger := ledgerByRow(trials)
+	if ledger != nil {
+		dropCol, dropAlign = dropCol+" p99 ledger wait (pool busy) |", dropAlign+"--:|"
+	}
 	b.WriteString("\n| scenario | load | variant | n | chunks/s | p99 TTFT |" + dropCol + " leaked | vs baseline |\n")
 	b.WriteString("|---|---|---|--:|--:|--:|" + dropAlign + "--:|---|\n")
 	var notes footnotes
@@ -39,6 +44,9 @@ func WriteMarkdown(w io.Writer, hdr *result.Header, trials []*result.Trial, opts
 			dropCell := ""
 			if dropped != nil {
 				dropCell = " " + dropped[dropKey{g.Key, v.Variant}].String() + " |"
+			}
+			if ledger != nil {
+				dropCell += " " + ledger[dropKey{g.Key, v.Variant}].String() + " |"
 			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %d | %s%s | %s |%s %s | %s |\n",
 				g.Key.Scenario, g.Key.LoadName(), v.Variant, v.Trials,

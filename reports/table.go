@@ -30,19 +30,26 @@ var DefaultTableOptions = TableOptions{Stats: DefaultOptions}
 // chunks/s ratio over the group's baseline with its interval and p value
 // ("~" when not a finding: not significant after Holm's correction, or
 // within the practical-significance band). When any open-model arrival
-// was dropped, a column gives each row's dropped requests (droppedByRow).
+// was dropped, a column gives each row's dropped requests (droppedByRow);
+// when any trial ran with a scenario's ledger section, one gives each
+// row's p99 wait for a ledger connection and how saturated the pool was
+// (ledgerByRow).
 // Every warning becomes a numbered footnote; so does the reason a ratio
 // whose raw p is below alpha is still "~". An attribution section follows
 // when opts.Stats.Ladders ran.
 func WriteTable(w io.Writer, trials []*result.Trial, opts TableOptions) error {
 	groups := Analyze(trials, opts.Stats)
 	dropped := droppedByRow(trials)
+	ledger := ledgerByRow(trials)
 	var notes footnotes
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	pct := confPct(opts.Stats.orDefault().Confidence)
 	dropCol := ""
 	if dropped != nil {
 		dropCol = "\tdropped"
+	}
+	if ledger != nil {
+		dropCol += "\tp99 ledger wait (pool busy)"
 	}
 	fmt.Fprintf(tw, "scenario\tload\tprocs\tvariant\tn\tchunks/s [%s CI]\tp99 TTFT%s\tCPU ns/chunk\tharness ns/chunk\tleaked\tbilled-delivered\tvs baseline\n", pct, dropCol)
 	for _, g := range groups {
@@ -57,6 +64,9 @@ func WriteTable(w io.Writer, trials []*result.Trial, opts TableOptions) error {
 			dropCell := ""
 			if dropped != nil {
 				dropCell = "\t" + dropped[dropKey{g.Key, v.Variant}].String()
+			}
+			if ledger != nil {
+				dropCell += "\t" + ledger[dropKey{g.Key, v.Variant}].String()
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s%s\t%s%s\t%s%s\t%s\t%s\t%s\t%s\t%s\n",
 				g.Key.Scenario, g.Key.LoadName(), g.Key.GOMAXPROCS, v.Variant,

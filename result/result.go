@@ -142,6 +142,15 @@ type Accounting struct {
 	RecordsPersisted      int64 `json:"records_persisted"`
 	RecordsPending        int64 `json:"records_pending"` // expected, not persisted when the trial ended
 	RecordsDuplicated     int64 `json:"records_duplicated"`
+	// LedgerPersists and LedgerCharges count the ledger calls that
+	// returned, as the ledger's connection pool counted them, and
+	// LedgerInFlight the calls still waiting for or holding a connection
+	// when the record was written (a detached finalizer's). Only in trials
+	// whose scenario has a ledger section: every persist call that
+	// returned is a record persisted or a duplicate.
+	LedgerPersists int64 `json:"ledger_persists,omitempty"`
+	LedgerCharges  int64 `json:"ledger_charges,omitempty"`
+	LedgerInFlight int64 `json:"ledger_in_flight,omitempty"`
 	// Violations names each broken invariant with its numbers; a trial with
 	// any is a failed trial.
 	Violations []string `json:"violations,omitempty"`
@@ -285,6 +294,9 @@ type Trial struct {
 	OtherCPUShare float64 `json:"other_cpu_share"`
 
 	Accounting Accounting `json:"accounting"`
+	// Ledger is what the ledger's connection pool did, in trials whose
+	// scenario has a ledger section; nil otherwise.
+	Ledger *LedgerPool `json:"ledger,omitempty"`
 
 	// DeliveredDigest hashes every request's delivered stream in request
 	// order and RequestDigests holds the per-request hashes, so a mismatch
@@ -297,6 +309,35 @@ type Trial struct {
 	// Error is set when the trial failed (crash, accounting violation).
 	Error    string   `json:"error,omitempty"`
 	Warnings []string `json:"warnings,omitempty"`
+}
+
+// LedgerPool is what a trial's ledger connection pool did: every persist
+// and charge call waits for one of Conns connections, then holds it for a
+// duration the scenario draws. Counts and times cover the whole trial,
+// warm-up included, like the backpressure fields; Saturation covers the
+// measured window. Over HTTP the serve process's pool serves every trial,
+// so only its sums are told apart per trial: Wait has only Count and
+// Mean, InUsePeak is 0, and Saturation covers the attack.
+type LedgerPool struct {
+	// Conns is the pool's size (the scenario's ledger.pool).
+	Conns int `json:"pool"`
+	// Calls counts the persist and charge calls that returned; Queued
+	// the calls that found every connection busy and had to wait (those
+	// still waiting when the record was written included).
+	Calls  int64 `json:"calls"`
+	Queued int64 `json:"queued"`
+	// WaitTotalNS is the calls' time waiting for a connection, in all,
+	// and Wait its distribution per call (zero waits included).
+	WaitTotalNS int64       `json:"wait_total_ns"`
+	Wait        Percentiles `json:"wait_ns"`
+	// HoldTotalNS is the time connections were held, in all.
+	HoldTotalNS int64 `json:"hold_total_ns"`
+	// InUsePeak is the most connections in use at once.
+	InUsePeak int `json:"in_use_peak"`
+	// Saturation is the share of the measured window during which all
+	// Conns connections were busy at once (0 to 1): near 1, calls queue
+	// and the ledger, not the relay, sets the pace of whoever waits on it.
+	Saturation float64 `json:"saturation"`
 }
 
 // Failed reports whether the trial failed.

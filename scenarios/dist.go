@@ -209,6 +209,9 @@ const (
 	saltChunk      = 0x6368756e6b
 	saltRead       = 0x72656164
 	saltArrival    = 0x617272697665
+
+	saltLedgerPersist = 0x6c70657273697374
+	saltLedgerCharge  = 0x6c6368617267
 )
 
 // newRNG returns the stream for draw site (salt, a, b) of a scenario seed.

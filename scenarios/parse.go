@@ -293,6 +293,10 @@ func (d *decoder) scenario(n *yaml.Node, s *Scenario) {
 		{"client", func(n *yaml.Node, path string) { d.client(n, path, &s.Client) }},
 		{"load", func(n *yaml.Node, path string) { d.load(n, path, &s.Load) }},
 		{"limits", func(n *yaml.Node, path string) { d.limits(n, path, &s.Limits) }},
+		{"ledger", func(n *yaml.Node, path string) {
+			s.Ledger = new(Ledger)
+			d.ledger(n, path, s.Ledger)
+		}},
 	}, "name", "load")
 }
 
@@ -350,6 +354,21 @@ func (d *decoder) limits(n *yaml.Node, path string, l *Limits) {
 		{"content_cap", d.size(&l.ContentCap)},
 		{"finalizer_timeout", d.duration(&l.FinalizerTimeout)},
 	})
+}
+
+func (d *decoder) ledger(n *yaml.Node, path string, l *Ledger) {
+	d.object(n, path, []field{
+		{"persist", durationDist(d, &l.Persist)},
+		{"charge", durationDist(d, &l.Charge)},
+		{"pool", func(n *yaml.Node, path string) {
+			if v, ok := d.integer(n, path); ok {
+				if v != int64(int(v)) {
+					d.errorf(n, path, "out of range (got %d)", v)
+				}
+				l.Pool = int(v)
+			}
+		}},
+	}, "pool")
 }
 
 // scalar reports whether n is a scalar, complaining if not.

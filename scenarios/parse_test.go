@@ -94,6 +94,30 @@ limits:
 	}
 }
 
+// TestParseLedger: the ledger section is optional (nil without it); with
+// it, persist and charge are distributions (default zero) and pool is
+// required.
+func TestParseLedger(t *testing.T) {
+	s, err := Parse("l.yaml", []byte(minimal+"ledger: {persist: {uniform: [5ms, 15ms]}, charge: 2ms, pool: 3}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Ledger{Persist: UniformOf(5*time.Millisecond, 15*time.Millisecond), Charge: ConstOf(2 * time.Millisecond), Pool: 3}
+	if diff := cmp.Diff(want, s.Ledger); diff != "" {
+		t.Errorf("ledger mismatch (-want +got):\n%s", diff)
+	}
+	if c := s.Clone(); c.Ledger == s.Ledger || *c.Ledger != *s.Ledger {
+		t.Errorf("Clone shares or changes the ledger section: %p %p", c.Ledger, s.Ledger)
+	}
+	s, err = Parse("l.yaml", []byte(minimal))
+	if err != nil || s.Ledger != nil {
+		t.Fatalf("no ledger section: ledger %+v, err %v; want nil", s.Ledger, err)
+	}
+	if d := s.LedgerPersist(3) + s.LedgerCharge(3); d != 0 {
+		t.Errorf("no ledger section: draws %v, want 0", d)
+	}
+}
+
 // TestParseBadFiles checks that each bad file is refused with exactly the
 // expected problems, each with its line and field.
 func TestParseBadFiles(t *testing.T) {
@@ -103,7 +127,7 @@ func TestParseBadFiles(t *testing.T) {
 		want []string
 	}{
 		{"unknown top-level field", minimal + "colour: red\n",
-			[]string{"bad.yaml:8: colour: unknown field (want one of name, description, seed, time_scale, provider, client, load, limits)"}},
+			[]string{"bad.yaml:8: colour: unknown field (want one of name, description, seed, time_scale, provider, client, load, limits, ledger)"}},
 		{"unknown nested field", strings.Replace(minimal, "  response_tokens: 10\n", "  response_tokens: 10\n  temperature: 1\n", 1),
 			[]string{"bad.yaml:4: provider.temperature: unknown field (want one of ttft, inter_chunk, tokens_per_chunk, bytes_per_token, response_tokens, prompt_tokens, fail_probability, stall_probability, stall, finish_reason)"}},
 		{"duplicate field", minimal + "seed: 1\nseed: 2\n",
@@ -143,7 +167,7 @@ func TestParseBadFiles(t *testing.T) {
 		{"int distribution given a float", strings.Replace(minimal, "response_tokens: 10", "response_tokens: 10.5", 1),
 			[]string{"bad.yaml:3: provider.response_tokens: must be an integer, got 10.5"}},
 		{"probability above one", minimal + "provider_extra: 1\n",
-			[]string{"bad.yaml:8: provider_extra: unknown field (want one of name, description, seed, time_scale, provider, client, load, limits)"}},
+			[]string{"bad.yaml:8: provider_extra: unknown field (want one of name, description, seed, time_scale, provider, client, load, limits, ledger)"}},
 		{"fail probability out of range", strings.Replace(minimal, "  response_tokens: 10\n", "  response_tokens: 10\n  fail_probability: 1.5\n", 1),
 			[]string{"bad.yaml:4: provider.fail_probability: must be a probability in [0, 1] (got 1.5)"}},
 		{"stall probability without stall", strings.Replace(minimal, "  response_tokens: 10\n", "  response_tokens: 10\n  stall_probability: 0.5\n", 1),
@@ -186,6 +210,16 @@ func TestParseBadFiles(t *testing.T) {
 			[]string{"bad.yaml:4: provider.tokens_per_chunk: chunks could hold up to 1000 tokens × 100 bytes, more than the maximum 65536 bytes"}},
 		{"alias", minimal + "client:\n  read_delay: &d 3ms\n  disconnect_after: *d\n",
 			[]string{"bad.yaml:10: client.disconnect_after: YAML aliases are not supported"}},
+		{"ledger without pool", minimal + "ledger:\n  persist: 5ms\n",
+			[]string{"bad.yaml:8: ledger.pool: required"}},
+		{"ledger pool zero", minimal + "ledger:\n  persist: 5ms\n  pool: 0\n",
+			[]string{"bad.yaml:10: ledger.pool: must be >= 1 connection (got 0)"}},
+		{"ledger pool past the bound", minimal + "ledger:\n  pool: 100001\n",
+			[]string{"bad.yaml:9: ledger.pool: must be at most 100000 (got 100001)"}},
+		{"ledger negative charge", minimal + "ledger:\n  charge: -1ms\n  pool: 2\n",
+			[]string{"bad.yaml:9: ledger.charge: must be >= 0s (got -1ms)"}},
+		{"ledger unknown field", minimal + "ledger:\n  pool: 2\n  retries: 3\n",
+			[]string{"bad.yaml:10: ledger.retries: unknown field (want one of persist, charge, pool)"}},
 		{"section not a mapping", strings.Replace(minimal, "load:\n  model: closed\n  concurrency: 2\n  duration: 1s\n", "load: fast\n", 1),
 			[]string{`bad.yaml:4: load: must be a mapping, got "fast"`}},
 	}

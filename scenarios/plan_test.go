@@ -356,6 +356,54 @@ func TestDrawsPinned(t *testing.T) {
 	}
 }
 
+// TestLedgerDraws: ledger durations are a pure function of the seed, the
+// call and its key, scaled by the time scale, and independent of the
+// provider's and client's draws.
+func TestLedgerDraws(t *testing.T) {
+	s := Default()
+	s.Name, s.Seed, s.TimeScale = "l", 7, 0.5
+	s.Ledger = &Ledger{Persist: UniformOf(10*time.Millisecond, 20*time.Millisecond), Charge: ExpOf(4 * time.Millisecond), Pool: 1}
+	var persists, charges []time.Duration
+	for i := range uint64(64) {
+		p, c := s.LedgerPersist(i), s.LedgerCharge(i)
+		if p < 5*time.Millisecond || p > 10*time.Millisecond {
+			t.Fatalf("persist %d drew %v, want within [10ms, 20ms] × 0.5", i, p)
+		}
+		persists, charges = append(persists, p), append(charges, c)
+	}
+	again := s.Clone()
+	again.Provider.FailProbability = 0.5 // another draw site moves nothing here
+	for i := range uint64(64) {
+		if p, c := again.LedgerPersist(i), again.LedgerCharge(i); p != persists[i] || c != charges[i] {
+			t.Fatalf("draw %d: %v, %v then %v, %v: not deterministic", i, persists[i], charges[i], p, c)
+		}
+	}
+	if slicesAllEqual(persists) || slicesAllEqual(charges) {
+		t.Errorf("every request drew the same duration: persists %v, charges %v", persists[:4], charges[:4])
+	}
+	unscaled := s.Clone()
+	unscaled.TimeScale = 1
+	unscaled.Ledger.Persist = ConstOf(8 * time.Millisecond)
+	if got := unscaled.LedgerPersist(3); got != 8*time.Millisecond {
+		t.Errorf("const persist at scale 1: %v, want 8ms", got)
+	}
+	if got := s.LedgerPersist(3); got == unscaled.LedgerPersist(3) {
+		t.Errorf("scale 0.5 drew %v, the same as unscaled", got)
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = s.LedgerPersist(9) + s.LedgerCharge(9) }); n != 0 {
+		t.Errorf("a ledger draw allocates %v times", n)
+	}
+}
+
+func slicesAllEqual(ds []time.Duration) bool {
+	for _, d := range ds {
+		if d != ds[0] {
+			return false
+		}
+	}
+	return true
+}
+
 // TestChunkBytesClamp checks chunkBytes against the division it avoids,
 // at the edges of the clamp and at values whose product overflows.
 func TestChunkBytesClamp(t *testing.T) {

@@ -47,6 +47,9 @@ type Scenario struct {
 	Client   Client
 	Load     Load
 	Limits   Limits
+	// Ledger, if set, gives the ledger latency and a connection pool; nil
+	// (no ledger section) is a ledger that costs nothing.
+	Ledger *Ledger
 }
 
 // Provider describes the synthetic upstream provider.
@@ -145,6 +148,58 @@ type Limits struct {
 	FinalizerTimeout time.Duration
 }
 
+// Ledger is the latency of the ledger both designs persist records and
+// charge accounts through: every call waits for one of Pool connections,
+// then holds it for a duration drawn from Persist or Charge (scaled by the
+// time scale), so each design waits exactly where its own code calls the
+// ledger (the legacy in its finalizer, the redesign before Relay returns).
+//
+// Note: a Persist call's duration is drawn from the seed and the record's
+// request ID. A Charge names an account, not a request (impls.Ledger), so
+// its duration is drawn from the seed and its position among the
+// account's charges: every design's n-th charge takes the same time,
+// whichever request it bills.
+type Ledger struct {
+	// Persist and Charge are how long each call holds its connection.
+	Persist DurationDist
+	Charge  DurationDist
+	// Pool is the number of connections, at least 1: calls beyond it wait,
+	// first come first served.
+	Pool int
+}
+
+// MaxLedgerPool is the largest ledger connection pool a scenario may ask
+// for.
+const MaxLedgerPool = MaxConcurrency
+
+// LedgerPersist returns how long the Persist call of request id holds a
+// ledger connection, scaled; 0 without a ledger section. It does not
+// allocate.
+func (s *Scenario) LedgerPersist(id uint64) time.Duration {
+	if s.Ledger == nil {
+		return 0
+	}
+	return s.ledgerDraw(&s.Ledger.Persist, saltLedgerPersist, id)
+}
+
+// LedgerCharge returns how long charge n (from 0) of an account holds a
+// ledger connection, scaled; 0 without a ledger section. It does not
+// allocate.
+func (s *Scenario) LedgerCharge(n uint64) time.Duration {
+	if s.Ledger == nil {
+		return 0
+	}
+	return s.ledgerDraw(&s.Ledger.Charge, saltLedgerCharge, n)
+}
+
+func (s *Scenario) ledgerDraw(d *DurationDist, salt, i uint64) time.Duration {
+	if d.Kind == Const {
+		return s.Scaled(max(d.Value, 0))
+	}
+	r := newRNG(s.Seed, salt, i, 0)
+	return s.Scaled(d.draw(&r))
+}
+
 // Hard limits of the generator.
 const (
 	// MaxChunkBytes is the largest chunk content; larger draws are clamped.
@@ -194,6 +249,10 @@ func (s *Scenario) Clone() *Scenario {
 	if p := s.Client.DisconnectAfter; p != nil {
 		v := *p
 		c.Client.DisconnectAfter = &v
+	}
+	if p := s.Ledger; p != nil {
+		v := *p
+		c.Ledger = &v
 	}
 	return &c
 }
@@ -353,6 +412,16 @@ func (s *Scenario) problems() ErrorList {
 	}
 	if s.Limits.FinalizerTimeout < 0 {
 		v.add("limits.finalizer_timeout", "must be >= 0 (got %v)", s.Limits.FinalizerTimeout)
+	}
+	if led := s.Ledger; led != nil {
+		checkDist(&v, "ledger.persist", led.Persist, 0)
+		checkDist(&v, "ledger.charge", led.Charge, 0)
+		switch {
+		case led.Pool < 1:
+			v.add("ledger.pool", "must be >= 1 connection (got %d)", led.Pool)
+		case led.Pool > MaxLedgerPool:
+			v.add("ledger.pool", "must be at most %d (got %d)", MaxLedgerPool, led.Pool)
+		}
 	}
 	return v.errs
 }

@@ -6,8 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"go.uber.org/goleak"
 
+	"github.com/streambench/streambench/accounting"
 	"github.com/streambench/streambench/impls/variant"
 	"github.com/streambench/streambench/result"
 	"github.com/streambench/streambench/scenarios"
@@ -158,5 +160,21 @@ func TestScheduleDue(t *testing.T) {
 		if got := s.due(-time.Second); got != 0 {
 			t.Errorf("%s: due before the start = %d", arrival, got)
 		}
+	}
+}
+
+// TestLedgerRecord: over HTTP a trial's ledger figures are the differences
+// of the gateway's pool stats over the trial, the wait given as a mean.
+func TestLedgerRecord(t *testing.T) {
+	if l := ledgerRecord(nil, nil, time.Second); l != nil {
+		t.Errorf("no pool: %+v", l)
+	}
+	before := &accounting.PoolStats{Conns: 4, Persists: 10, Charges: 10, Queued: 3, WaitedNS: 5e6, HeldNS: 9e6, SaturatedNS: 1e8, InUsePeak: 4}
+	after := &accounting.PoolStats{Conns: 4, Persists: 30, Charges: 30, Queued: 8, WaitedNS: 45e6, HeldNS: 49e6, SaturatedNS: 6e8, InUsePeak: 4}
+	got := ledgerRecord(before, after, 2*time.Second)
+	want := &result.LedgerPool{Conns: 4, Calls: 40, Queued: 5, WaitTotalNS: 40e6, HoldTotalNS: 40e6,
+		Wait: result.Percentiles{Count: 40, Mean: 1e6}, Saturation: 0.25}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ledgerRecord mismatch (-want +got):\n%s", diff)
 	}
 }

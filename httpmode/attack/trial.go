@@ -403,10 +403,37 @@ func buildRecord(cfg Config, v variant.Variant, rate float64, trial, order int, 
 		a.RecordsExpected = (g.Gateway.Requests - g0.Gateway.Requests) - (g.Gateway.Rejected - g0.Gateway.Rejected)
 		a.RecordsPending = a.RecordsExpected - a.RecordsPersisted
 	}
+	rec.Ledger = ledgerRecord(g0.Ledger.Pool, g.Ledger.Pool, elapsed)
 	recordTokens := acct.RecordTokens
 	a.Violations = check(a, tr, v.Name, rec, recordTokens,
 		g.Outcomes.Delivered-g0.Outcomes.Delivered, after.Provider.Streams-before.Provider.Streams)
 	return rec
+}
+
+// ledgerRecord is what a gateway's ledger pool did over a trial, from its
+// stats before and after, or nil without a pool. The serve process's pool
+// serves every trial, so only its sums can be told apart per trial: the
+// wait per call is given as a count and a mean, and the peak in use is
+// left out.
+func ledgerRecord(before, after *accounting.PoolStats, elapsed time.Duration) *result.LedgerPool {
+	if before == nil || after == nil {
+		return nil
+	}
+	calls := after.Persists + after.Charges - before.Persists - before.Charges
+	l := &result.LedgerPool{
+		Conns:       after.Conns,
+		Calls:       calls,
+		Queued:      after.Queued - before.Queued,
+		WaitTotalNS: after.WaitedNS - before.WaitedNS,
+		HoldTotalNS: after.HeldNS - before.HeldNS,
+	}
+	if calls > 0 {
+		l.Wait = result.Percentiles{Count: calls, Mean: float64(l.WaitTotalNS) / float64(calls)}
+	}
+	if elapsed > 0 {
+		l.Saturation = min(float64(after.SaturatedNS-before.SaturatedNS)/float64(elapsed), 1)
+	}
+	return l
 }
 
 // check runs the HTTP mode's invariants: the ones both modes share
