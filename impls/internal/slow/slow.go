@@ -44,8 +44,9 @@ type Config struct {
 	Spin time.Duration
 }
 
-// CalibrationChunks and CalibrationTime bound the calibration window of a
-// Percent wrapper: it relays, adding nothing, until it has seen
+// CalibrationSettle, CalibrationChunks and CalibrationTime place the
+// calibration window of a Percent wrapper (see calibrate): once the
+// process has settled, it relays, adding nothing, until it has seen
 // CalibrationChunks chunks or CalibrationTime has passed since its first
 // chunk (and at least 64 chunks), measuring the process's CPU per chunk. The
 // time bound keeps the window inside a short warm-up on a paced scenario.
@@ -56,6 +57,7 @@ type Config struct {
 // throughput by about 10/110. Calibrating to the relay's work alone would
 // inject an effect of unknown size in the units the gate measures.
 const (
+	CalibrationSettle = 50 * time.Millisecond
 	CalibrationChunks = 20_000
 	CalibrationTime   = 50 * time.Millisecond
 )
@@ -120,10 +122,13 @@ type pipeline struct {
 	iters atomic.Int64
 	// The calibration window: the process's CPU at its first chunk and the
 	// chunks seen since.
-	calib  sync.Once
-	cpu0   time.Duration
-	t0     time.Time
-	chunks atomic.Int64
+	calib    sync.Once // t0: the first chunk
+	settling atomic.Int64
+	settled  atomic.Bool
+	window   sync.Once // cpu0, t1: the window opens
+	cpu0     time.Duration
+	t0, t1   time.Time
+	chunks   atomic.Int64
 	// mu guards slab, the sinks not yet handed out.
 	mu   sync.Mutex
 	slab []sink
@@ -172,11 +177,24 @@ func (s *sink) Write(c impls.Chunk) error {
 }
 
 // calibrate counts one chunk of the calibration window and, at its end,
-// sets the work per chunk.
+// sets the work per chunk. The window opens once the process has settled:
+// CalibrationSettle after the first chunk, or CalibrationChunks chunks
+// later, whichever comes first.
+//
+// Note: a window from the first chunk measured a process still starting
+// (its heap growing from nothing and collected every few milliseconds, its
+// streams' goroutines starting): about twice its steady CPU per chunk on
+// firehose, so that slow=10% added 22% and slow=20% 39%.
 func (p *pipeline) calibrate() {
-	p.calib.Do(func() { p.cpu0, p.t0 = processCPU(), time.Now() })
+	p.calib.Do(func() { p.t0 = time.Now() })
+	if !p.settled.Load() {
+		if n := p.settling.Add(1); n < CalibrationChunks && (n%64 != 0 || time.Since(p.t0) < CalibrationSettle) {
+			return
+		}
+		p.window.Do(func() { p.cpu0, p.t1 = processCPU(), time.Now(); p.settled.Store(true) })
+	}
 	n := p.chunks.Add(1)
-	if n < CalibrationChunks && (n%64 != 0 || time.Since(p.t0) < CalibrationTime) {
+	if n < CalibrationChunks && (n%64 != 0 || time.Since(p.t1) < CalibrationTime) {
 		return
 	}
 	perChunk := float64(processCPU()-p.cpu0) / float64(n)

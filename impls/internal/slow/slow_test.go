@@ -56,19 +56,21 @@ func TestSpinDeliversEverything(t *testing.T) {
 	}
 }
 
-// TestPercentCalibrates checks that the calibration window closes at
-// CalibrationChunks at the latest and then sets a work per chunk.
+// TestPercentCalibrates checks that the calibration window opens after
+// CalibrationChunks settling chunks at the latest, closes CalibrationChunks
+// later at the latest, and then sets a work per chunk.
 func TestPercentCalibrates(t *testing.T) {
 	w := Wrap(passthrough.New(), Config{Percent: 50}).(*pipeline)
 	if _, ok := w.PerChunk(); ok {
 		t.Fatal("PerChunk reports a value before any chunk")
 	}
-	out, got := relay(w, CalibrationChunks+10)
-	if out.Delivered != CalibrationChunks+10 || got != out.Delivered {
+	const n = 2*CalibrationChunks + 10
+	out, got := relay(w, n)
+	if out.Delivered != n || got != out.Delivered {
 		t.Fatalf("relay: %+v, sink got %d", out, got)
 	}
 	if _, ok := w.PerChunk(); !ok {
-		t.Fatalf("still calibrating after %d chunks", CalibrationChunks+10)
+		t.Fatalf("still calibrating after %d chunks", n)
 	}
 	if n := w.chunks.Load(); n > CalibrationChunks {
 		t.Fatalf("calibration counted %d chunks, want at most %d", n, CalibrationChunks)
