@@ -297,7 +297,22 @@ func (d *decoder) scenario(n *yaml.Node, s *Scenario) {
 			s.Ledger = new(Ledger)
 			d.ledger(n, path, s.Ledger)
 		}},
+		{"slo", func(n *yaml.Node, path string) { d.slo(n, path, &s.SLO) }},
 	}, "name", "load")
+}
+
+// slo decodes the latency objective; a mapping without either bound is
+// refused, since it would judge nothing.
+func (d *decoder) slo(n *yaml.Node, path string, o *SLO) {
+	if !d.object(n, path, []field{
+		{"ttft", d.duration(&o.TTFT)},
+		{"e2e", d.duration(&o.E2E)},
+	}) {
+		return
+	}
+	if len(n.Content) == 0 {
+		d.errorf(n, path, "sets no bound: give ttft, e2e or both")
+	}
 }
 
 func (d *decoder) provider(n *yaml.Node, path string, p *Provider) {

@@ -65,6 +65,9 @@ load:
 limits:
   content_cap: 64KiB
   finalizer_timeout: 10m
+slo:
+  ttft: 500ms
+  e2e: 5s
 `
 	s, err := Parse("full.yaml", []byte(file))
 	if err != nil {
@@ -88,6 +91,7 @@ limits:
 		Client: Client{ReadDelay: ExpOf(5 * time.Millisecond), DisconnectProbability: 0.5, DisconnectAfter: &after},
 		Load:   Load{Model: Open, Rate: 12.5, Arrival: Poisson, Requests: 1000},
 		Limits: Limits{ContentCap: 64 << 10, FinalizerTimeout: 10 * time.Minute},
+		SLO:    SLO{TTFT: 500 * time.Millisecond, E2E: 5 * time.Second},
 	}
 	if diff := cmp.Diff(want, s); diff != "" {
 		t.Errorf("Parse mismatch (-want +got):\n%s", diff)
@@ -127,7 +131,7 @@ func TestParseBadFiles(t *testing.T) {
 		want []string
 	}{
 		{"unknown top-level field", minimal + "colour: red\n",
-			[]string{"bad.yaml:8: colour: unknown field (want one of name, description, seed, time_scale, provider, client, load, limits, ledger)"}},
+			[]string{"bad.yaml:8: colour: unknown field (want one of name, description, seed, time_scale, provider, client, load, limits, ledger, slo)"}},
 		{"unknown nested field", strings.Replace(minimal, "  response_tokens: 10\n", "  response_tokens: 10\n  temperature: 1\n", 1),
 			[]string{"bad.yaml:4: provider.temperature: unknown field (want one of ttft, inter_chunk, tokens_per_chunk, bytes_per_token, response_tokens, prompt_tokens, fail_probability, stall_probability, stall, finish_reason)"}},
 		{"duplicate field", minimal + "seed: 1\nseed: 2\n",
@@ -167,7 +171,7 @@ func TestParseBadFiles(t *testing.T) {
 		{"int distribution given a float", strings.Replace(minimal, "response_tokens: 10", "response_tokens: 10.5", 1),
 			[]string{"bad.yaml:3: provider.response_tokens: must be an integer, got 10.5"}},
 		{"probability above one", minimal + "provider_extra: 1\n",
-			[]string{"bad.yaml:8: provider_extra: unknown field (want one of name, description, seed, time_scale, provider, client, load, limits, ledger)"}},
+			[]string{"bad.yaml:8: provider_extra: unknown field (want one of name, description, seed, time_scale, provider, client, load, limits, ledger, slo)"}},
 		{"fail probability out of range", strings.Replace(minimal, "  response_tokens: 10\n", "  response_tokens: 10\n  fail_probability: 1.5\n", 1),
 			[]string{"bad.yaml:4: provider.fail_probability: must be a probability in [0, 1] (got 1.5)"}},
 		{"stall probability without stall", strings.Replace(minimal, "  response_tokens: 10\n", "  response_tokens: 10\n  stall_probability: 0.5\n", 1),
@@ -220,6 +224,14 @@ func TestParseBadFiles(t *testing.T) {
 			[]string{"bad.yaml:9: ledger.charge: must be >= 0s (got -1ms)"}},
 		{"ledger unknown field", minimal + "ledger:\n  pool: 2\n  retries: 3\n",
 			[]string{"bad.yaml:10: ledger.retries: unknown field (want one of persist, charge, pool)"}},
+		{"slo without a bound", minimal + "slo: {}\n",
+			[]string{"bad.yaml:8: slo: sets no bound: give ttft, e2e or both"}},
+		{"slo unknown bound", minimal + "slo:\n  itl: 5ms\n",
+			[]string{"bad.yaml:9: slo.itl: unknown field (want one of ttft, e2e)"}},
+		{"slo negative", minimal + "slo:\n  ttft: -5ms\n",
+			[]string{"bad.yaml:9: slo.ttft: must be >= 0 (got -5ms)"}},
+		{"slo ttft past e2e", minimal + "slo:\n  ttft: 2s\n  e2e: 1s\n",
+			[]string{"bad.yaml:9: slo.ttft: must not exceed slo.e2e: the first chunk comes before the last (got 2s > 1s)"}},
 		{"section not a mapping", strings.Replace(minimal, "load:\n  model: closed\n  concurrency: 2\n  duration: 1s\n", "load: fast\n", 1),
 			[]string{`bad.yaml:4: load: must be a mapping, got "fast"`}},
 	}

@@ -50,7 +50,27 @@ type Scenario struct {
 	// Ledger, if set, gives the ledger latency and a connection pool; nil
 	// (no ledger section) is a ledger that costs nothing.
 	Ledger *Ledger
+	// SLO is the latency objective goodput is judged by; the zero SLO
+	// judges nothing.
+	SLO SLO
 }
+
+// SLO is a latency objective for one request, from its intended start
+// (the open model's schedule; the actual start in the closed model). A
+// request meets it when it completed without error, its first chunk
+// arrived within TTFT and its last within E2E; a zero bound is not judged.
+// At least one bound is set when the SLO is.
+//
+// Note: the bounds are written at real scale and scaled by the scenario's
+// TimeScale, like the provider's delays they are judged against: a 1 s
+// time-to-first-chunk objective on a scenario at 0.01 is judged at 10 ms.
+type SLO struct {
+	TTFT time.Duration
+	E2E  time.Duration
+}
+
+// IsZero reports whether the SLO sets no bound.
+func (o SLO) IsZero() bool { return o.TTFT == 0 && o.E2E == 0 }
 
 // Provider describes the synthetic upstream provider.
 type Provider struct {
@@ -422,6 +442,15 @@ func (s *Scenario) problems() ErrorList {
 		case led.Pool > MaxLedgerPool:
 			v.add("ledger.pool", "must be at most %d (got %d)", MaxLedgerPool, led.Pool)
 		}
+	}
+	if s.SLO.TTFT < 0 {
+		v.add("slo.ttft", "must be >= 0 (got %v)", s.SLO.TTFT)
+	}
+	if s.SLO.E2E < 0 {
+		v.add("slo.e2e", "must be >= 0 (got %v)", s.SLO.E2E)
+	}
+	if s.SLO.TTFT > 0 && s.SLO.E2E > 0 && s.SLO.TTFT > s.SLO.E2E {
+		v.add("slo.ttft", "must not exceed slo.e2e: the first chunk comes before the last (got %v > %v)", s.SLO.TTFT, s.SLO.E2E)
 	}
 	return v.errs
 }
