@@ -202,6 +202,20 @@ type Trial struct {
 	BytesPerS   float64 `json:"bytes_per_s"`
 	StreamsPerS float64 `json:"streams_per_s"`
 
+	// SLO is the latency objective the trial was judged by, nil when none
+	// was given; the three fields after it are then absent.
+	SLO *SLO `json:"slo,omitempty"`
+	// RequestsMetSLO counts the measured requests that met the SLO
+	// (Objective.Met), wherever they ended; GoodputPerS is that count over
+	// the measured window (DurationS), and SLOAttainment that count over
+	// the measured requests that started plus RequestsDropped (Attainment).
+	RequestsMetSLO int64   `json:"requests_met_slo,omitempty"`
+	GoodputPerS    float64 `json:"goodput_per_s,omitempty"`
+	SLOAttainment  float64 `json:"slo_attainment,omitempty"`
+	// CapacityProbe marks a trial run by a capacity search (bench run
+	// -find-capacity) at the open-model rate in Load.Rate.
+	CapacityProbe bool `json:"capacity_probe,omitempty"`
+
 	// Client-side latencies from each request's actual start; in the open
 	// model the *_intended_ns ones are from its intended start.
 	TTFT         Percentiles `json:"ttft_ns"`
