@@ -76,6 +76,11 @@ type TrialSpec struct {
 	// scenario's time_scale: 1 runs the legacy's 600 s finalizer as
 	// written under a scaled provider.
 	DesignTimeScale float64 `json:"design_time_scale,omitempty"`
+	// SLOTTFT and SLOE2E, when non-zero, override the bounds of the
+	// scenario's SLO (written at real scale, like the scenario's), by which
+	// the trial's goodput is judged.
+	SLOTTFT time.Duration `json:"slo_ttft,omitempty"`
+	SLOE2E  time.Duration `json:"slo_e2e,omitempty"`
 }
 
 // MinMemLimit is the smallest memory limit a trial accepts: below it the

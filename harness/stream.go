@@ -116,6 +116,7 @@ type stream struct {
 	unpublished int64
 	lastSeq     int64
 	lastAt      int64 // when the chunk before a sampled gap arrived
+	firstAt     int64 // when the first chunk arrived (measured requests), ns since base; 0: none yet
 	// hash and bytes digest the delivered stream (request-count trials only).
 	hash     uint64
 	bytes    int64
@@ -327,6 +328,7 @@ func (s *stream) measure(n, seq int64) {
 	now := s.tr.now()
 	switch {
 	case n == 0:
+		s.firstAt = now
 		s.batch.add(s.tr.lat, s.shard, latTTFT, now-s.start)
 		if s.tr.openModel {
 			s.batch.add(s.tr.lat, s.shard, latTTFTIntended, now-s.intended)
@@ -438,6 +440,7 @@ type counterSlot struct {
 	bytes  atomic.Int64
 	_      [48]byte
 	c      [numCounts]atomic.Int64
+	_      [(64 - numCounts*8%64) % 64]byte // to a whole number of lines
 }
 
 // The counts of a counterSlot.
@@ -458,5 +461,6 @@ const (
 	cDelays
 	cDelayed
 	cDelayLate
-	numCounts // 16: two cache lines
+	cMetSLO   // measured streams that met the trial's SLO
+	numCounts // 17: three cache lines with the padding
 )

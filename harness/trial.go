@@ -60,6 +60,9 @@ type trial struct {
 	ctx    context.Context
 	// itlEvery is the inter-chunk gap sampling period (see itlEvery).
 	itlEvery int64
+	// slo is the objective each measured request is judged by (see
+	// relay); the zero Objective when the trial has no SLO.
+	slo result.Objective
 
 	// slots hold the per-worker counters (see counterSlot): the
 	// throughput, and the accounting summed as streams end.
@@ -171,6 +174,9 @@ func runTrial(ctx context.Context, spec TrialSpec, v variant.Variant, newPipe fu
 	}
 	tr.itlEvery = itlEvery(sc)
 	tr.openModel = sc.Load.Model == scenarios.Open
+	if given := sloOf(sc); given != nil {
+		tr.slo = given.Objective()
+	}
 	if spec.Requests > 0 && spec.Requests <= maxRequestDigests {
 		tr.digests = make([]string, spec.Requests)
 	}
@@ -238,7 +244,21 @@ func applySpec(sc *scenarios.Scenario, spec *TrialSpec) error {
 	} else {
 		l.Warmup = spec.Warmup
 	}
+	if spec.SLOTTFT > 0 {
+		sc.SLO.TTFT = spec.SLOTTFT
+	}
+	if spec.SLOE2E > 0 {
+		sc.SLO.E2E = spec.SLOE2E
+	}
 	return sc.Validate()
+}
+
+// sloOf returns the record of sc's SLO, nil when it has none.
+func sloOf(sc *scenarios.Scenario) *result.SLO {
+	if sc.SLO.IsZero() {
+		return nil
+	}
+	return &result.SLO{TTFTNS: int64(sc.SLO.TTFT), E2ENS: int64(sc.SLO.E2E), TimeScale: sc.TimeScale}
 }
 
 func (t *trial) run(parent context.Context) (*result.Trial, error) {
@@ -1003,6 +1023,15 @@ func (t *trial) relay(s *stream, inWindow func() bool) (end int64) {
 		if inWindow() {
 			c[cStreams].Add(1)
 		}
+		if !t.slo.IsZero() {
+			ttft := int64(-1)
+			if s.firstAt > 0 {
+				ttft = s.firstAt - s.intended
+			}
+			if t.slo.Met(out.Err == nil, ttft, end-s.intended) {
+				c[cMetSLO].Add(1)
+			}
+		}
 	}
 	s.batch.flush(t.lat, s.shard)
 	if s.measured {
@@ -1216,6 +1245,15 @@ func (t *trial) record(m measurement) *result.Trial {
 	}
 	if t.openModel {
 		rec.Warnings = append(rec.Warnings, t.openWarnings(rec)...)
+	}
+	if rec.SLO = sloOf(t.sc); rec.SLO != nil {
+		met := t.sum(cMetSLO)
+		rec.RequestsMetSLO = met
+		if secs > 0 {
+			rec.GoodputPerS = float64(met) / secs
+		}
+		ran := rec.StreamsCompleted + rec.StreamsDisconnected + rec.StreamsFailed
+		rec.SLOAttainment = result.Attainment(met, ran, rec.RequestsDropped)
 	}
 	t.checkTrial(a)
 	t.mu.Lock()
