@@ -57,6 +57,9 @@ type Config struct {
 	// SteadyState and DesignTimeScale are every trial's (see TrialSpec).
 	SteadyState     bool
 	DesignTimeScale float64
+	// SLOTTFT and SLOE2E override the bounds of every scenario's SLO when
+	// non-zero (see TrialSpec).
+	SLOTTFT, SLOE2E time.Duration
 }
 
 // DefaultConfig is the comparison `bench` runs with no arguments.
@@ -120,6 +123,9 @@ func Trials(cfg Config) ([]TrialSpec, error) {
 	}
 	if cfg.Duration > 0 && cfg.Requests > 0 {
 		return nil, fmt.Errorf("give a duration or a request count, not both")
+	}
+	if cfg.SLOTTFT < 0 || cfg.SLOE2E < 0 {
+		return nil, fmt.Errorf("slo bounds must not be negative")
 	}
 	vs, err := variant.ParseList(strings.Join(cfg.Variants, ","))
 	if err != nil {
@@ -216,6 +222,7 @@ func Trials(cfg Config) ([]TrialSpec, error) {
 					GOMAXPROCS: g.p, Trial: rep, Order: len(specs), Seed: cfg.Seed,
 					Grace: cfg.Grace, Drain: cfg.Drain, Timeout: cfg.Timeout,
 					MemLimit: cfg.MemLimit, SteadyState: cfg.SteadyState, DesignTimeScale: cfg.DesignTimeScale,
+					SLOTTFT: cfg.SLOTTFT, SLOE2E: cfg.SLOE2E,
 				}
 				// Check the spec now, so a bad override fails before the
 				// run starts rather than in its tenth minute.

@@ -54,6 +54,8 @@ func cmdRun(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer,
 		steady      = fs.Bool("steady-state", false, "start each trial at the lingering population a design whose finalizer lingers holds in steady state (disconnect rate × finalizer timeout)")
 		designScale = fs.Float64("design-time-scale", 0, "scale the designs' own durations (finalizer timeout, backpressure delays) by this instead of the scenario's time_scale; 1 runs them as written")
 		soak        = fs.Duration("soak", 0, "a soak run: one trial per variant of this long, without calibration, whose heap and goroutine series show growth over minutes")
+		sloTTFT     = durationVar(fs, "slo-ttft", 0, "SLO: time to first chunk from the intended start, at the scenario's real scale (overrides the scenario's slo.ttft); adds goodput to every trial")
+		sloE2E      = durationVar(fs, "slo-e2e", 0, "SLO: end-to-end latency from the intended start, at the scenario's real scale (overrides the scenario's slo.e2e); adds goodput to every trial")
 	)
 	var duration time.Duration
 	warmup := time.Duration(-1)
@@ -89,6 +91,8 @@ func cmdRun(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer,
 		Timeout:         *timeout,
 		InProcess:       *inprocess,
 		OnCap:           *onCap,
+		SLOTTFT:         *sloTTFT,
+		SLOE2E:          *sloE2E,
 	}
 	if *onCap != result.OnCapQueue && *onCap != result.OnCapDrop {
 		return usagef("bench run: -on-cap must be %s or %s (got %q)", result.OnCapQueue, result.OnCapDrop, *onCap)
