@@ -261,48 +261,78 @@ func NewHeader(cfg Config, specs []TrialSpec) *result.Header {
 // crashed is a record with Error set. The error is non-nil only for a run
 // that could not go on (w failed) or was stopped.
 func Run(ctx context.Context, cfg Config, specs []TrialSpec, w *result.Writer, stop <-chan struct{}, progress io.Writer) ([]*result.Trial, error) {
-	var out []*result.Trial
-	calib := map[result.Key]float64{}
-	began := time.Now()
-	for i, spec := range specs {
-		select {
-		case <-stop:
-			return out, errStopped
-		default:
-		}
-		if ctx.Err() != nil {
-			return out, errStopped
-		}
-		if progress != nil {
-			fmt.Fprintf(progress, "trial %d/%d  %-44s  %s elapsed%s\n", i+1, len(specs), spec, time.Since(began).Round(time.Second), eta(began, i, len(specs)))
-		}
-		var rec *result.Trial
-		var err error
-		if cfg.InProcess {
-			rec, err = RunTrial(ctx, spec)
-		} else {
-			rec, err = runChild(ctx, spec)
-		}
-		if ctx.Err() != nil {
-			return out, errStopped
-		}
-		if err != nil {
-			rec = failedRecord(spec, err)
-		}
-		key := rec.Key()
-		if rec.Variant == variant.PassThrough && !rec.Failed() {
-			calib[key] = rec.CPUNSPerChunk
-		}
-		rec.HarnessNSPerChunk = calib[key]
-		if err := w.Write(rec); err != nil {
-			return out, fmt.Errorf("writing results: %w", err)
-		}
-		out = append(out, rec)
-		if progress != nil && rec.Failed() {
-			fmt.Fprintf(progress, "  FAILED: %s\n", failure(rec))
+	r := newRunner(cfg, w, progress, len(specs))
+	for _, spec := range specs {
+		if _, err := r.run(ctx, stop, spec, false); err != nil {
+			return r.out, err
 		}
 	}
-	return out, nil
+	return r.out, nil
+}
+
+// runner runs trials one at a time, writing each record as it ends: the
+// loop of Run and of FindCapacity.
+type runner struct {
+	cfg      Config
+	w        *result.Writer
+	progress io.Writer
+	calib    map[result.Key]float64
+	began    time.Time
+	total    int // trials planned; 0 when unknown (a capacity search)
+	out      []*result.Trial
+}
+
+func newRunner(cfg Config, w *result.Writer, progress io.Writer, total int) *runner {
+	return &runner{cfg: cfg, w: w, progress: progress, calib: map[result.Key]float64{}, began: time.Now(), total: total}
+}
+
+// run runs one trial and writes its record, marked as a capacity probe
+// when probe is set. The error is non-nil only when the run cannot go on:
+// stopped, or the record could not be written.
+func (r *runner) run(ctx context.Context, stop <-chan struct{}, spec TrialSpec, probe bool) (*result.Trial, error) {
+	select {
+	case <-stop:
+		return nil, errStopped
+	default:
+	}
+	if ctx.Err() != nil {
+		return nil, errStopped
+	}
+	i := len(r.out)
+	if r.progress != nil {
+		of, left := "", ""
+		if r.total > 0 {
+			of, left = fmt.Sprintf("/%d", r.total), eta(r.began, i, r.total)
+		}
+		fmt.Fprintf(r.progress, "trial %d%s  %-44s  %s elapsed%s\n", i+1, of, spec, time.Since(r.began).Round(time.Second), left)
+	}
+	var rec *result.Trial
+	var err error
+	if r.cfg.InProcess {
+		rec, err = RunTrial(ctx, spec)
+	} else {
+		rec, err = runChild(ctx, spec)
+	}
+	if ctx.Err() != nil {
+		return nil, errStopped
+	}
+	if err != nil {
+		rec = failedRecord(spec, err)
+	}
+	rec.CapacityProbe = probe
+	key := rec.Key()
+	if rec.Variant == variant.PassThrough && !rec.Failed() {
+		r.calib[key] = rec.CPUNSPerChunk
+	}
+	rec.HarnessNSPerChunk = r.calib[key]
+	if err := r.w.Write(rec); err != nil {
+		return nil, fmt.Errorf("writing results: %w", err)
+	}
+	r.out = append(r.out, rec)
+	if r.progress != nil && rec.Failed() {
+		fmt.Fprintf(r.progress, "  FAILED: %s\n", failure(rec))
+	}
+	return rec, nil
 }
 
 func eta(began time.Time, done, total int) string {
