@@ -46,6 +46,7 @@ func Findings(trials []*result.Trial, opts Options) []string {
 	out = append(out, droppedFindings(groups, droppedByRow(trials), where)...)
 	out = append(out, oomFindings(trials, where)...)
 	out = append(out, growthFindings(groups, trials, where)...)
+	out = append(out, capacityFindings(trials)...)
 	out = append(out, driftFindings(trials)...)
 	return out
 }

@@ -61,6 +61,7 @@ func WriteMarkdown(w io.Writer, hdr *result.Header, trials []*result.Trial, opts
 			fmt.Fprintf(&b, "%s %s  \n", superscript(i+1), t)
 		}
 	}
+	writeCapacityMarkdown(&b, trials)
 	writeAttributionMarkdown(&b, Attribute(groups, opts.Ladders, MChunksPerS, opts))
 	_, err := io.WriteString(w, b.String())
 	return err

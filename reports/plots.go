@@ -222,6 +222,15 @@ func Figures(trials []*result.Trial, opts Options) ([]Figure, error) {
 			}
 		}
 	}
+	names, plots, err := capacityPlots(trials)
+	if err != nil {
+		return figs, fmt.Errorf("reports: goodput plot: %w", err)
+	}
+	for i, p := range plots {
+		if err := add(names[i], goodputCaption, p, nil); err != nil {
+			return figs, fmt.Errorf("reports: plot %s: %w", names[i], err)
+		}
+	}
 	return figs, nil
 }
 

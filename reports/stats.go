@@ -318,6 +318,9 @@ func Analyze(trials []*result.Trial, opts Options) []*Group {
 	byCell := map[cell][]*result.Trial{}
 	keys := map[Key]bool{}
 	for _, t := range trials {
+		if isProbe(t) {
+			continue // see Capacities
+		}
 		k := t.Key()
 		keys[k] = true
 		c := cell{k, t.Variant}

@@ -39,6 +39,10 @@ var DefaultTableOptions = TableOptions{Stats: DefaultOptions}
 // when opts.Stats.Ladders ran.
 func WriteTable(w io.Writer, trials []*result.Trial, opts TableOptions) error {
 	groups := Analyze(trials, opts.Stats)
+	if len(groups) == 0 && slices.ContainsFunc(trials, isProbe) {
+		// A capacity search's run: its probes have a table of their own.
+		return WriteCapacityTable(w, trials)
+	}
 	dropped := droppedByRow(trials)
 	ledger := ledgerByRow(trials)
 	var notes footnotes
@@ -81,6 +85,9 @@ func WriteTable(w io.Writer, trials []*result.Trial, opts TableOptions) error {
 		return err
 	}
 	if err := notes.write(w); err != nil {
+		return err
+	}
+	if err := WriteCapacityTable(w, trials); err != nil {
 		return err
 	}
 	return writeAttribution(w, Attribute(groups, opts.Stats.Ladders, MChunksPerS, opts.Stats))
