@@ -238,7 +238,19 @@ func (s *Search) Next() (rate float64, ok bool) {
 	case r.Hi == 0: // nothing failed yet: step up from the pass
 		return min(r.Lo*c.Step, c.High), true
 	}
-	return math.Sqrt(r.Lo * r.Hi), true
+	mid := math.Sqrt(r.Lo * r.Hi)
+	// A rate of three significant digits reads better in progress lines
+	// and records, where it does not leave the bracket.
+	if m := roundSig(mid, 3); m > r.Lo && m < r.Hi {
+		mid = m
+	}
+	return mid, true
+}
+
+// roundSig rounds x > 0 to n significant digits.
+func roundSig(x float64, n int) float64 {
+	p := math.Pow(10, float64(n)-math.Ceil(math.Log10(x)))
+	return math.Round(x*p) / p
 }
 
 // Observe records a probe's measurement.

@@ -161,3 +161,11 @@ func containsString(l []string, s string) bool {
 	}
 	return false
 }
+
+// CheckCapacity reports whether cfg and cc make a capacity search that can
+// run, without running anything: the error FindCapacity would refuse it
+// with.
+func CheckCapacity(cfg Config, cc CapacityConfig) error {
+	_, err := capacityPlan(cfg, cc)
+	return err
+}

@@ -203,15 +203,18 @@ type Trial struct {
 	StreamsPerS float64 `json:"streams_per_s"`
 
 	// SLO is the latency objective the trial was judged by, nil when none
-	// was given; the three fields after it are then absent.
+	// was given; the three fields after it are then 0, not a measurement.
 	SLO *SLO `json:"slo,omitempty"`
 	// RequestsMetSLO counts the measured requests that met the SLO
 	// (Objective.Met), wherever they ended; GoodputPerS is that count over
 	// the measured window (DurationS), and SLOAttainment that count over
 	// the measured requests that started plus RequestsDropped (Attainment).
-	RequestsMetSLO int64   `json:"requests_met_slo,omitempty"`
-	GoodputPerS    float64 `json:"goodput_per_s,omitempty"`
-	SLOAttainment  float64 `json:"slo_attainment,omitempty"`
+	//
+	// Note: they are written even when zero, so that a trial whose every
+	// request missed says so rather than leaving the fields out.
+	RequestsMetSLO int64   `json:"requests_met_slo"`
+	GoodputPerS    float64 `json:"goodput_per_s"`
+	SLOAttainment  float64 `json:"slo_attainment"`
 	// CapacityProbe marks a trial run by a capacity search (bench run
 	// -find-capacity) at the open-model rate in Load.Rate.
 	CapacityProbe bool `json:"capacity_probe,omitempty"`

@@ -55,6 +55,11 @@ func cmdRun(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer,
 		designScale = fs.Float64("design-time-scale", 0, "scale the designs' own durations (finalizer timeout, backpressure delays) by this instead of the scenario's time_scale; 1 runs them as written")
 		soak        = fs.Duration("soak", 0, "a soak run: one trial per variant of this long, without calibration, whose heap and goroutine series show growth over minutes")
 		sloTTFT     = durationVar(fs, "slo-ttft", 0, "SLO: time to first chunk from the intended start, at the scenario's real scale (overrides the scenario's slo.ttft); adds goodput to every trial")
+		findCap     = fs.Bool("find-capacity", false, "search each variant's capacity: the highest open-model rate at which 99% of requests meet the SLO (needs an SLO; see -capacity-*)")
+		capLow      = fs.Float64("capacity-low", harness.DefaultCapacity.Search.Low, "-find-capacity: lowest rate probed, requests/s")
+		capHigh     = fs.Float64("capacity-high", harness.DefaultCapacity.Search.High, "-find-capacity: highest rate probed, requests/s")
+		capStart    = fs.Float64("capacity-start", 0, "-find-capacity: first rate probed (default: the scenario's own rate when its load is open, else the geometric middle of -capacity-low and -capacity-high)")
+		capBudget   = durationVar(fs, "capacity-budget", harness.DefaultCapacity.Budget, "-find-capacity: wall-clock budget of all the searches together; no probe starts that would likely overrun it")
 		sloE2E      = durationVar(fs, "slo-e2e", 0, "SLO: end-to-end latency from the intended start, at the scenario's real scale (overrides the scenario's slo.e2e); adds goodput to every trial")
 	)
 	var duration time.Duration
@@ -122,6 +127,16 @@ func cmdRun(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer,
 	if *format != "table" && *format != "json" {
 		return usagef("bench run: -format must be table or json (got %q)", *format)
 	}
+	if *findCap {
+		// Note: a probe is one trial unless -trials says otherwise: the
+		// search spends its budget on rates rather than on repetitions.
+		if !flagSet(fs, "trials") {
+			cfg.Trials = 1
+		}
+		cc := harness.DefaultCapacity
+		cc.Search.Low, cc.Search.High, cc.Search.Start, cc.Budget = *capLow, *capHigh, *capStart, *capBudget
+		return runCapacity(ctx, stop, stdout, stderr, cfg, cc, *out, *format, reportOptions(*minEffect))
+	}
 	return runConfig(ctx, stop, stdout, stderr, cfg, *out, *format, reportOptions(*minEffect))
 }
 
@@ -153,6 +168,40 @@ func runConfig(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writ
 	return out.ended(stderr, "bench", trials, len(specs), runErr)
 }
 
+// runCapacity runs cfg's capacity searches (bench run -find-capacity),
+// writing their probes' records, the summary and the report into outDir.
+func runCapacity(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer, cfg harness.Config, cc harness.CapacityConfig, outDir, format string, opts reports.Options) error {
+	if err := harness.CheckCapacity(cfg, cc); err != nil {
+		return usagef("bench run -find-capacity: %v", err)
+	}
+	out, err := createOutput("bench run", outDir, "")
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	var named []harness.TrialSpec
+	for _, v := range cfg.Variants {
+		named = append(named, harness.TrialSpec{Variant: v})
+	}
+	hdr := harness.NewHeader(cfg, named)
+	if err := out.Write(hdr); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "bench: capacity search within %s on %s (%d cores, GOMAXPROCS %d, %s), isolation: %s; results in %s\n",
+		cc.Budget, hdr.CPUModel, hdr.Cores, hdr.GOMAXPROCS, hdr.GoVersion, hdr.Isolation, out.results)
+	trials, caps, runErr := harness.FindCapacity(ctx, cfg, cc, out.Writer, stop, stderr)
+	runErr = out.sync(runErr)
+	for _, c := range caps {
+		fmt.Fprintf(stderr, "bench: capacity of %s on %s (GOMAXPROCS %d): %v\n", c.Variant, c.Scenario, c.GOMAXPROCS, c.Result)
+	}
+	if len(trials) > 0 {
+		if err := summarize(stdout, stderr, out.dir, out.results, trials, format, opts); err != nil {
+			return err
+		}
+	}
+	return out.ended(stderr, "bench", trials, len(trials), runErr)
+}
+
 // summarize prints the summary and writes the report files.
 func summarize(stdout, stderr io.Writer, outDir, resultsPath string, trials []*result.Trial, format string, opts reports.Options) error {
 	var err error
@@ -160,7 +209,13 @@ func summarize(stdout, stderr io.Writer, outDir, resultsPath string, trials []*r
 		err = reports.WriteJSON(stdout, trials, reports.TableOptions{Stats: opts})
 	} else {
 		err = reports.WriteTable(stdout, trials, reports.TableOptions{Stats: opts})
-		for _, line := range harness.Equivalence(trials) {
+		var ordinary []*result.Trial
+		for _, t := range trials {
+			if !t.CapacityProbe { // probes run different rates per variant
+				ordinary = append(ordinary, t)
+			}
+		}
+		for _, line := range harness.Equivalence(ordinary) {
 			fmt.Fprintf(stdout, "equivalence: %s\n", line)
 		}
 	}
@@ -177,6 +232,13 @@ func summarize(stdout, stderr io.Writer, outDir, resultsPath string, trials []*r
 	}
 	fmt.Fprintf(stderr, "bench: report in %s\n", filepath.Join(outDir, "report.html"))
 	return nil
+}
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // withLadders appends the ladders' variants not already in vs, when asked.
