@@ -78,6 +78,13 @@ func TestUsageErrors(t *testing.T) {
 		// The right cause, and duplicates refused like variants.
 		{[]string{"run", "-variants", "passthrough", "-no-calibrate"}, "bench run: nothing to run: passthrough is the calibration variant, and calibration is off (-no-calibrate)"},
 		{[]string{"run", "-scenario", "chat,chat"}, `bench run: scenario "chat" given twice`},
+		// A capacity search: the open model, an SLO, sane bounds.
+		{[]string{"run", "-find-capacity", "-scenario", "chat", "-slo-e2e", "1s", "-concurrency", "4"}, "bench run -find-capacity: a capacity search runs the open model only"},
+		{[]string{"run", "-find-capacity", "-scenario", "chat"}, "bench run -find-capacity: a capacity search needs an SLO, and chat has none"},
+		{[]string{"run", "-find-capacity", "-scenario", "chat", "-slo-e2e", "1s", "-capacity-low", "50", "-capacity-high", "10"}, "high rate must be finite and >= the low rate 50 (got 10)"},
+		{[]string{"run", "-find-capacity", "-scenario", "chat", "-slo-e2e", "1s", "-capacity-budget", "0s"}, "the capacity budget must be positive"},
+		{[]string{"run", "-slo-ttft", "-1s"}, `invalid value "-1s" for flag -slo-ttft: must not be negative`},
+		{[]string{"run", "-scenario", "chat", "-slo-ttft", "2s", "-slo-e2e", "1s"}, "slo.ttft: must not exceed slo.e2e"},
 		{[]string{"run", "-variants", "mutex,mutex"}, `bench run: variant "mutex" given twice`},
 		{[]string{"run", "-scenario", "testdata/concurrency.yaml"}, "testdata/concurrency.yaml:5: load.concurrency: must be at most 100000 (got 10000000)"},
 		{[]string{"run", "-format", "xml"}, "-format must be table or json"},
@@ -390,5 +397,49 @@ func TestReportMinEffect(t *testing.T) {
 		if !strings.Contains(string(md), tc.want) {
 			t.Errorf("-min-effect %s: summary lacks %q:\n%s", tc.flag, tc.want, md)
 		}
+	}
+}
+
+// TestRunFindCapacity runs a tiny capacity search in process and checks
+// that its probes are marked in the records, the summary is the capacity
+// table and the report holds the goodput plot. The rates it finds depend
+// on the machine; the search's own correctness is harness's and
+// capacity's tests.
+func TestRunFindCapacity(t *testing.T) {
+	dir := t.TempDir()
+	stdout, stderr, code := runCmd(t, "run", "-inprocess", "-find-capacity", "-scenario", "../../harness/testdata/slo-cap.yaml",
+		"-variants", "lockfree", "-duration", "200ms", "-warmup", "0s", "-grace", "10ms",
+		"-capacity-low", "50", "-capacity-high", "2000", "-capacity-budget", "2s", "-out", dir)
+	if code != 0 {
+		t.Fatalf("exit code %d; stderr:\n%s", code, stderr)
+	}
+	for _, s := range []string{"capacity", "slo-cap", "lockfree", "e2e<=50ms"} {
+		if !strings.Contains(stdout, s) {
+			t.Errorf("summary does not contain %q:\n%s", s, stdout)
+		}
+	}
+	if !strings.Contains(stderr, "bench: capacity of lockfree on slo-cap") {
+		t.Errorf("stderr does not give the capacity:\n%s", stderr)
+	}
+	f, err := os.Open(filepath.Join(dir, "results.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	_, ts, err := result.ReadAll(f, "results.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ts) == 0 {
+		t.Fatal("no probe records")
+	}
+	for _, tr := range ts {
+		if !tr.CapacityProbe || tr.Load.Model != "open" || tr.SLO == nil || tr.Trial != 0 {
+			t.Errorf("record %s at %g/s: capacity_probe %v, model %s, slo %v, trial %d; want marked open-model probes of one trial each",
+				tr.Variant, tr.Load.Rate, tr.CapacityProbe, tr.Load.Model, tr.SLO, tr.Trial)
+		}
+	}
+	if st, err := os.Stat(filepath.Join(dir, "plots", "slo-cap-goodput.png")); err != nil || st.Size() == 0 {
+		t.Errorf("goodput plot not written: %v", err)
 	}
 }
