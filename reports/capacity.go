@@ -349,3 +349,45 @@ func writeCapacityMarkdown(b *strings.Builder, trials []*result.Trial) {
 			fmtCapacity(c.Result), mark, fmtInterval(c.Result), len(c.Points), fmtSLO(c.SLO))
 	}
 }
+
+// goodputCell is one summary row's goodput: the median goodput_per_s of
+// its trials that did not fail and their pooled SLO attainment.
+type goodputCell struct {
+	Goodput    float64
+	Met, Total int64
+}
+
+// String formats c as "1.2k/s (99.5%)".
+func (c goodputCell) String() string {
+	if c.Total == 0 {
+		return fmtSI(c.Goodput) + "/s"
+	}
+	return fmt.Sprintf("%s/s (%.1f%%)", fmtSI(c.Goodput), 100*float64(c.Met)/float64(c.Total))
+}
+
+// goodputByRow gives each summary row's goodput, or nil when no ordinary
+// trial was judged against an SLO.
+func goodputByRow(trials []*result.Trial) map[dropKey]goodputCell {
+	vals := map[dropKey][]float64{}
+	out := map[dropKey]goodputCell{}
+	for _, t := range trials {
+		if t.SLO == nil || t.Failed() || isProbe(t) {
+			continue
+		}
+		k := dropKey{t.Key(), t.Variant}
+		vals[k] = append(vals[k], t.GoodputPerS)
+		c := out[k]
+		p := probeOf(t)
+		c.Met, c.Total = c.Met+p.Met, c.Total+p.Total
+		out[k] = c
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	for k, vs := range vals {
+		c := out[k]
+		c.Goodput = median(vs)
+		out[k] = c
+	}
+	return out
+}

@@ -102,3 +102,35 @@ func TestCapacityAtTheBounds(t *testing.T) {
 		t.Errorf("everything passed: capacity %q, want >= 100k/s", got)
 	}
 }
+
+func TestTableGoodputColumn(t *testing.T) {
+	trials := makeTrials(
+		spec{scenario: "burst", variant: "mutex", rate: 500, n: 3, chunks: 1000},
+		spec{scenario: "burst", variant: "lockfree", rate: 500, n: 3, chunks: 1000},
+	)
+	var plain bytes.Buffer
+	if err := WriteTable(&plain, trials, TableOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(plain.String(), "goodput") {
+		t.Errorf("a table without an SLO has a goodput column:\n%s", plain.String())
+	}
+	for i, tr := range trials {
+		met := int64(990)
+		if tr.Variant == "mutex" {
+			met = 900
+		}
+		tr.SLO = &result.SLO{E2ENS: 1e9}
+		tr.StreamsCompleted, tr.StreamsDisconnected, tr.RequestsDropped = 1000, 0, 0
+		tr.RequestsMetSLO, tr.GoodputPerS = met, float64(met)/2+float64(i%3)
+	}
+	var table bytes.Buffer
+	if err := WriteTable(&table, trials, TableOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"goodput (met SLO)", "451/s (90.0%)", "496/s (99.0%)"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+}

@@ -55,6 +55,10 @@ func WriteTable(w io.Writer, trials []*result.Trial, opts TableOptions) error {
 	if ledger != nil {
 		dropCol += "\tp99 ledger wait (pool busy)"
 	}
+	goodput := goodputByRow(trials)
+	if goodput != nil {
+		dropCol += "\tgoodput (met SLO)"
+	}
 	fmt.Fprintf(tw, "scenario\tload\tprocs\tvariant\tn\tchunks/s [%s CI]\tp99 TTFT%s\tCPU ns/chunk\tharness ns/chunk\tleaked\tbilled-delivered\tvs baseline\n", pct, dropCol)
 	for _, g := range groups {
 		for i, v := range g.Variants {
@@ -71,6 +75,13 @@ func WriteTable(w io.Writer, trials []*result.Trial, opts TableOptions) error {
 			}
 			if ledger != nil {
 				dropCell += "\t" + ledger[dropKey{g.Key, v.Variant}].String()
+			}
+			if goodput != nil {
+				cell := "-"
+				if c, ok := goodput[dropKey{g.Key, v.Variant}]; ok {
+					cell = c.String()
+				}
+				dropCell += "\t" + cell
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s%s\t%s%s\t%s%s\t%s\t%s\t%s\t%s\t%s\n",
 				g.Key.Scenario, g.Key.LoadName(), g.Key.GOMAXPROCS, v.Variant,
