@@ -255,10 +255,7 @@ func applySpec(sc *scenarios.Scenario, spec *TrialSpec) error {
 
 // sloOf returns the record of sc's SLO, nil when it has none.
 func sloOf(sc *scenarios.Scenario) *result.SLO {
-	if sc.SLO.IsZero() {
-		return nil
-	}
-	return &result.SLO{TTFTNS: int64(sc.SLO.TTFT), E2ENS: int64(sc.SLO.E2E), TimeScale: sc.TimeScale}
+	return result.NewSLO(sc.SLO.TTFT, sc.SLO.E2E, sc.TimeScale)
 }
 
 func (t *trial) run(parent context.Context) (*result.Trial, error) {
@@ -1246,15 +1243,7 @@ func (t *trial) record(m measurement) *result.Trial {
 	if t.openModel {
 		rec.Warnings = append(rec.Warnings, t.openWarnings(rec)...)
 	}
-	if rec.SLO = sloOf(t.sc); rec.SLO != nil {
-		met := t.sum(cMetSLO)
-		rec.RequestsMetSLO = met
-		if secs > 0 {
-			rec.GoodputPerS = float64(met) / secs
-		}
-		ran := rec.StreamsCompleted + rec.StreamsDisconnected + rec.StreamsFailed
-		rec.SLOAttainment = result.Attainment(met, ran, rec.RequestsDropped)
-	}
+	rec.SetGoodput(sloOf(t.sc), t.sum(cMetSLO))
 	t.checkTrial(a)
 	t.mu.Lock()
 	a.Violations = append(a.Violations, t.violations...)

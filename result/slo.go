@@ -1,6 +1,9 @@
 package result
 
-import "math"
+import (
+	"math"
+	"time"
+)
 
 // SLO is the latency objective a trial's goodput was judged by, as given
 // (in the scenario or on the command line), at real scale: the harness
@@ -12,6 +15,30 @@ type SLO struct {
 	// TimeScale is the scenario's time scale the bounds were judged at;
 	// 0 means 1.
 	TimeScale float64 `json:"time_scale,omitempty"`
+}
+
+// NewSLO returns the record of an SLO given at real scale and judged at
+// timeScale, or nil when neither bound is set.
+func NewSLO(ttft, e2e time.Duration, timeScale float64) *SLO {
+	if ttft == 0 && e2e == 0 {
+		return nil
+	}
+	return &SLO{TTFTNS: int64(ttft), E2ENS: int64(e2e), TimeScale: timeScale}
+}
+
+// SetGoodput fills t's SLO fields from slo and the count of its measured
+// requests that met it, with the rates and shares computed from t's own
+// window and counts (DurationS, the streams and RequestsDropped), which
+// must be final. It does nothing when slo is nil.
+func (t *Trial) SetGoodput(slo *SLO, met int64) {
+	if slo == nil {
+		return
+	}
+	t.SLO, t.RequestsMetSLO = slo, met
+	if t.DurationS > 0 {
+		t.GoodputPerS = float64(met) / t.DurationS
+	}
+	t.SLOAttainment = Attainment(met, t.StreamsCompleted+t.StreamsDisconnected+t.StreamsFailed, t.RequestsDropped)
 }
 
 // Objective returns the bounds o judges requests by: the given ones

@@ -111,6 +111,8 @@ func attackFlags(args []string, stderr io.Writer) (cfg attack.Config, f attackFl
 		maxSettle = durationVar(fs, "max-settle", attack.DefaultMaxSettle, "most time to wait for a detached finalizer's late records")
 		timeout   = durationVar(fs, "timeout", attack.DefaultTimeout, "bound on one request, stream included")
 		duration  = durationVar(fs, "duration", attack.DefaultDuration, "how long each trial sends requests, e.g. 5s")
+		sloTTFT   = durationVar(fs, "slo-ttft", 0, "SLO: time to first event from the intended start, at the scenario's real scale (overrides the scenario's slo.ttft); adds goodput to every trial")
+		sloE2E    = durationVar(fs, "slo-e2e", 0, "SLO: end-to-end latency from the intended start, at the scenario's real scale (overrides the scenario's slo.e2e); adds goodput to every trial")
 	)
 	if done, err := parseFlags(fs, args, false); done || err != nil {
 		return cfg, f, done, err
@@ -132,6 +134,15 @@ func attackFlags(args []string, stderr io.Writer) (cfg attack.Config, f attackFl
 	sc, err := scenarios.Lookup(f.scenario)
 	if err != nil {
 		return cfg, f, true, usagef("bench attack: %v", err)
+	}
+	if *sloTTFT > 0 {
+		sc.SLO.TTFT = *sloTTFT
+	}
+	if *sloE2E > 0 {
+		sc.SLO.E2E = *sloE2E
+	}
+	if err := sc.Validate(); err != nil {
+		return cfg, f, true, usagef("bench attack: scenario %s: %v", sc.Name, err)
 	}
 	vs, err := variant.ParseSpecs(f.variants)
 	if err != nil {

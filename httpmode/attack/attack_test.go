@@ -73,6 +73,9 @@ func TestRunAgainstStack(t *testing.T) {
 	sc.Client.DisconnectProbability = 0.4
 	sc.Client.DisconnectAfter = &after
 	sc.Load = scenarios.Load{Model: scenarios.Open, Rate: 40, Duration: time.Second}
+	// An objective every completed stream meets on any machine: the
+	// clients that leave are the misses.
+	sc.SLO = scenarios.SLO{TTFT: 5 * time.Second, E2E: 10 * time.Second}
 	if err := sc.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -109,6 +112,13 @@ func TestRunAgainstStack(t *testing.T) {
 		}
 		if tr.Variant == "passthrough" && (a.RecordsPersisted != 0 || a.TokensBilled != 0) {
 			t.Errorf("passthrough billed: %+v", a)
+		}
+	}
+	for _, tr := range trials {
+		judged := tr.StreamsCompleted + tr.StreamsDisconnected + tr.StreamsFailed + tr.RequestsDropped
+		if tr.SLO == nil || tr.RequestsMetSLO != tr.StreamsCompleted || tr.SLOAttainment != float64(tr.StreamsCompleted)/float64(judged) {
+			t.Errorf("%s: slo %v, %d met of %d completed, attainment %v; want every completed stream met, over %d judged",
+				tr.Variant, tr.SLO, tr.RequestsMetSLO, tr.StreamsCompleted, tr.SLOAttainment, judged)
 		}
 	}
 	for _, tr := range trials {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/streambench/streambench/httpmode"
 	"github.com/streambench/streambench/httpmode/sse"
+	"github.com/streambench/streambench/result"
 	"github.com/streambench/streambench/scenarios"
 )
 
@@ -44,7 +45,10 @@ type collector struct {
 	peak     atomic.Int64
 
 	completed, disconnected, failed atomic.Int64
-	chunks, tokens, content, wire   atomic.Int64
+	// slo judges each completed stream; met counts those that met it.
+	slo                           result.Objective
+	met                           atomic.Int64
+	chunks, tokens, content, wire atomic.Int64
 
 	// wireBySeq holds each finished request's bytes read, keyed by
 	// vegeta's sequence number, until the result loop copies it into the
@@ -56,8 +60,8 @@ type collector struct {
 	errs map[string]int64 // failure reasons, a few at most
 }
 
-func newCollector(sched schedule, late time.Duration) *collector {
-	c := &collector{sched: sched, late: late, errs: map[string]int64{}}
+func newCollector(sched schedule, late time.Duration, slo result.Objective) *collector {
+	c := &collector{sched: sched, late: late, slo: slo, errs: map[string]int64{}}
 	for i := range c.hist {
 		c.hist[i] = hdrhistogram.New(1, int64(time.Hour), 3)
 	}
@@ -180,6 +184,7 @@ type stream struct {
 	timeUp          atomic.Bool
 
 	chunks int
+	first  time.Time // when the first chunk came
 	last   time.Time
 	wire   int64
 	done   bool
@@ -189,6 +194,7 @@ type stream struct {
 func (s *stream) chunk(now time.Time, p *sse.ParsedChunk) {
 	c := s.c
 	if s.chunks == 0 {
+		s.first = now
 		c.record(latTTFT, now.Sub(s.start))
 		if !s.intended.Equal(s.start) {
 			c.record(latTTFTIntended, now.Sub(s.intended))
@@ -229,6 +235,15 @@ func (s *stream) finish(out int, err error) {
 		c.record(latE2E, now.Sub(s.start))
 		if !s.intended.Equal(s.start) {
 			c.record(latE2EIntended, now.Sub(s.intended))
+		}
+		if !c.slo.IsZero() {
+			ttft := int64(-1)
+			if !s.first.IsZero() {
+				ttft = int64(s.first.Sub(s.intended))
+			}
+			if c.slo.Met(true, ttft, int64(now.Sub(s.intended))) {
+				c.met.Add(1)
+			}
 		}
 	case outDisconnected:
 		c.disconnected.Add(1)

@@ -112,7 +112,12 @@ func runTrial(ctx context.Context, cfg Config, mc *metricsClient, v variant.Vari
 	}
 
 	sched := newSchedule(cfg.Arrival, rate, sc.Seed)
-	col := newCollector(sched, cfg.LateThreshold)
+	slo := result.NewSLO(sc.SLO.TTFT, sc.SLO.E2E, sc.TimeScale)
+	var obj result.Objective
+	if slo != nil {
+		obj = slo.Objective()
+	}
+	col := newCollector(sched, cfg.LateThreshold, obj)
 	base := &http.Transport{
 		MaxIdleConnsPerHost: int(min(cfg.MaxWorkers, 1<<16)),
 		IdleConnTimeout:     30 * time.Second,
@@ -219,6 +224,7 @@ func runTrial(ctx context.Context, cfg Config, mc *metricsClient, v variant.Vari
 		rec.Warnings = append(rec.Warnings, fmt.Sprintf("%d of %d requests due within the attack were never sent: they were still queued for one of the %d workers when it ended; they count as misses (requests_dropped)",
 			rec.RequestsDropped, due, cfg.MaxWorkers))
 	}
+	rec.SetGoodput(slo, col.met.Load())
 	if settleWarn != "" {
 		rec.Warnings = append(rec.Warnings, settleWarn)
 	}
