@@ -83,6 +83,13 @@ func TestCapacitiesFromProbeRecords(t *testing.T) {
 	if len(names) != 1 || names[0] != "chat-goodput" {
 		t.Errorf("figures %v, want only chat-goodput", names)
 	}
+	var js bytes.Buffer
+	if err := WriteJSON(&js, trials, TableOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(js.String(), `"capacity": 993`) || !strings.Contains(js.String(), `"hi": 1037`) {
+		t.Errorf("JSON lacks lockfree's capacity and interval:\n%s", js.String())
+	}
 	var md bytes.Buffer
 	if err := WriteMarkdown(&md, nil, trials, Options{}); err != nil {
 		t.Fatal(err)

@@ -332,7 +332,8 @@ func fmtX(v float64) string {
 }
 
 // WriteJSON writes the statistics of trials to w as one indented JSON
-// document: every group, every variant's estimates and every ratio.
+// document: every group, every variant's estimates and every ratio, and
+// every capacity search with its probed points.
 // Unbounded or undefined numbers (an interval from too few trials, a ratio
 // over zero) are written as null, with the warning that explains them.
 func WriteJSON(w io.Writer, trials []*result.Trial, opts TableOptions) error {
@@ -376,9 +377,40 @@ func WriteJSON(w io.Writer, trials []*result.Trial, opts TableOptions) error {
 		Variants   []jVariant  `json:"variants"`
 		Ratios     []jRatio    `json:"ratios"`
 	}
+	type jPoint struct {
+		Rate       float64  `json:"rate"`
+		Goodput    *float64 `json:"goodput_per_s"`
+		Attainment float64  `json:"slo_attainment"`
+		Trials     int      `json:"trials"`
+		Failed     int      `json:"failed"`
+	}
+	type jCapacity struct {
+		Scenario   string      `json:"scenario"`
+		Variant    string      `json:"variant"`
+		GOMAXPROCS int         `json:"gomaxprocs"`
+		Load       result.Load `json:"load"`
+		SLO        *result.SLO `json:"slo"`
+		Capacity   float64     `json:"capacity"`
+		Lo         float64     `json:"lo"`
+		Hi         *float64    `json:"hi"` // null: no rate failed
+		Converged  bool        `json:"converged"`
+		Points     []jPoint    `json:"points"`
+	}
 	out := struct {
-		Groups []jGroup `json:"groups"`
+		Groups     []jGroup    `json:"groups"`
+		Capacities []jCapacity `json:"capacities,omitempty"`
 	}{Groups: []jGroup{}}
+	for _, c := range Capacities(trials) {
+		jc := jCapacity{Scenario: c.Scenario, Variant: c.Variant, GOMAXPROCS: c.GOMAXPROCS, Load: c.Load, SLO: c.SLO,
+			Capacity: c.Result.Capacity, Lo: c.Result.Lo, Converged: c.Result.Converged}
+		if c.Result.Hi > 0 {
+			jc.Hi = &c.Result.Hi
+		}
+		for _, p := range c.Points {
+			jc.Points = append(jc.Points, jPoint{p.Rate, finite(p.Goodput), p.Attainment, p.Trials, p.Failed})
+		}
+		out.Capacities = append(out.Capacities, jc)
+	}
 	for _, g := range Analyze(trials, opts.Stats) {
 		jg := jGroup{Scenario: g.Key.Scenario, Load: g.Key.Load, GOMAXPROCS: g.Key.GOMAXPROCS}
 		for _, v := range g.Variants {
