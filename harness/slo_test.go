@@ -3,6 +3,7 @@ package harness
 import (
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/streambench/streambench/result"
 	"github.com/streambench/streambench/scenarios"
@@ -97,5 +98,13 @@ func TestNoSLONoGoodput(t *testing.T) {
 	rec := runFake(t, stallOpen(result.OnCapDrop))
 	if rec.SLO != nil || rec.RequestsMetSLO != 0 || rec.GoodputPerS != 0 || rec.SLOAttainment != 0 {
 		t.Errorf("no SLO given, but the record says slo %+v, met %d, goodput %v, attainment %v", rec.SLO, rec.RequestsMetSLO, rec.GoodputPerS, rec.SLOAttainment)
+	}
+}
+
+// TestCounterSlotLines: slots fill whole cache lines, so two workers'
+// counts never share one (the SLO count made them 17).
+func TestCounterSlotLines(t *testing.T) {
+	if n := unsafe.Sizeof(counterSlot{}); n%64 != 0 {
+		t.Errorf("counterSlot is %d bytes, not a whole number of 64-byte lines", n)
 	}
 }
