@@ -106,13 +106,11 @@ func capacityPlan(cfg Config, cc CapacityConfig) (*capacitySearches, error) {
 	if cc.Search.High > MaxRate {
 		return nil, fmt.Errorf("the high rate must be at most %g requests per second (got %g)", MaxRate, cc.Search.High)
 	}
-	// The specs are checked the way Trials checks them.
-	specs, err := Trials(Config{
-		Scenarios: cfg.Scenarios, Variants: cfg.Variants, Rates: []float64{cc.Search.Low}, OnCap: cfg.OnCap,
-		GOMAXPROCS: cfg.GOMAXPROCS, Trials: 1, Seed: cfg.Seed, Calibrate: false, Duration: cfg.Duration, Requests: cfg.Requests,
-		Warmup: cfg.Warmup, Grace: cfg.Grace, Drain: cfg.Drain, Timeout: cfg.Timeout,
-		SLOTTFT: cfg.SLOTTFT, SLOE2E: cfg.SLOE2E,
-	})
+	// The specs are checked the way Trials checks them, and carry every
+	// other setting of cfg.
+	one := cfg
+	one.Rates, one.Trials, one.Calibrate = []float64{cc.Search.Low}, 1, false
+	specs, err := Trials(one)
 	if err != nil {
 		return nil, err
 	}

@@ -128,6 +128,9 @@ func cmdRun(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writer,
 		return usagef("bench run: -format must be table or json (got %q)", *format)
 	}
 	if *findCap {
+		if *soak != 0 {
+			return usagef("bench run: -find-capacity and -soak do not go together: a soak is one long trial per variant")
+		}
 		// Note: a probe is one trial unless -trials says otherwise: the
 		// search spends its budget on rates rather than on repetitions.
 		if !flagSet(fs, "trials") {
@@ -232,13 +235,6 @@ func summarize(stdout, stderr io.Writer, outDir, resultsPath string, trials []*r
 	}
 	fmt.Fprintf(stderr, "bench: report in %s\n", filepath.Join(outDir, "report.html"))
 	return nil
-}
-
-// flagSet reports whether the flag name was given on the command line.
-func flagSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
 }
 
 // withLadders appends the ladders' variants not already in vs, when asked.
