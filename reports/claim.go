@@ -84,6 +84,7 @@ func ClaimVerdicts(trials []*result.Trial, opts Options) []ClaimRow {
 	)
 	rows := []ClaimRow{
 		c.ratioRow(throughput, MChunksPerS, "chunks/s, redesign over legacy, where the pipeline's cost is all there is", "calibrated", claimTarget),
+		c.ratioRow(throughput, MGoodputPerS, "goodput (requests meeting the SLO per second) at equal offered load, redesign over legacy", "open", claimTarget),
 	}
 	rows = append(rows,
 		c.ratioRow(memory, MHeapPeak, "peak heap, legacy over redesign", "", 0),

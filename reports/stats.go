@@ -67,6 +67,7 @@ const (
 	MBillingDelta    = "billing_delta_tokens"
 	MBillingDeltaPct = "billing_delta_pct"
 	MWastedChunks    = "chunks_after_disconnect"
+	MGoodputPerS     = "goodput_per_s"
 )
 
 // Metrics lists the headline metrics, in table order.
@@ -84,6 +85,12 @@ var Metrics = []Metric{
 	{MMutexWaitNS, "ns/chunk", false, func(t *result.Trial) float64 { return t.MutexWaitNSPerChunk }},
 	{MHeapPeak, "B", false, func(t *result.Trial) float64 { return float64(t.HeapPeakBytes) }},
 	{MLeaked, "goroutines", false, func(t *result.Trial) float64 { return float64(t.GoroutinesLeaked) }},
+	{MGoodputPerS, "requests/s", true, func(t *result.Trial) float64 {
+		if t.SLO == nil {
+			return math.NaN() // no objective: nothing to judge
+		}
+		return t.GoodputPerS
+	}},
 	{MWastedChunks, "chunks", false, func(t *result.Trial) float64 { return float64(t.Accounting.ChunksAfterDisconnect) }},
 	{MBillingDelta, "tokens", false, func(t *result.Trial) float64 {
 		if !bills(t) {
