@@ -341,7 +341,7 @@ func TestValidateInCode(t *testing.T) {
 }
 
 func TestBuiltins(t *testing.T) {
-	want := []string{"burst", "chat", "disconnect", "firehose", "large", "slow-consumer", "stall"}
+	want := []string{"burst", "chat", "disconnect", "firehose", "large", "production", "slow-consumer", "stall"}
 	if diff := cmp.Diff(want, Names()); diff != "" {
 		t.Fatalf("Names mismatch (-want +got):\n%s", diff)
 	}
@@ -435,7 +435,7 @@ func TestLookup(t *testing.T) {
 		t.Errorf("Lookup(bad file) error = %v, want the file's problem", err)
 	}
 	_, err = Lookup("chatty")
-	want := `unknown scenario "chatty": not a built-in (burst, chat, disconnect, firehose, large, slow-consumer, stall) nor a readable file`
+	want := `unknown scenario "chatty": not a built-in (burst, chat, disconnect, firehose, large, production, slow-consumer, stall) nor a readable file`
 	if err == nil || err.Error() != want {
 		t.Errorf("Lookup(chatty) error = %v, want %q", err, want)
 	}

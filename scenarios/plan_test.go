@@ -337,6 +337,7 @@ func TestDrawsPinned(t *testing.T) {
 		"disconnect":    "0c02545d5df77a2b",
 		"firehose":      "9cb0de74db5857ed",
 		"large":         "3ccabe55f6f79c33",
+		"production":    "3d5bb84bcb3d5aa2",
 		"slow-consumer": "5d518a655cab4bb8",
 		"stall":         "7b89bbdfffdadc7f",
 	}
