@@ -28,6 +28,7 @@ type claimGroup struct {
 	duration  time.Duration
 	warmup    time.Duration
 	memLimit  int64
+	steady    bool // start at the legacy's steady-state lingering population
 }
 
 // claimPlan is the designed experiment of `bench claim` on a machine of
@@ -42,8 +43,11 @@ type claimGroup struct {
 // condition so the verdict can say which flaws carry the difference.
 // Memory is tested where the legacy's unbounded buffer grows (slow
 // consumers) under a memory limit; cancellation where clients leave
-// mid-stream; latency at equal offered load (the open model, the same
-// arrivals for both designs) below both designs' capacity.
+// mid-stream; latency and goodput at equal offered load (the open model,
+// the same arrivals for both designs) on the production-like scenario:
+// chat traffic, 30% disconnects, a ledger with latency and a pool, a
+// memory limit, and the legacy started at its steady-state lingering
+// population.
 func claimPlan(quick bool, cores int) []claimGroup {
 	designs := []string{"mutex", "lockfree"}
 	closed := func(c int) result.Load { return result.Load{Model: "closed", Concurrency: c} }
@@ -69,7 +73,7 @@ func claimPlan(quick bool, cores int) []claimGroup {
 		throughput,
 		{why: "cancellation", scenario: "disconnect", load: closed(256), variants: designs, duration: 1000 * ms, warmup: 300 * ms},
 		{why: "memory", scenario: "slow-consumer", load: closed(1024), variants: designs, duration: 1500 * ms, warmup: 300 * ms, memLimit: 512 << 20},
-		{why: "latency", scenario: "chat", load: result.Load{Model: "open", Rate: 1000, Arrival: "poisson", Concurrency: 4096}, variants: designs, duration: 1000 * ms, warmup: 300 * ms},
+		{why: "latency and goodput, production-like", scenario: "production", load: result.Load{Model: "open", Rate: 1000, Arrival: "poisson", Concurrency: 4096}, variants: designs, duration: 1500 * ms, warmup: 300 * ms, memLimit: 512 << 20, steady: true},
 	}
 	if !quick {
 		plan = append(plan, claimGroup{why: "throughput at 16 streams", scenario: "firehose", load: closed(16), procs: []int{cores}, variants: designs, calibrate: true, duration: 600 * ms, warmup: 200 * ms})
@@ -114,6 +118,9 @@ func cmdClaim(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Write
 			fmt.Fprintf(stdout, "%-32s %-14s %-22s GOMAXPROCS %v  %s  %d variants, %s window", g.why, g.scenario, reports.Key{Load: g.load}.LoadName(), procsOrMachine(g.procs), map[bool]string{true: "with calibration", false: ""}[g.calibrate], len(g.variants), g.duration)
 			if g.memLimit > 0 {
 				fmt.Fprintf(stdout, ", memory limit %d MiB", g.memLimit>>20)
+			}
+			if g.steady {
+				fmt.Fprint(stdout, ", steady-state start")
 			}
 			fmt.Fprintln(stdout)
 		}
@@ -190,7 +197,7 @@ func claimSpecs(groups []claimGroup, trials int) ([]harness.TrialSpec, []string,
 		cfg := harness.Config{
 			Scenarios: []string{g.scenario}, Variants: g.variants, Calibrate: g.calibrate,
 			GOMAXPROCS: g.procs, Trials: trials, Duration: g.duration, Warmup: g.warmup,
-			Grace: 100 * time.Millisecond, MemLimit: g.memLimit,
+			Grace: 100 * time.Millisecond, MemLimit: g.memLimit, SteadyState: g.steady,
 		}
 		switch g.load.Model {
 		case "closed":
