@@ -142,8 +142,8 @@ func accumulated(p *scenarios.Plan) (content []byte, chunks, tokens int64) {
 
 // steadyWarning says what a steady-state start did, for the record.
 func (st *steadyState) warning() string {
-	s := fmt.Sprintf("steady-state start: %d lingering finalizers (%.0f disconnects/s estimated from the script × the %s finalizer timeout) holding %d MiB were started before the warm-up",
-		st.population, st.rate, st.timeout, st.bytes>>20)
+	s := fmt.Sprintf("steady-state start: %d lingering finalizers (%.0f disconnects/s estimated from the script × the %s finalizer timeout) holding %.1f MiB were started before the warm-up",
+		st.population, st.rate, st.timeout, float64(st.bytes)/(1<<20))
 	if st.capped {
 		s += fmt.Sprintf("; capped at %d (the script does not pace its streams enough to estimate the rate)", maxSteady)
 	}
