@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -12,6 +13,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -57,6 +59,23 @@ func (e *ProtocolError) Error() string {
 // A command's main calls it first and, if true, hands over to ChildMain.
 func IsChild() bool { return os.Getenv(childEnv) != "" }
 
+// stopLine starts the line a parent writes on a child's stdin to ask it to
+// stop its trial early; the rest of the line is the reason, which the
+// child's record states (result.Trial.PartialReason).
+//
+// Note: a line on stdin rather than a signal: the child ignores SIGINT and
+// SIGTERM (see ChildMain), and a pipe works alike on every platform. A
+// child built before this line existed reads it and discards it, as it
+// discards all its input, and is killed at the parent's second deadline as
+// before; so the protocol version did not change.
+const stopLine = "stop "
+
+// StopRequest is the cause of a child's stop: its parent asked it to stop
+// for Reason.
+type StopRequest struct{ Reason string }
+
+func (e *StopRequest) Error() string { return e.Reason }
+
 // ChildMain runs the trial named in the environment and writes its record
 // as one JSON line on stdout. It returns the process exit code: 0 when a
 // record was written (even one with violations, which the parent judges),
@@ -66,7 +85,9 @@ func IsChild() bool { return os.Getenv(childEnv) != "" }
 // SIGTERM to the process group) reaches the whole group, and the parent
 // decides whether the trial in flight finishes (first signal) or is killed
 // (second). The child exits when its stdin, a pipe the parent holds,
-// closes: it never outlives its parent, however the parent ends.
+// closes: it never outlives its parent, however the parent ends. A stop
+// line on stdin (see stopLine) stops the trial early, as an interruption
+// stops RunTrial: the child writes what it measured, a partial record.
 func ChildMain(stdout, stderr io.Writer) int {
 	// Note: a parent of another version is refused before anything else,
 	// so the refusal is the child's only output.
@@ -75,8 +96,15 @@ func ChildMain(stdout, stderr io.Writer) int {
 		return 2
 	}
 	signal.Ignore(os.Interrupt, syscall.SIGTERM)
+	ctx, stop := context.WithCancelCause(context.Background())
+	defer stop(nil)
 	go func() {
-		io.Copy(io.Discard, os.Stdin)
+		sc := bufio.NewScanner(os.Stdin)
+		for sc.Scan() {
+			if reason, ok := strings.CutPrefix(sc.Text(), stopLine); ok {
+				stop(&StopRequest{Reason: reason})
+			}
+		}
 		fmt.Fprintln(stderr, "bench child: the parent process is gone; exiting")
 		os.Exit(3)
 	}()
@@ -85,7 +113,7 @@ func ChildMain(stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bench child: bad trial spec: %v\n", err)
 		return 2
 	}
-	rec, err := RunTrial(context.Background(), spec)
+	rec, err := RunTrial(ctx, spec)
 	if err != nil {
 		fmt.Fprintf(stderr, "bench child: %v\n", err)
 		return 2
@@ -108,22 +136,69 @@ func runChild(ctx context.Context, spec TrialSpec) (*result.Trial, error) {
 	return RunChild(ctx, exe, spec)
 }
 
+// ChildConfig bounds a trial's child process: when the parent asks it to
+// stop, and how long it then waits for its record before it kills it.
+type ChildConfig struct {
+	// Slack is added to the trial's own timeline (warm-up, duration, three
+	// drain bounds, grace, and the timeout of a request-count trial) to
+	// give the child's deadline, when the parent asks it to stop.
+	Slack time.Duration
+	// Deadline, when positive, is the child's deadline itself, whatever
+	// the trial's timeline.
+	Deadline time.Duration
+	// StopWait is how long past its deadline a child that was asked to
+	// stop has to write its record (beyond its drain and grace, which the
+	// parent adds) before the parent kills it.
+	StopWait time.Duration
+}
+
+// DefaultChildConfig is what RunChild uses.
+//
+// Note: at 100,000 streams a child's 3 s window once lasted 36 s and
+// another's ran past its 94 s deadline; a stopped child needs time to
+// stop its streams and collect their accounting, and at that load its
+// goroutines wait seconds for a CPU.
+var DefaultChildConfig = ChildConfig{Slack: 30 * time.Second, StopWait: 30 * time.Second}
+
+// deadlines returns when a child running spec is asked to stop, and when
+// it is killed if it has written no record by then.
+func (c ChildConfig) deadlines(spec TrialSpec) (ask, kill time.Duration) {
+	ask = spec.Warmup + spec.Duration + 3*spec.Drain + spec.Grace + c.Slack
+	if spec.Requests > 0 {
+		ask += spec.Timeout
+	}
+	if c.Deadline > 0 {
+		ask = c.Deadline
+	}
+	// Note: a stopped trial waits stopDrain at each of the drain's steps,
+	// its providers' stop up to a drain bound, then its grace.
+	return ask, ask + c.StopWait + 3*stopDrain + spec.Drain + spec.Grace
+}
+
 // RunChild runs spec in a fresh child process of the bench binary exe (the
-// running one, or another build of it): exe executed with the spec and the
-// protocol version in its environment and GOMAXPROCS set before the runtime
-// starts. Killing ctx kills the child. A child of another protocol version
-// is a *ProtocolError.
+// running one, or another build of it) with DefaultChildConfig; see
+// ChildConfig.Run.
 func RunChild(ctx context.Context, exe string, spec TrialSpec) (*result.Trial, error) {
+	return DefaultChildConfig.Run(ctx, exe, spec)
+}
+
+// Run runs spec in a fresh child process of the bench binary exe: exe
+// executed with the spec and the protocol version in its environment and
+// GOMAXPROCS set before the runtime starts. Killing ctx kills the child. A
+// child of another protocol version is a *ProtocolError.
+//
+// A child still running at its deadline (see ChildConfig) is asked to stop
+// and returns what it measured, a record marked partial with the reason; one
+// that writes no record within StopWait after that is killed, and the
+// error says so.
+func (c ChildConfig) Run(ctx context.Context, exe string, spec TrialSpec) (*result.Trial, error) {
 	b, err := json.Marshal(spec)
 	if err != nil {
 		return nil, err
 	}
 	spec.withDefaults()
-	timeout := spec.Warmup + spec.Duration + 3*spec.Drain + spec.Grace + 30*time.Second
-	if spec.Requests > 0 {
-		timeout += spec.Timeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	timeout, killAt := c.deadlines(spec)
+	ctx, cancel := context.WithTimeout(ctx, killAt)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, exe)
 	cmd.Env = append(os.Environ(), childEnv+"="+string(b), protocolEnv+"="+strconv.Itoa(ProtocolVersion))
@@ -134,13 +209,30 @@ func RunChild(ctx context.Context, exe string, spec TrialSpec) (*result.Trial, e
 	stderr := &headTailBuffer{head: 2 << 10, tail: 4 << 10}
 	cmd.Stdout, cmd.Stderr = &stdout, stderr
 	// Note: the child watches this pipe and exits when it closes, which
-	// happens when this process ends, even by SIGKILL.
-	if _, err := cmd.StdinPipe(); err != nil {
+	// happens when this process ends, even by SIGKILL; a line on it asks
+	// the child to stop (see stopLine).
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
 		return nil, err
 	}
-	err = cmd.Run()
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	var asked sync.WaitGroup
+	asked.Add(1)
+	ask := time.AfterFunc(timeout, func() {
+		defer asked.Done()
+		// Note: a child that already ended has closed its end; the write
+		// then fails, and the record (or its absence) speaks.
+		fmt.Fprintf(stdin, "%sstopped at the child process's deadline (%s after it started)\n", stopLine, timeout)
+	})
+	err = cmd.Wait()
+	if ask.Stop() {
+		asked.Done()
+	}
+	asked.Wait()
 	if ctx.Err() == context.DeadlineExceeded {
-		return nil, fmt.Errorf("trial %s: child process timed out after %s; its stderr: %s", spec, timeout, stderr)
+		return nil, fmt.Errorf("trial %s: child process timed out after %s; asked to stop then, it wrote no record within %s; its stderr: %s", spec, timeout, killAt-timeout, stderr)
 	}
 	if err != nil {
 		if v, ok := refusedVersion(stderr.String()); ok {

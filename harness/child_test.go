@@ -1,9 +1,13 @@
 package harness
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestHeadTailBuffer: a crashed child's stderr keeps its first lines (the
@@ -38,5 +42,78 @@ func TestHeadTailBuffer(t *testing.T) {
 	}
 	if got := (&headTailBuffer{head: 1, tail: 1}).String(); got != "(nothing)" {
 		t.Errorf("empty stderr = %q", got)
+	}
+}
+
+// TestChildStoppedAtDeadline: a child still running at its deadline (its
+// providers stall for an hour, its request-count window waits for them) is
+// asked to stop, and returns what it measured: a partial record with the
+// reason, not an error.
+func TestChildStoppedAtDeadline(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"mutex", "lockfree"} {
+		t.Run(v, func(t *testing.T) {
+			spec := quick(v, "testdata/hung.yaml")
+			spec.Timeout = time.Hour
+			spec.Drain = 200 * time.Millisecond
+			c := ChildConfig{Deadline: 2 * time.Second, StopWait: time.Minute}
+			rec, err := c.Run(context.Background(), exe, spec)
+			if err != nil {
+				t.Fatalf("child asked to stop: %v, want its partial record", err)
+			}
+			if !rec.Partial || !strings.HasPrefix(rec.PartialReason, "stopped at the child process's deadline (2s after it started), in the ") {
+				t.Fatalf("partial %v, reason %q; want a partial record naming the deadline", rec.Partial, rec.PartialReason)
+			}
+			if !slices.ContainsFunc(rec.Warnings, func(w string) bool { return strings.HasPrefix(w, "partial record (stopped at the child") }) {
+				t.Errorf("warnings %q do not say the record is partial", rec.Warnings)
+			}
+			if rec.Failed() && v == "lockfree" {
+				t.Errorf("the redesign's partial record failed: %q %q", rec.Error, rec.Accounting.Violations)
+			}
+			if rec.RequestsStarted == 0 || rec.Accounting.ChunksProduced == 0 {
+				t.Errorf("the partial record lost what the child measured: %d requests started, %d chunks produced", rec.RequestsStarted, rec.Accounting.ChunksProduced)
+			}
+		})
+	}
+}
+
+// TestChildIgnoringStopIsKilled: a child that does not answer the stop is
+// killed once its parent's wait is over, and the error says so.
+func TestChildIgnoringStopIsKilled(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("STREAMBENCH_TEST_CHILD", "deaf")
+	spec := quick("lockfree", "testdata/disconnect-short.yaml")
+	spec.Drain, spec.Grace = 10*time.Millisecond, 10*time.Millisecond
+	c := ChildConfig{Deadline: 100 * time.Millisecond, StopWait: 100 * time.Millisecond}
+	rec, err := c.Run(context.Background(), exe, spec)
+	if err == nil {
+		t.Fatalf("a child that ignored its stop returned a record: %+v", rec)
+	}
+	if want := "child process timed out after 100ms; asked to stop then, it wrote no record within"; !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %q, want it to contain %q", err, want)
+	}
+}
+
+// TestChildDeadlines: the child's deadline is its trial's timeline and the
+// slack, or the configured deadline; the kill comes StopWait later, plus
+// what a stopped trial may still take.
+func TestChildDeadlines(t *testing.T) {
+	spec := TrialSpec{Warmup: time.Second, Duration: 3 * time.Second}
+	spec.withDefaults()
+	ask, kill := DefaultChildConfig.deadlines(spec)
+	if want := time.Second + 3*time.Second + 3*DefaultDrain + DefaultGrace + DefaultChildConfig.Slack; ask != want {
+		t.Errorf("ask = %s, want %s", ask, want)
+	}
+	if want := ask + DefaultChildConfig.StopWait + 3*stopDrain + DefaultDrain + DefaultGrace; kill != want {
+		t.Errorf("kill = %s, want %s", kill, want)
+	}
+	if ask, _ := (ChildConfig{Deadline: time.Second}).deadlines(spec); ask != time.Second {
+		t.Errorf("ask = %s with a 1s deadline", ask)
 	}
 }

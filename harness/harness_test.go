@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"strings"
@@ -404,6 +405,9 @@ func TestTrialInterrupted(t *testing.T) {
 	if rec.DurationS > 10 || len(rec.Accounting.Violations) > 0 {
 		t.Fatalf("interrupted trial: duration %g, violations %q", rec.DurationS, rec.Accounting.Violations)
 	}
+	if !rec.Partial || !strings.HasPrefix(rec.PartialReason, "interrupted, in the ") {
+		t.Fatalf("interrupted trial: partial %v, reason %q; want a partial record saying it was interrupted", rec.Partial, rec.PartialReason)
+	}
 }
 
 // TestAccountingProperty varies the seed, so that disconnects, failures and
@@ -501,9 +505,9 @@ func TestWarmupNotMeasured(t *testing.T) {
 }
 
 // fakeChild is ChildMain, or, as STREAMBENCH_TEST_CHILD asks, a child of
-// another protocol: "unversioned" writes its record without a version, as a
+// another protocol or none: "unversioned" writes its record without a version, as a
 // binary built before versioning does; "refuse" refuses its parent as a
-// child of version 7 would.
+// child of version 7 would; "deaf" ignores a stop and writes no record.
 func fakeChild() int {
 	switch os.Getenv("STREAMBENCH_TEST_CHILD") {
 	case "unversioned":
@@ -521,6 +525,12 @@ func fakeChild() int {
 	case "refuse":
 		fmt.Fprintf(os.Stderr, "bench child: the parent speaks trial protocol version %d, this child speaks version 7\n", ProtocolVersion)
 		return 2
+	case "deaf":
+		// A child that never answers a stop, as one stuck past its
+		// deadline (or built before stop lines existed) does: it reads
+		// its stdin to the end and writes nothing.
+		io.Copy(io.Discard, os.Stdin)
+		return 3
 	}
 	return ChildMain(os.Stdout, os.Stderr)
 }

@@ -257,9 +257,12 @@ func NewHeader(cfg Config, specs []TrialSpec) *result.Header {
 
 // Run runs every trial of specs, writing each record to w as soon as it
 // ends. Closing stop ends the run after the trial in flight; cancelling ctx
-// kills it. It returns the records of the trials that ran; a trial that
-// crashed is a record with Error set. The error is non-nil only for a run
-// that could not go on (w failed) or was stopped.
+// kills it: a child process is killed, while a trial in process stops and
+// its record, marked partial, is written. It returns the records of the
+// trials that ran; a trial that crashed is a record with Error set, and a
+// child stopped at its deadline a partial record (see ChildConfig.Run).
+// The error is non-nil only for a run that could not go on (w failed) or
+// was stopped.
 func Run(ctx context.Context, cfg Config, specs []TrialSpec, w *result.Writer, stop <-chan struct{}, progress io.Writer) ([]*result.Trial, error) {
 	r := newRunner(cfg, w, progress, len(specs))
 	for _, spec := range specs {
@@ -288,7 +291,8 @@ func newRunner(cfg Config, w *result.Writer, progress io.Writer, total int) *run
 
 // run runs one trial and writes its record, marked as a capacity probe
 // when probe is set. The error is non-nil only when the run cannot go on:
-// stopped, or the record could not be written.
+// stopped (with the partial record of a trial in process that was
+// stopped, already written), or the record could not be written.
 func (r *runner) run(ctx context.Context, stop <-chan struct{}, spec TrialSpec, probe bool) (*result.Trial, error) {
 	select {
 	case <-stop:
@@ -313,7 +317,10 @@ func (r *runner) run(ctx context.Context, stop <-chan struct{}, spec TrialSpec, 
 	} else {
 		rec, err = runChild(ctx, spec)
 	}
-	if ctx.Err() != nil {
+	// Note: a trial in process stops when ctx is cancelled and returns its
+	// partial record, which is kept; a child is killed and leaves none.
+	stopped := ctx.Err() != nil
+	if stopped && (err != nil || !rec.Partial) {
 		return nil, errStopped
 	}
 	if err != nil {
@@ -331,6 +338,15 @@ func (r *runner) run(ctx context.Context, stop <-chan struct{}, spec TrialSpec, 
 	r.out = append(r.out, rec)
 	if r.progress != nil && rec.Failed() {
 		fmt.Fprintf(r.progress, "  FAILED: %s\n", failure(rec))
+	}
+	if r.progress != nil && rec.Partial {
+		fmt.Fprintf(r.progress, "  PARTIAL: %s\n", rec.PartialReason)
+	}
+	if r.progress != nil && rec.Overran() {
+		fmt.Fprintf(r.progress, "  OVERRAN: %s (the record's overrun; see its warnings)\n", strings.Join(rec.Overrun, ", "))
+	}
+	if stopped {
+		return rec, errStopped
 	}
 	return rec, nil
 }

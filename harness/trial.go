@@ -289,27 +289,94 @@ func (t *trial) run(parent context.Context) (*result.Trial, error) {
 	start := t.dispatch(ctx, w, ids)
 	t.base = time.Now()
 
+	// A stop (parent done) ends the trial early from a goroutine of its
+	// own, so that it acts even while the timeline goroutine waits for a
+	// CPU behind every stream (see window): no request starts after it, the
+	// window closes at once and the drain is cut short (see await).
+	st := &stopState{stopped: make(chan struct{})}
+	stopAfter := context.AfterFunc(parent, func() { t.stop(st, parent, w) })
+	defer stopAfter()
+
 	// The sampler runs for the whole trial; the series keeps the measured
 	// window and after (drain and grace), where a leak shows.
 	sampler := startSampler(t, spec.SampleEvery)
 	done := start()
 	warnings := t.timeline(parent, w, ids, done)
-	more, err := t.drain(done, w)
+	more, err := t.drain(done, w, st.stopped)
 	if err != nil {
 		sampler.stop()
 		return nil, err
 	}
+	drained := time.Duration(t.now() - w.end.Load())
+	st.mu.Lock()
+	st.over = true // a stop from here on leaves the record whole
+	partial := st.reason
+	st.mu.Unlock()
 	warnings = append(warnings, more...)
 	// Note: a trial that ran out of memory closed its window early, at
 	// the crossing; its timeline did not overrun.
 	if o := w.overrun(); o != "" && !t.oom.Load() {
 		warnings = append(warnings, o)
 	}
+	tl := w.timeline(drained)
+	warnings = append(warnings, tl.warnings...)
+	if partial != "" {
+		warnings = append(warnings, "partial record ("+partial+"): its numbers cover the trial until then")
+	}
 	if n := int64(t.sc.Load.Concurrency); t.sc.Load.Model == scenarios.Closed && w.workers < n {
 		warnings = append(warnings, fmt.Sprintf("load not reached: %d of %d streams had started when the measured window opened (starting them outlasted the warm-up); lengthen the warm-up", w.workers, n))
 	}
 	leaked := t.leaks(goroutinesBefore, sampler)
-	return t.record(w.measurement(sampler, leaked, warnings)), nil
+	rec := t.record(w.measurement(sampler, leaked, warnings))
+	rec.Partial, rec.PartialReason = partial != "", partial
+	rec.WindowOpenLateS, rec.WindowCloseLateS, rec.DrainS = tl.openLate.Seconds(), tl.closeLate.Seconds(), tl.drain.Seconds()
+	rec.Overrun = tl.overrun
+	return rec, nil
+}
+
+// stopDrain is how long a stopped trial waits for its streams to end,
+// at each step of the drain, before it stops their providers and clients.
+//
+// Note: a trial is stopped because it has already run too long, at a load
+// where streams may take minutes to end: the drain is cut to this, not
+// skipped, so that streams about to end end whole and the accounting of
+// the rest is kept.
+const stopDrain = time.Second
+
+// stopState is what a trial knows of a stop: its reason and phase, set
+// once, and stopped, closed when it came.
+type stopState struct {
+	mu      sync.Mutex
+	over    bool   // the drain has ended: a stop no longer cuts anything
+	reason  string // why and in which phase the trial stopped; "" if it did not
+	stopped chan struct{}
+}
+
+// stop ends the trial early because parent is done: no request starts
+// after it, and the measured window closes now (closing it stops the
+// requests; see run). It records why (parent's cause: an interruption, or
+// the parent process's request; see StopRequest) and in which phase the
+// stop came.
+func (t *trial) stop(st *stopState, parent context.Context, w *window) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.over {
+		return
+	}
+	phase := "drain"
+	switch {
+	case !w.opened.Load():
+		phase = "warm-up"
+	case !w.closed.Load():
+		phase = "measured window"
+	}
+	why := "interrupted"
+	if cause := context.Cause(parent); cause != nil && !errors.Is(cause, context.Canceled) && !errors.Is(cause, context.DeadlineExceeded) {
+		why = cause.Error()
+	}
+	st.reason = fmt.Sprintf("%s, in the %s, %s into the trial", why, phase, time.Duration(t.now()).Round(time.Millisecond))
+	w.close()
+	close(st.stopped)
 }
 
 // window is a trial's measured window: what is read when it opens and
@@ -436,6 +503,41 @@ func (t *trial) saturated() time.Duration {
 		return 0
 	}
 	return t.led.Pool.Saturated()
+}
+
+// timelineReport is how far a trial strayed from its timeline (see
+// result.Trial.Overrun).
+type timelineReport struct {
+	openLate, closeLate, drain time.Duration
+	overrun                    []string // the phases that ran over
+	warnings                   []string // those the window's overrun does not tell
+}
+
+// timeline says how late the window opened and closed, how long the drain
+// took (drained: from the window's end to the drain's), and which phases
+// ran over what the spec asked by more than result.OverrunShare.
+func (w *window) timeline(drained time.Duration) timelineReport {
+	spec := w.t.spec
+	r := timelineReport{openLate: time.Duration(max(w.openedAt-w.start, 0)), drain: drained}
+	if w.due > 0 {
+		r.closeLate = time.Duration(max(w.end.Load()-w.due, 0))
+	}
+	if result.Overruns(r.openLate.Seconds(), spec.Warmup.Seconds()) {
+		r.overrun = append(r.overrun, result.PhaseWarmup)
+		if w.overrun() == "" {
+			r.warnings = append(r.warnings, fmt.Sprintf("warm-up overran: the measured window opened %s after the %s warm-up was due to end, over 10%% of it: the load was not in place when it was due (window_open_late_s)",
+				r.openLate.Round(time.Millisecond), spec.Warmup))
+		}
+	}
+	if w.due > 0 && result.Overruns(r.closeLate.Seconds(), time.Duration(w.due-w.start).Seconds()) {
+		r.overrun = append(r.overrun, result.PhaseWindow)
+	}
+	if over := drained - spec.Drain; result.Overruns(over.Seconds(), spec.Drain.Seconds()) {
+		r.overrun = append(r.overrun, result.PhaseDrain)
+		r.warnings = append(r.warnings, fmt.Sprintf("drain overran: the streams in flight when the window closed, and their providers, took %s to end, over the %s drain bound by more than 10%% (drain_s)",
+			drained.Round(time.Millisecond), spec.Drain))
+	}
+	return r
 }
 
 // in reports whether the window is open now.
@@ -590,18 +692,17 @@ func (t *trial) dispatch(ctx context.Context, w *window, d *ids) (start func() <
 // timeline runs the trial's warm-up and measured window, then stops
 // starting requests and closes the window. It returns the warnings of an
 // interruption or a timeout.
+//
+// A stop (parent done) closes the window from its own goroutine (see
+// trial.stop); the timeline then only notices that it closed.
 func (t *trial) timeline(parent context.Context, w *window, d *ids, done <-chan struct{}) []string {
 	spec := t.spec
 	var warnings []string
-	interrupted := func() {
-		d.stop.Store(true)
-		warnings = append(warnings, "trial interrupted")
-	}
 	if spec.Warmup > 0 {
 		select {
 		case <-time.After(spec.Warmup):
+		case <-w.halt:
 		case <-parent.Done():
-			interrupted()
 		}
 	}
 	w.open()
@@ -619,7 +720,6 @@ func (t *trial) timeline(parent context.Context, w *window, d *ids, done <-chan 
 	case <-timeout:
 		warnings = append(warnings, fmt.Sprintf("trial timed out: the requests had not finished %s after the window opened", spec.Timeout))
 	case <-parent.Done():
-		interrupted()
 	}
 	d.stop.Store(true)
 	w.close()
@@ -627,20 +727,17 @@ func (t *trial) timeline(parent context.Context, w *window, d *ids, done <-chan 
 }
 
 // drain waits for the streams started to end, and for providers a design
-// left producing, each within the drain bound, stopping them past it. It
-// fails the trial only when streams never return although their providers
-// and clients were stopped.
-func (t *trial) drain(done <-chan struct{}, w *window) (warnings []string, err error) {
+// left producing, each within the drain bound, stopping them past it; once
+// stopped closes, each wait is cut to stopDrain. It fails the trial only
+// when streams never return although their providers and clients were
+// stopped.
+func (t *trial) drain(done <-chan struct{}, w *window, stopped <-chan struct{}) (warnings []string, err error) {
 	spec := t.spec
 	var hung bool
-	select {
-	case <-done:
-	case <-time.After(spec.Drain):
-		hung = true
+	if !await(done, stopped, spec.Drain) {
+		hung = !isClosed(stopped) // a stopped trial says so in its own words
 		t.stopProviders()
-		select {
-		case <-done:
-		case <-time.After(spec.Drain):
+		if !await(done, nil, spec.Drain) {
 			return nil, fmt.Errorf("trial %s hung: %d streams never returned %s after the trial ended, although their providers and clients were stopped", spec, t.sum(cOpen), spec.Drain)
 		}
 	}
@@ -649,9 +746,10 @@ func (t *trial) drain(done <-chan struct{}, w *window) (warnings []string, err e
 	// Providers a design left producing (the legacy's, after a
 	// disconnect) run to the end of their response; give them the drain
 	// bound, then stop them.
-	if !waitUntil(func() bool { return t.sum(cOpen) == 0 }, spec.Drain) {
+	closed := func() bool { return t.sum(cOpen) == 0 }
+	if !waitUntil(closed, stopped, spec.Drain) {
 		t.stopProviders()
-		if !waitUntil(func() bool { return t.sum(cOpen) == 0 }, time.Second) {
+		if !waitUntil(closed, nil, time.Second) {
 			t.violate("%d providers never closed by the pipeline (Source.Close not called)", t.sum(cOpen))
 		} else {
 			warnings = append(warnings, fmt.Sprintf("providers still producing %s after the relays ended were stopped", spec.Drain))
@@ -661,6 +759,37 @@ func (t *trial) drain(done <-chan struct{}, w *window) (warnings []string, err e
 		warnings = append(warnings, "streams outlived the trial and the drain bound; providers were stopped")
 	}
 	return warnings, nil
+}
+
+// isClosed reports whether c is closed (a nil c never is).
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// await waits for done up to d, or up to stopDrain after stopped closes
+// when that comes first, and reports whether done closed.
+func await(done, stopped <-chan struct{}, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		select {
+		case <-done:
+			return true
+		case <-timer.C:
+			return false
+		case <-stopped:
+			stopped = nil
+			if time.Until(deadline) > stopDrain {
+				timer.Reset(stopDrain)
+			}
+		}
+	}
 }
 
 // leaks counts the goroutines still alive a grace period after every
@@ -725,13 +854,23 @@ func (t *trial) stopProviders() {
 	}
 }
 
-func waitUntil(cond func() bool, d time.Duration) bool {
+// waitUntil polls cond until it holds, for up to d, or up to stopDrain
+// after stopped closes when that comes first, and reports whether it
+// held.
+func waitUntil(cond func() bool, stopped <-chan struct{}, d time.Duration) bool {
 	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
 			return false
 		}
-		time.Sleep(5 * time.Millisecond)
+		select {
+		case <-stopped:
+			stopped = nil
+			if cut := time.Now().Add(stopDrain); cut.Before(deadline) {
+				deadline = cut
+			}
+		case <-time.After(5 * time.Millisecond):
+		}
 	}
 	return true
 }

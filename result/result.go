@@ -180,6 +180,28 @@ type Trial struct {
 	Protocol  int     `json:"protocol,omitempty"`
 	DurationS float64 `json:"duration_s"`
 	WarmupS   float64 `json:"warmup_s"`
+	// Partial is set on the record of a trial that was stopped before it
+	// ended: its child process was asked to stop at its deadline, or the
+	// run was interrupted. Its numbers cover what it measured until then
+	// (the measured window closed when the stop came); PartialReason says
+	// why and in which phase it stopped. A partial record is a result, not
+	// a failure: at a load the design cannot carry, it is the outcome.
+	Partial       bool   `json:"partial,omitempty"`
+	PartialReason string `json:"partial_reason,omitempty"`
+	// WindowOpenLateS is how long after the warm-up's end the measured
+	// window opened, and WindowCloseLateS how long after its due end it
+	// closed (a duration trial's); DrainS is how long the streams in
+	// flight at the window's end took to end, providers included (the
+	// drain, bounded by the spec's drain). Overrun names each phase of the
+	// trial's timeline that ran over what was asked by more than
+	// OverrunShare (and OverrunMinS): "warmup" (the window opened over a
+	// tenth of the warm-up late), "window" (it closed over a tenth of its
+	// length late) or "drain" (the drain took over its bound and a tenth).
+	// The rates are over the window as it ran (DurationS) either way.
+	WindowOpenLateS  float64  `json:"window_open_late_s,omitempty"`
+	WindowCloseLateS float64  `json:"window_close_late_s,omitempty"`
+	DrainS           float64  `json:"drain_s,omitempty"`
+	Overrun          []string `json:"overrun,omitempty"`
 
 	RequestsStarted int64 `json:"requests_started"`
 	// RequestsLate counts the open model's measured requests that started
@@ -359,6 +381,34 @@ type LedgerPool struct {
 
 // Failed reports whether the trial failed.
 func (t *Trial) Failed() bool { return t.Error != "" || len(t.Accounting.Violations) > 0 }
+
+// Overran reports whether any phase of the trial's timeline ran over what
+// was asked (see Trial.Overrun).
+func (t *Trial) Overran() bool { return len(t.Overrun) > 0 }
+
+// Phases of a trial's timeline, in Trial.Overrun.
+const (
+	PhaseWarmup = "warmup"
+	PhaseWindow = "window"
+	PhaseDrain  = "drain"
+)
+
+// OverrunShare and OverrunMinS bound a phase that keeps its timeline: it
+// may run over what was asked by OverrunShare of it, and by OverrunMinS
+// seconds whatever was asked.
+//
+// Note: the floor keeps a warm-up of zero, or a drain that ended at once,
+// from overrunning by a timer's lateness.
+const (
+	OverrunShare = 0.10
+	OverrunMinS  = 0.010
+)
+
+// Overruns reports whether a phase asked to take asked seconds and late
+// seconds over it ran over (see OverrunShare).
+func Overruns(late, asked float64) bool {
+	return late > OverrunMinS && late > OverrunShare*asked
+}
 
 // Writer writes records as JSON lines.
 type Writer struct {
