@@ -64,7 +64,7 @@ func TestChildStoppedAtDeadline(t *testing.T) {
 			if err != nil {
 				t.Fatalf("child asked to stop: %v, want its partial record", err)
 			}
-			if !rec.Partial || !strings.HasPrefix(rec.PartialReason, "stopped at the child process's deadline (2s after it started), in the ") {
+			if !rec.Partial || !strings.HasPrefix(rec.PartialReason, "stopped at the child process's deadline (2s after it started), ") {
 				t.Fatalf("partial %v, reason %q; want a partial record naming the deadline", rec.Partial, rec.PartialReason)
 			}
 			if !slices.ContainsFunc(rec.Warnings, func(w string) bool { return strings.HasPrefix(w, "partial record (stopped at the child") }) {

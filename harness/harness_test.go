@@ -405,7 +405,7 @@ func TestTrialInterrupted(t *testing.T) {
 	if rec.DurationS > 10 || len(rec.Accounting.Violations) > 0 {
 		t.Fatalf("interrupted trial: duration %g, violations %q", rec.DurationS, rec.Accounting.Violations)
 	}
-	if !rec.Partial || !strings.HasPrefix(rec.PartialReason, "interrupted, in the ") {
+	if !rec.Partial || !strings.HasPrefix(rec.PartialReason, "interrupted, ") {
 		t.Fatalf("interrupted trial: partial %v, reason %q; want a partial record saying it was interrupted", rec.Partial, rec.PartialReason)
 	}
 }
@@ -588,4 +588,36 @@ func TestProtocolMismatch(t *testing.T) {
 			t.Fatalf("record protocol %d, want %d", rec.Protocol, ProtocolVersion)
 		}
 	})
+}
+
+// cancelOnWrite cancels its context at its first write: Run's progress
+// line for a trial, just before the trial starts.
+type cancelOnWrite struct{ cancel context.CancelFunc }
+
+func (c cancelOnWrite) Write(p []byte) (int, error) { c.cancel(); return len(p), nil }
+
+// TestRunInProcessStoppedWritesPartial: a run in process that is killed
+// (its context cancelled) while a trial runs writes that trial's partial
+// record before it stops, rather than losing what it measured.
+func TestRunInProcessStoppedWritesPartial(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg := Config{Scenarios: []string{"testdata/disconnect-short.yaml"}, Variants: []string{"lockfree", "mutex"},
+		Trials: 1, Duration: time.Hour, Grace: 10 * time.Millisecond, Drain: 5 * time.Second, InProcess: true}
+	specs, err := Trials(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	out, err := Run(ctx, cfg, specs, result.NewWriter(&buf), nil, cancelOnWrite{cancel})
+	if !errors.Is(err, errStopped) {
+		t.Fatalf("Run: %v, want it stopped", err)
+	}
+	_, written, rerr := result.ReadAll(&buf, "results")
+	if rerr != nil || len(out) != 1 || len(written) != 1 {
+		t.Fatalf("%d records returned, %d written (%v); want the stopped trial's alone", len(out), len(written), rerr)
+	}
+	if rec := written[0]; !rec.Partial || !strings.HasPrefix(rec.PartialReason, "interrupted, ") || rec.Variant != "lockfree" {
+		t.Fatalf("record %s: partial %v, reason %q; want lockfree's, partial, interrupted", rec.Variant, rec.Partial, rec.PartialReason)
+	}
 }

@@ -293,21 +293,27 @@ func (t *trial) run(parent context.Context) (*result.Trial, error) {
 	// own, so that it acts even while the timeline goroutine waits for a
 	// CPU behind every stream (see window): no request starts after it, the
 	// window closes at once and the drain is cut short (see await).
+	// The timeline and the drain's end call it too, in case they see
+	// parent done before that goroutine has run.
 	st := &stopState{stopped: make(chan struct{})}
-	stopAfter := context.AfterFunc(parent, func() { t.stop(st, parent, w) })
+	stopNow := func() { t.stop(st, parent, w) }
+	stopAfter := context.AfterFunc(parent, stopNow)
 	defer stopAfter()
 
 	// The sampler runs for the whole trial; the series keeps the measured
 	// window and after (drain and grace), where a leak shows.
 	sampler := startSampler(t, spec.SampleEvery)
 	done := start()
-	warnings := t.timeline(parent, w, ids, done)
+	warnings := t.timeline(parent, w, ids, done, stopNow)
 	more, err := t.drain(done, w, st.stopped)
 	if err != nil {
 		sampler.stop()
 		return nil, err
 	}
 	drained := time.Duration(t.now() - w.end.Load())
+	if parent.Err() != nil {
+		stopNow()
+	}
 	st.mu.Lock()
 	st.over = true // a stop from here on leaves the record whole
 	partial := st.reason
@@ -352,7 +358,7 @@ type stopState struct {
 	stopped chan struct{}
 }
 
-// stop ends the trial early because parent is done: no request starts
+// stop ends the trial early because parent is done, once: no request starts
 // after it, and the measured window closes now (closing it stops the
 // requests; see run). It records why (parent's cause: an interruption, or
 // the parent process's request; see StopRequest) and in which phase the
@@ -360,21 +366,21 @@ type stopState struct {
 func (t *trial) stop(st *stopState, parent context.Context, w *window) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.over {
+	if st.over || st.reason != "" {
 		return
 	}
-	phase := "drain"
+	phase := "in the drain"
 	switch {
 	case !w.opened.Load():
-		phase = "warm-up"
+		phase = "before the measured window opened"
 	case !w.closed.Load():
-		phase = "measured window"
+		phase = "in the measured window"
 	}
 	why := "interrupted"
 	if cause := context.Cause(parent); cause != nil && !errors.Is(cause, context.Canceled) && !errors.Is(cause, context.DeadlineExceeded) {
 		why = cause.Error()
 	}
-	st.reason = fmt.Sprintf("%s, in the %s, %s into the trial", why, phase, time.Duration(t.now()).Round(time.Millisecond))
+	st.reason = fmt.Sprintf("%s, %s, %s into the trial", why, phase, time.Duration(t.now()).Round(time.Millisecond))
 	w.close()
 	close(st.stopped)
 }
@@ -694,8 +700,8 @@ func (t *trial) dispatch(ctx context.Context, w *window, d *ids) (start func() <
 // interruption or a timeout.
 //
 // A stop (parent done) closes the window from its own goroutine (see
-// trial.stop); the timeline then only notices that it closed.
-func (t *trial) timeline(parent context.Context, w *window, d *ids, done <-chan struct{}) []string {
+// trial.stop), or from this one through stop, whichever sees it first.
+func (t *trial) timeline(parent context.Context, w *window, d *ids, done <-chan struct{}, stop func()) []string {
 	spec := t.spec
 	var warnings []string
 	if spec.Warmup > 0 {
@@ -703,6 +709,7 @@ func (t *trial) timeline(parent context.Context, w *window, d *ids, done <-chan 
 		case <-time.After(spec.Warmup):
 		case <-w.halt:
 		case <-parent.Done():
+			stop()
 		}
 	}
 	w.open()
@@ -720,6 +727,7 @@ func (t *trial) timeline(parent context.Context, w *window, d *ids, done <-chan 
 	case <-timeout:
 		warnings = append(warnings, fmt.Sprintf("trial timed out: the requests had not finished %s after the window opened", spec.Timeout))
 	case <-parent.Done():
+		stop()
 	}
 	d.stop.Store(true)
 	w.close()
