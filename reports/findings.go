@@ -17,9 +17,11 @@ import (
 // larger than the practical-significance band (or that there was none,
 // or too few trials to tell) and whether the harness capped it (within
 // 20% of the pass-through's ratio), any group where the candidate was slower,
-// what each ablation ladder attributes the difference to, goroutine
-// leaks, billing that differs from delivery, failed trials, and
-// open-model requests that never started.
+// a group where they could not be compared (and why), variants that
+// collapsed (partial records: trials stopped before their end) or whose
+// timeline overran, what each ablation ladder attributes the difference
+// to, goroutine leaks, billing that differs from delivery, failed trials,
+// and open-model requests that never started.
 func Findings(trials []*result.Trial, opts Options) []string {
 	opts = opts.orDefault()
 	groups := Analyze(trials, opts)
@@ -38,6 +40,7 @@ func Findings(trials []*result.Trial, opts Options) []string {
 	}
 	var out []string
 	out = append(out, throughputFindings(groups, where)...)
+	out = append(out, collapseFindings(groups, where)...)
 	out = append(out, familyFloorFindings(groups)...)
 	out = append(out, attributionFindings(Attribute(groups, opts.Ladders, MChunksPerS, opts), where)...)
 	out = append(out, leakFindings(groups, where)...)
@@ -97,6 +100,7 @@ func throughputFindings(groups []*Group, where func(Key) string) []string {
 		r Ratio
 	}
 	var all, faster, slower []cand
+	var blank []string
 	for _, g := range groups {
 		num, den, ok := g.Headline()
 		if !ok {
@@ -104,6 +108,7 @@ func throughputFindings(groups []*Group, where func(Key) string) []string {
 		}
 		r, _ := g.Ratio(MChunksPerS, num, den)
 		if math.IsNaN(r.Center) {
+			blank = append(blank, uncomparedFinding(g, num, den, where))
 			continue
 		}
 		c := cand{g, r}
@@ -115,10 +120,10 @@ func throughputFindings(groups []*Group, where func(Key) string) []string {
 			slower = append(slower, c)
 		}
 	}
-	if len(all) == 0 {
+	if len(all) == 0 && len(blank) == 0 {
 		return []string{"No group ran two variants, so nothing was compared."}
 	}
-	var out []string
+	out := blank
 	if len(faster) > 0 {
 		best := slices.MaxFunc(faster, func(a, b cand) int { return cmpFloat(a.r.Center, b.r.Center) })
 		s := fmt.Sprintf("%s, %s was faster: %s (%s) the chunks/s of %s",
@@ -170,6 +175,98 @@ func throughputFindings(groups []*Group, where func(Key) string) []string {
 		}
 	}
 	return out
+}
+
+// uncomparedFinding says why g's headline pair has no chunks/s ratio: a
+// side without a trial that measured anything (every one failed), or no
+// chunks on either side.
+func uncomparedFinding(g *Group, num, den string, where func(Key) string) string {
+	var why []string
+	for _, name := range []string{den, num} {
+		if v := g.Variant(name); v != nil && v.Trials == 0 {
+			why = append(why, fmt.Sprintf("no %s trial measured anything (%d failed)", name, v.Failed))
+		}
+	}
+	if len(why) == 0 {
+		why = []string{"neither delivered a chunk"}
+	}
+	return fmt.Sprintf("%s, %s could not be compared with %s: %s.", capitalize(where(g.Key)), num, den, strings.Join(why, "; "))
+}
+
+// collapseFindings reports, per group and variant, the trials that were
+// stopped before their end (partial records: a collapse, which is the
+// outcome at that load, not a gap in it), with what they measured until
+// then and whether the other headline variant held; and the trials whose
+// timeline ran over what was asked, with the worst lateness.
+func collapseFindings(groups []*Group, where func(Key) string) []string {
+	var out []string
+	for _, g := range groups {
+		num, den, headline := g.Headline()
+		for _, v := range g.Variants {
+			if v.Partial == 0 {
+				continue
+			}
+			var first *result.Trial
+			for _, t := range v.trials {
+				if t.Partial {
+					first = t
+					break
+				}
+			}
+			s := fmt.Sprintf("%s, %s collapsed: %d of %d trials were stopped before their end (%s) and their records are partial; until then it delivered %s chunks/s with p99 TTFT %s (medians)",
+				capitalize(where(g.Key)), v.Variant, v.Partial, v.Trials, first.PartialReason,
+				fmtSI(v.Estimate(MChunksPerS).Center), fmtNS(v.Estimate(MTTFTP99).Center))
+			if headline && (v.Variant == num || v.Variant == den) {
+				other := g.Variant(num)
+				if v.Variant == num {
+					other = g.Variant(den)
+				}
+				if other.Partial == 0 && other.Trials > 0 {
+					s += fmt.Sprintf("; %s ran to its end (%s chunks/s, p99 TTFT %s)", other.Variant,
+						fmtSI(other.Estimate(MChunksPerS).Center), fmtNS(other.Estimate(MTTFTP99).Center))
+				}
+			}
+			out = append(out, s+".")
+		}
+		for _, v := range g.Variants {
+			if v.Overran == 0 {
+				continue
+			}
+			out = append(out, fmt.Sprintf("%s, %s's timeline overran in %d of %d trials (%s): its rates are over its window as it ran (duration_s), not as asked.",
+				capitalize(where(g.Key)), v.Variant, v.Overran, v.Trials, worstOverrun(v.trials)))
+		}
+	}
+	return out
+}
+
+// worstOverrun describes the worst lateness of each phase that overran
+// among trials: "window: it lasted 36s, closing 33s late; drain: it took
+// 41s".
+func worstOverrun(trials []*result.Trial) string {
+	var warm, win, dr *result.Trial
+	for _, t := range trials {
+		for _, p := range t.Overrun {
+			switch {
+			case p == result.PhaseWarmup && (warm == nil || t.WindowOpenLateS > warm.WindowOpenLateS):
+				warm = t
+			case p == result.PhaseWindow && (win == nil || t.WindowCloseLateS > win.WindowCloseLateS):
+				win = t
+			case p == result.PhaseDrain && (dr == nil || t.DrainS > dr.DrainS):
+				dr = t
+			}
+		}
+	}
+	var parts []string
+	if warm != nil {
+		parts = append(parts, "warm-up: the window opened "+fmtNS(warm.WindowOpenLateS*1e9)+" late")
+	}
+	if win != nil {
+		parts = append(parts, "window: it lasted "+fmtNS(win.DurationS*1e9)+", closing "+fmtNS(win.WindowCloseLateS*1e9)+" late")
+	}
+	if dr != nil {
+		parts = append(parts, "drain: it took "+fmtNS(dr.DrainS*1e9))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // capNear is how close to the harness's ceiling a ratio may come before

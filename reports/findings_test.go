@@ -83,6 +83,30 @@ func TestFindings(t *testing.T) {
 			notWant: []string{"5.05x (95% CI 4.87–5.13x, p<0.001 adjusted for 4 comparisons) the chunks/s of mutex — the largest significant ratio;"},
 		},
 		{
+			name: "collapse",
+			specs: []spec{
+				{scenario: "chat", variant: "mutex", conc: 100000, n: 8, chunks: 25900, partial: 8},
+				{scenario: "chat", variant: "lockfree", conc: 100000, n: 8, chunks: 95500, overran: 8},
+			},
+			want: []string{
+				"On chat at 100000 streams, mutex collapsed: 8 of 8 trials were stopped before their end (stopped at the child process's deadline (1m34.25s after it started), in the measured window, 1m33.9s into the trial) and their records are partial; until then it delivered 25.9k chunks/s with p99 TTFT 112s (medians); lockfree ran to its end (96.3k chunks/s, p99 TTFT 113s).",
+				"On chat at 100000 streams, lockfree's timeline overran in 8 of 8 trials (window: it lasted 36s, closing 33s late): its rates are over its window as it ran (duration_s), not as asked.",
+				"On chat at 100000 streams, lockfree was faster: 3.",
+			},
+		},
+		{
+			name: "every trial failed",
+			specs: []spec{
+				{scenario: "chat", variant: "mutex", conc: 64, n: 3, chunks: 10000, failed: 3},
+				{scenario: "chat", variant: "lockfree", conc: 64, n: 3, chunks: 30000},
+			},
+			want: []string{
+				"On chat at 64 streams, lockfree could not be compared with mutex: no mutex trial measured anything (3 failed).",
+				"3 of 3 mutex trials failed on chat at 64 streams and are left out of the numbers.",
+			},
+			notWant: []string{"No group ran two variants", "collapsed"},
+		},
+		{
 			name: "slower candidate",
 			specs: []spec{
 				{scenario: "chat", variant: "mutex", conc: 1, n: 8, chunks: 10000},

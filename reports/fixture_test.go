@@ -17,6 +17,12 @@ type spec struct {
 	leaked   int64
 	billed   float64 // tokens billed per token delivered
 	failed   int     // how many of the n trials failed
+	// partial is how many of the n trials (after the failed ones) were
+	// stopped at their child's deadline, in the measured window, and have
+	// partial records; overran how many (the last ones) had a window that
+	// closed 33 s late.
+	partial int
+	overran int
 }
 
 // makeTrials builds deterministic trials from specs: values spread ±2%
@@ -70,6 +76,16 @@ func makeTrials(specs ...spec) []*result.Trial {
 			}
 			if i < s.failed {
 				t.Accounting.Violations = []string{"records persisted 9 != expected 10"}
+			}
+			if i >= s.failed && i < s.failed+s.partial {
+				t.Partial = true
+				t.PartialReason = "stopped at the child process's deadline (1m34.25s after it started), in the measured window, 1m33.9s into the trial"
+				t.Warnings = append(t.Warnings, "partial record ("+t.PartialReason+"): its numbers cover the trial until then")
+			}
+			if i >= s.n-s.overran {
+				t.DurationS, t.WindowOpenLateS, t.WindowCloseLateS = 36, 0.004, 33.004
+				t.Overrun = []string{result.PhaseWindow}
+				t.Warnings = append(t.Warnings, "window overran: the 3s measured window opened 4ms and closed 33s after they were due, over 10% of its length: the harness could not keep its timeline at this load (rates are over the window as it ran, duration_s)")
 			}
 			out = append(out, t)
 			order++

@@ -48,8 +48,8 @@ func WriteMarkdown(w io.Writer, hdr *result.Header, trials []*result.Trial, opts
 			if ledger != nil {
 				dropCell += " " + ledger[dropKey{g.Key, v.Variant}].String() + " |"
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %d | %s%s | %s |%s %s | %s |\n",
-				g.Key.Scenario, g.Key.LoadName(), v.Variant, v.Trials,
+			fmt.Fprintf(&b, "| %s | %s | %s | %d%s | %s%s | %s |%s %s | %s |\n",
+				g.Key.Scenario, g.Key.LoadName(), v.Variant, v.Trials, collapseNote(v),
 				fmtSI(cps.Center), notes.mark(append(cps.Warnings, v.Warnings...)),
 				fmtNS(v.Estimate(MTTFTP99).Center), dropCell, fmtSI(v.Estimate(MLeaked).Center),
 				ratioCell(g, i, &notes))

@@ -246,6 +246,13 @@ type VariantStats struct {
 	Variant string
 	Trials  int // trials summarised (failed ones are excluded)
 	Failed  int // failed trials left out
+	// Partial counts the trials summarised whose records are partial: the
+	// trial was stopped before its end (a child at its deadline, an
+	// interrupted run), and its numbers cover it until then. At a load a
+	// design cannot carry, that is its outcome: a collapse. Overran counts
+	// those whose timeline ran over what was asked (result.Trial.Overrun).
+	Partial int
+	Overran int
 	// Estimates holds one Estimate per entry of Metrics, in that order.
 	Estimates []Estimate
 	// Warnings are caveats about the variant as a whole, such as failed
@@ -314,7 +321,9 @@ func (g *Group) Headline() (num, den string, ok bool) {
 
 // Analyze groups trials by Key and variant and computes every Estimate and
 // Ratio. Failed trials are left out of the numbers and counted in
-// VariantStats.Failed with a warning. Groups are ordered by compareKeys.
+// VariantStats.Failed with a warning; partial records (a trial stopped
+// before its end) are results, kept in the numbers and counted in
+// VariantStats.Partial, their own warning saying why. Groups are ordered by compareKeys.
 func Analyze(trials []*result.Trial, opts Options) []*Group {
 	opts = opts.orDefault()
 	order := orderVariants(trials)
@@ -456,6 +465,12 @@ func summarise(variant string, trials []*result.Trial, opts Options) *VariantSta
 			continue
 		}
 		ok = append(ok, t)
+		if t.Partial {
+			vs.Partial++
+		}
+		if t.Overran() {
+			vs.Overran++
+		}
 	}
 	vs.Trials = len(ok)
 	vs.trials = ok

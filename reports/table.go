@@ -35,7 +35,10 @@ var DefaultTableOptions = TableOptions{Stats: DefaultOptions}
 // row's p99 wait for a ledger connection and how saturated the pool was
 // (ledgerByRow).
 // Every warning becomes a numbered footnote; so does the reason a ratio
-// whose raw p is below alpha is still "~". An attribution section follows
+// whose raw p is below alpha is still "~". A variant with partial records
+// (trials stopped before their end) or overrun timelines says how many in
+// its n column ("7 (1 partial)"), their records' warnings are footnotes,
+// and a ratio with a collapsed side says so. An attribution section follows
 // when opts.Stats.Ladders ran.
 func WriteTable(w io.Writer, trials []*result.Trial, opts TableOptions) error {
 	groups := Analyze(trials, opts.Stats)
@@ -69,6 +72,7 @@ func WriteTable(w io.Writer, trials []*result.Trial, opts TableOptions) error {
 			if v.Failed > 0 {
 				n += "+" + strconv.Itoa(v.Failed) + "failed"
 			}
+			n += collapseNote(v)
 			dropCell := ""
 			if dropped != nil {
 				dropCell = "\t" + dropped[dropKey{g.Key, v.Variant}].String()
@@ -123,7 +127,34 @@ func ratioCell(g *Group, i int, notes *footnotes) string {
 	if v := r.Verdict(); v != "" {
 		ws = append(slices.Clip(ws), v)
 	}
+	for _, name := range []string{r.Den, r.Num} {
+		if v := g.Variant(name); v != nil && v.Partial > 0 {
+			ws = append(slices.Clip(ws), collapsePhrase(v)+": the ratio compares what each measured until it stopped")
+		}
+	}
 	return fmtRatio(r) + notes.mark(ws)
+}
+
+// collapseNote returns " (1 partial, 2 overran)" for a variant with
+// partial records or overrun timelines among its trials, else "".
+func collapseNote(v *VariantStats) string {
+	var parts []string
+	if v.Partial > 0 {
+		parts = append(parts, strconv.Itoa(v.Partial)+" partial")
+	}
+	if v.Overran > 0 {
+		parts = append(parts, strconv.Itoa(v.Overran)+" overran")
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+// collapsePhrase says how many of v's trials collapsed: "mutex collapsed
+// in 1 of 1 trials (partial records, stopped before their end)".
+func collapsePhrase(v *VariantStats) string {
+	return fmt.Sprintf("%s collapsed in %d of %d trials (partial records, stopped before their end)", v.Variant, v.Partial, v.Trials)
 }
 
 // fmtRatio formats r like "3.10x [2.80x 3.40x] p=0.002 vs mutex", or

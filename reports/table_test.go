@@ -49,6 +49,13 @@ func TestWriteTable(t *testing.T) {
 			{scenario: "chat", variant: "mutex", conc: 64, n: 8, chunks: 10000, failed: 2},
 			{scenario: "chat", variant: "lockfree", conc: 64, n: 8, chunks: 10000},
 		}, "table_failed.txt", []string{"6+2failed", "2 of 8 trials failed", "~ 1."}},
+		{"collapsed trials", []spec{
+			{scenario: "chat", variant: "mutex", conc: 100000, n: 8, chunks: 25900, partial: 8},
+			{scenario: "chat", variant: "lockfree", conc: 100000, n: 8, chunks: 95500, overran: 8},
+		}, "table_collapsed.txt", []string{"8 (8 partial)", "8 (8 overran)",
+			"partial record (stopped at the child process's deadline (1m34.25s after it started), in the measured window, 1m33.9s into the trial): its numbers cover the trial until then (8 of 8 trials)",
+			"mutex collapsed in 8 of 8 trials (partial records, stopped before their end): the ratio compares what each measured until it stopped",
+			"window overran: the 3s measured window"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
