@@ -12,8 +12,9 @@ import (
 // Equivalence compares, for each scenario and load, what every variant's
 // clients received, request by request, and returns one sentence each. It
 // needs request-count runs (duration runs start different requests in
-// each trial); where a trial dropped or rejected chunks the comparison is
-// undefined and the sentence says so.
+// each trial); where a trial dropped or rejected chunks, or was stopped
+// before its end (a partial record), the comparison is undefined and the
+// sentence says so.
 func Equivalence(trials []*result.Trial) []string {
 	type group struct {
 		key   string
@@ -50,11 +51,13 @@ func Equivalence(trials []*result.Trial) []string {
 			out = append(out, fmt.Sprintf("%s: equivalence not checked (needs --requests, not --duration)", k))
 			continue
 		}
-		same, undefined := []string{g.order[0]}, []string{}
+		same, undefined, partial := []string{g.order[0]}, []string{}, []string{}
 		var diffs []string
 		for _, name := range g.order[1:] {
 			t := g.first[name]
 			switch {
+			case t.Partial || ref.Partial:
+				partial = append(partial, name)
 			case t.Accounting.ChunksDropped+t.Accounting.ChunksRejected > 0 || ref.Accounting.ChunksDropped+ref.Accounting.ChunksRejected > 0:
 				undefined = append(undefined, name)
 			case cmp.Equal(ref.RequestDigests, t.RequestDigests):
@@ -68,6 +71,9 @@ func Equivalence(trials []*result.Trial) []string {
 		line := fmt.Sprintf("%s: identical streams for %v", k, same)
 		if len(undefined) > 0 {
 			line += fmt.Sprintf("; undefined for %v (chunks dropped or rejected by backpressure)", undefined)
+		}
+		if len(partial) > 0 {
+			line += fmt.Sprintf("; undefined for %v (partial records: %s or it stopped before its end)", partial, g.order[0])
 		}
 		out = append(out, line)
 		out = append(out, diffs...)

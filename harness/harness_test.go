@@ -378,11 +378,14 @@ func TestEquivalence(t *testing.T) {
 		mk("lockfree", []string{"a", "b", "c"}, 0),
 		mk("lockfree-drop", []string{"a", "x", "c"}, 3),
 		mk("broken", []string{"a", "b", "z"}, 0),
+		{Variant: "stopped", Scenario: "chat", Load: result.Load{Model: "closed", Concurrency: 4},
+			RequestDigests: []string{"a", "", ""}, Partial: true},
 	})
 	if len(got) != 2 {
 		t.Fatalf("got %d lines: %q", len(got), got)
 	}
-	if !strings.Contains(got[0], "identical streams for [mutex lockfree]") || !strings.Contains(got[0], "undefined for [lockfree-drop]") {
+	if !strings.Contains(got[0], "identical streams for [mutex lockfree]") || !strings.Contains(got[0], "undefined for [lockfree-drop]") ||
+		!strings.Contains(got[0], "undefined for [stopped] (partial records: mutex or it stopped before its end)") {
 		t.Errorf("summary line: %q", got[0])
 	}
 	if !strings.Contains(got[1], "broken differs from mutex at request 2") {

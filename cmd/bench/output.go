@@ -74,11 +74,20 @@ func (o *output) sync(runErr error) error {
 // ended, under the name cmd ("bench"), and returns its error: errFailed
 // when it stopped early (runErr) or a trial failed, nil otherwise.
 func (o *output) ended(stderr io.Writer, cmd string, trials []*result.Trial, planned int, runErr error) error {
-	failed := 0
+	failed, partial := 0, 0
 	for _, t := range trials {
 		if t.Failed() {
 			failed++
 		}
+		if t.Partial {
+			partial++
+		}
+	}
+	if partial > 0 {
+		// Note: a partial record is a result (a trial stopped at its
+		// deadline, at a load its design could not carry), not a failure:
+		// it is said, and the exit code stays.
+		fmt.Fprintf(stderr, "%s: %d of %d trials were stopped before their end and their records are partial (see the findings and the table's footnotes)\n", cmd, partial, len(trials))
 	}
 	switch {
 	case runErr != nil:
