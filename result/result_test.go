@@ -16,7 +16,8 @@ func TestRoundTrip(t *testing.T) {
 	tr := &Trial{Mode: ModeChild, Variant: "mutex", Scenario: "chat", Load: Load{Model: "closed", Concurrency: 64},
 		TTFT: Percentiles{Count: 3, P50: 10, P99: 30, Max: 40}, ChunksPerS: 12.5,
 		Accounting: Accounting{ChunksProduced: 10, ChunksDelivered: 9, ChunksDiscarded: 1, Violations: []string{"x"}},
-		Dist:       map[string][]Quantile{"ttft": {{Q: 0.5, NS: 10}}}, RequestDigests: []string{"a", "b"}}
+		Dist:       map[string][]Quantile{"ttft": {{Q: 0.5, NS: 10}}}, RequestDigests: []string{"a", "b"},
+		Partial: true, PartialReason: "stopped", WindowOpenLateS: 1, WindowCloseLateS: 33, DrainS: 2, Overrun: []string{PhaseWindow}}
 	var buf bytes.Buffer
 	w := NewWriter(&buf)
 	for _, rec := range []any{h, tr} {
@@ -42,6 +43,24 @@ func TestRoundTrip(t *testing.T) {
 	}
 	if !ts[0].Failed() {
 		t.Error("a trial with violations is not Failed")
+	}
+	if !ts[0].Overran() {
+		t.Error("a trial whose window overran does not say so")
+	}
+}
+
+// TestOverruns: a phase overruns past a tenth of what was asked, and past
+// the floor whatever was asked.
+func TestOverruns(t *testing.T) {
+	for _, tt := range []struct {
+		late, asked float64
+		want        bool
+	}{
+		{0.1, 1, false}, {0.11, 1, true}, {0.005, 0, false}, {0.02, 0, true}, {33, 3, true}, {0, 3, false},
+	} {
+		if got := Overruns(tt.late, tt.asked); got != tt.want {
+			t.Errorf("Overruns(%g late, %g asked) = %v, want %v", tt.late, tt.asked, got, tt.want)
+		}
 	}
 }
 
