@@ -381,6 +381,8 @@ func WriteJSON(w io.Writer, trials []*result.Trial, opts TableOptions) error {
 		Variant   string   `json:"variant"`
 		Trials    int      `json:"trials"`
 		Failed    int      `json:"failed"`
+		Partial   int      `json:"partial,omitempty"`
+		Overran   int      `json:"overran,omitempty"`
 		Warnings  []string `json:"warnings,omitempty"`
 		Estimates []jEst   `json:"estimates"`
 	}
@@ -445,7 +447,7 @@ func WriteJSON(w io.Writer, trials []*result.Trial, opts TableOptions) error {
 	for _, g := range Analyze(trials, opts.Stats) {
 		jg := jGroup{Scenario: g.Key.Scenario, Load: g.Key.Load, GOMAXPROCS: g.Key.GOMAXPROCS}
 		for _, v := range g.Variants {
-			jv := jVariant{Variant: v.Variant, Trials: v.Trials, Failed: v.Failed, Warnings: v.Warnings}
+			jv := jVariant{Variant: v.Variant, Trials: v.Trials, Failed: v.Failed, Partial: v.Partial, Overran: v.Overran, Warnings: v.Warnings}
 			for _, e := range v.Estimates {
 				jv.Estimates = append(jv.Estimates, jEst{e.Metric, e.N, finite(e.Center), finite(e.Lo), finite(e.Hi), e.Confidence, e.Warnings})
 			}

@@ -150,3 +150,32 @@ func TestFootnotesMergeNumbers(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteJSONCollapse: the JSON summary counts each variant's partial
+// records and overrun timelines.
+func TestWriteJSONCollapse(t *testing.T) {
+	trials := makeTrials(
+		spec{scenario: "chat", variant: "mutex", conc: 100000, n: 3, chunks: 25900, partial: 2},
+		spec{scenario: "chat", variant: "lockfree", conc: 100000, n: 3, chunks: 95500, overran: 1},
+	)
+	var b bytes.Buffer
+	if err := WriteJSON(&b, trials, DefaultTableOptions); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Groups []struct {
+			Variants []struct {
+				Variant          string
+				Trials           int
+				Partial, Overran int
+			}
+		}
+	}
+	if err := json.Unmarshal(b.Bytes(), &doc); err != nil {
+		t.Fatalf("not JSON: %v", err)
+	}
+	got := doc.Groups[0].Variants
+	if len(got) != 2 || got[0].Variant != "mutex" || got[0].Partial != 2 || got[0].Overran != 0 || got[1].Partial != 0 || got[1].Overran != 1 {
+		t.Errorf("variants = %+v, want mutex 2 partial, lockfree 1 overran", got)
+	}
+}
