@@ -199,6 +199,26 @@ func (c *claimCtx) ratioRow(claim, metric, label, model string, target float64) 
 		ceil, _ := best.Ceiling(metric, claimOld)
 		row.Notes = append(row.Notes, fmt.Sprintf("within 20%% of the harness's ceiling (%s, pass-through over legacy): the design's own ratio may be larger", fmtXShort(ceil)))
 	}
+	for _, v := range []string{claimOld, claimNew} {
+		ts := trialsOf(c.trials, best, v)
+		partial, oom := 0, 0
+		for _, t := range ts {
+			if t.Partial {
+				partial++
+			}
+			if t.OutOfMemory {
+				oom++
+			}
+		}
+		// Note: a collapse is the design's outcome at that load: its
+		// numbers there run to the collapse and stay in the ratio.
+		if partial > 0 {
+			row.Notes = append(row.Notes, fmt.Sprintf("%s collapsed in %d of %d trials there (partial records: stopped at their deadline)", v, partial, len(ts)))
+		}
+		if oom > 0 {
+			row.Notes = append(row.Notes, fmt.Sprintf("%s ran out of memory in %d of %d trials there", v, oom, len(ts)))
+		}
+	}
 	if trend := c.procsTrend(best, metric); trend != "" {
 		row.Notes = append(row.Notes, trend)
 	}
