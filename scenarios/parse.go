@@ -327,6 +327,15 @@ func (d *decoder) provider(n *yaml.Node, path string, p *Provider) {
 		{"stall_probability", d.float(&p.StallProbability)},
 		{"stall", durationDist(d, &p.Stall)},
 		{"finish_reason", d.str(&p.FinishReason)},
+		{"max_concurrent", func(n *yaml.Node, path string) {
+			if v, ok := d.integer(n, path); ok {
+				if v != int64(int(v)) {
+					d.errorf(n, path, "out of range (got %d)", v)
+				}
+				p.MaxConcurrent = int(v)
+			}
+		}},
+		{"tokens_per_s", d.float(&p.TokensPerS)},
 	}, "response_tokens")
 }
 

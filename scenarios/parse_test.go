@@ -52,6 +52,8 @@ provider:
   stall_probability: 1
   stall: 2s
   finish_reason: length
+  max_concurrent: 8
+  tokens_per_s: 2500.5
 client:
   read_delay: {exp: {mean: 5ms}}
   disconnect_probability: 0.5
@@ -87,6 +89,8 @@ slo:
 			StallProbability: 1,
 			Stall:            ConstOf(2 * time.Second),
 			FinishReason:     "length",
+			MaxConcurrent:    8,
+			TokensPerS:       2500.5,
 		},
 		Client: Client{ReadDelay: ExpOf(5 * time.Millisecond), DisconnectProbability: 0.5, DisconnectAfter: &after},
 		Load:   Load{Model: Open, Rate: 12.5, Arrival: Poisson, Requests: 1000},
@@ -133,7 +137,7 @@ func TestParseBadFiles(t *testing.T) {
 		{"unknown top-level field", minimal + "colour: red\n",
 			[]string{"bad.yaml:8: colour: unknown field (want one of name, description, seed, time_scale, provider, client, load, limits, ledger, slo)"}},
 		{"unknown nested field", strings.Replace(minimal, "  response_tokens: 10\n", "  response_tokens: 10\n  temperature: 1\n", 1),
-			[]string{"bad.yaml:4: provider.temperature: unknown field (want one of ttft, inter_chunk, tokens_per_chunk, bytes_per_token, response_tokens, prompt_tokens, fail_probability, stall_probability, stall, finish_reason)"}},
+			[]string{"bad.yaml:4: provider.temperature: unknown field (want one of ttft, inter_chunk, tokens_per_chunk, bytes_per_token, response_tokens, prompt_tokens, fail_probability, stall_probability, stall, finish_reason, max_concurrent, tokens_per_s)"}},
 		{"duplicate field", minimal + "seed: 1\nseed: 2\n",
 			[]string{"bad.yaml:9: seed: duplicate field"}},
 		{"missing name", strings.Replace(minimal, "name: t\n", "", 1),
@@ -174,6 +178,14 @@ func TestParseBadFiles(t *testing.T) {
 			[]string{"bad.yaml:8: provider_extra: unknown field (want one of name, description, seed, time_scale, provider, client, load, limits, ledger, slo)"}},
 		{"fail probability out of range", strings.Replace(minimal, "  response_tokens: 10\n", "  response_tokens: 10\n  fail_probability: 1.5\n", 1),
 			[]string{"bad.yaml:4: provider.fail_probability: must be a probability in [0, 1] (got 1.5)"}},
+		{"negative max concurrent", strings.Replace(minimal, "  response_tokens: 10\n", "  response_tokens: 10\n  max_concurrent: -1\n", 1),
+			[]string{"bad.yaml:4: provider.max_concurrent: must be 0 (no limit) or 1 to 100000 streams (got -1)"}},
+		{"max concurrent not an integer", strings.Replace(minimal, "  response_tokens: 10\n", "  response_tokens: 10\n  max_concurrent: 2.5\n", 1),
+			[]string{"bad.yaml:4: provider.max_concurrent: must be an integer, got 2.5"}},
+		{"negative tokens per second", strings.Replace(minimal, "  response_tokens: 10\n", "  response_tokens: 10\n  tokens_per_s: -100\n", 1),
+			[]string{"bad.yaml:4: provider.tokens_per_s: must be 0 (no bound) or a rate > 0 tokens per second (got -100)"}},
+		{"tokens per second a word", strings.Replace(minimal, "  response_tokens: 10\n", "  response_tokens: 10\n  tokens_per_s: fast\n", 1),
+			[]string{`bad.yaml:4: provider.tokens_per_s: must be a number, got "fast"`}},
 		{"stall probability without stall", strings.Replace(minimal, "  response_tokens: 10\n", "  response_tokens: 10\n  stall_probability: 0.5\n", 1),
 			[]string{"bad.yaml:2: provider.stall: required when stall_probability > 0"}},
 		{"disconnect without point", minimal + "client:\n  disconnect_probability: 0.3\n",
@@ -272,7 +284,7 @@ limits:
 	want := `chat.yaml:3: provider.ttft: must be >= 0s (got -1ms)
 chat.yaml:4: provider.inter_chunk.max: must be >= min (got 5ms < 10ms)
 chat.yaml:6: provider.fail_probability: must be a probability in [0, 1] (got 2)
-chat.yaml:7: provider.mood: unknown field (want one of ttft, inter_chunk, tokens_per_chunk, bytes_per_token, response_tokens, prompt_tokens, fail_probability, stall_probability, stall, finish_reason)
+chat.yaml:7: provider.mood: unknown field (want one of ttft, inter_chunk, tokens_per_chunk, bytes_per_token, response_tokens, prompt_tokens, fail_probability, stall_probability, stall, finish_reason, max_concurrent, tokens_per_s)
 chat.yaml:9: client.read_delay: must be a duration such as "20ms" or "1.5s", got "fast"
 chat.yaml:10: load.duration: required: set exactly one of duration and requests
 chat.yaml:12: load.concurrency: must be >= 1 for the closed model (got 0)

@@ -97,6 +97,20 @@ type Provider struct {
 	Stall            DurationDist
 	// FinishReason is carried by the last chunk. Default "stop".
 	FinishReason string
+	// MaxConcurrent is how many streams the provider serves at once; 0 is
+	// no limit. A stream takes one of these upstream slots before its
+	// first chunk and holds it until its response ends or is cancelled;
+	// the wait for a slot counts in the time to first chunk.
+	//
+	// Note: a real provider (or the gateway's contract with it) limits
+	// concurrent requests per key; a design that does not cancel a stream
+	// whose client left keeps its slot, and later requests wait for it.
+	MaxConcurrent int
+	// TokensPerS bounds the provider's total output over every stream, in
+	// completion tokens per second at real scale (scaled by TimeScale like
+	// the durations: at 0.01 the bound is 100 times higher); 0 is no
+	// bound. A stream waits before emitting a chunk that would exceed it.
+	TokensPerS float64
 }
 
 // Client describes the synthetic clients.
@@ -296,6 +310,16 @@ func (s *Scenario) RequestLimits() impls.Limits {
 	return impls.Limits{ContentCap: s.Limits.ContentCap, FinalizerTimeout: s.Scaled(s.Limits.FinalizerTimeout)}
 }
 
+// ScaledTokensPerS returns the provider's output bound in tokens per
+// second of the scaled clock (Provider.TokensPerS divided by the time
+// scale), or 0 for none.
+func (s *Scenario) ScaledTokensPerS() float64 {
+	if s.Provider.TokensPerS <= 0 {
+		return 0
+	}
+	return s.Provider.TokensPerS / s.TimeScale
+}
+
 // MaxChunkSize returns the most content bytes one chunk can hold.
 func (p *Provider) MaxChunkSize() int64 {
 	t, okT := p.TokensPerChunk.Bound()
@@ -354,6 +378,12 @@ func (s *Scenario) problems() ErrorList {
 	}
 	if p.FinishReason == "" {
 		v.add("provider.finish_reason", "must not be empty")
+	}
+	if p.MaxConcurrent < 0 || p.MaxConcurrent > MaxConcurrency {
+		v.add("provider.max_concurrent", "must be 0 (no limit) or 1 to %d streams (got %d)", MaxConcurrency, p.MaxConcurrent)
+	}
+	if !(p.TokensPerS >= 0) || math.IsInf(p.TokensPerS, 0) {
+		v.add("provider.tokens_per_s", "must be 0 (no bound) or a rate > 0 tokens per second (got %v)", p.TokensPerS)
 	}
 
 	c := &s.Client
