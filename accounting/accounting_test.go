@@ -62,7 +62,8 @@ func TestLedgerConcurrent(t *testing.T) {
 // TestCheck shows each invariant firing, and a clean record passing.
 func TestCheck(t *testing.T) {
 	persists := impls.Traits{Persists: true, Cancels: true}
-	clean := result.Accounting{TokensDelivered: 100, TokensBilled: 100, RecordsExpected: 4, RecordsPersisted: 4}
+	clean := result.Accounting{TokensDelivered: 100, TokensBilled: 100, RecordsExpected: 4, RecordsPersisted: 4,
+		TokensGenerated: 130, TokensWasted: 30, UpstreamSlotsTaken: 4, UpstreamSlotsReleased: 4}
 	for _, tc := range []struct {
 		name string
 		edit func(*result.Accounting, *Facts)
@@ -78,6 +79,10 @@ func TestCheck(t *testing.T) {
 		{"overbilled not exact", func(a *result.Accounting, f *Facts) { a.TokensBilled, f.ExactBilling, f.RecordTokens = 110, false, 110 }, ""},
 		{"records and charges", func(_ *result.Accounting, f *Facts) { f.RecordTokens = 99 }, "records say 99"},
 		{"persists nothing", func(a *result.Accounting, f *Facts) { f.Traits = impls.Traits{} }, "persists nothing"},
+		{"tokens unaccounted", func(a *result.Accounting, _ *Facts) { a.TokensWasted = 20 }, "generated 130 != delivered 100 + wasted 20"},
+		{"tokens delivered never generated", func(a *result.Accounting, _ *Facts) { a.TokensGenerated, a.TokensWasted = 90, -10 }, "more than the 90 the provider generated"},
+		{"slot never released", func(a *result.Accounting, _ *Facts) { a.UpstreamSlotsReleased = 3 }, "3 released != 4 taken"},
+		{"slot released twice", func(a *result.Accounting, _ *Facts) { a.UpstreamSlotsReleased = 5 }, "5 released != 4 taken"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, f := clean, Facts{Traits: persists, Name: "v", RecordTokens: 100, ExactBilling: true}

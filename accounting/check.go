@@ -24,7 +24,9 @@ type Facts struct {
 }
 
 // Check runs the invariants every trial must satisfy, in either mode, on
-// a record's accounting and returns a sentence per violation: no request
+// a record's accounting and returns a sentence per violation: every token
+// the provider generated delivered or wasted, no more delivered than
+// generated, every upstream slot taken released, no request
 // persisted twice, no more records than requests, nothing reaching the
 // ledger from a variant that persists nothing, every record that reached
 // the ledger a persist call on its connection pool (if it has one) and no
@@ -36,6 +38,15 @@ func Check(a *result.Accounting, f Facts) []string {
 	var v []string
 	violate := func(format string, args ...any) { v = append(v, fmt.Sprintf(format, args...)) }
 	tr := f.Traits
+	if a.TokensGenerated != a.TokensDelivered+a.TokensWasted {
+		violate("tokens: the provider generated %d != delivered %d + wasted %d (= %d)", a.TokensGenerated, a.TokensDelivered, a.TokensWasted, a.TokensDelivered+a.TokensWasted)
+	}
+	if a.TokensWasted < 0 {
+		violate("tokens: the clients received %d tokens, more than the %d the provider generated", a.TokensDelivered, a.TokensGenerated)
+	}
+	if a.UpstreamSlotsReleased != a.UpstreamSlotsTaken {
+		violate("upstream slots: %d released != %d taken", a.UpstreamSlotsReleased, a.UpstreamSlotsTaken)
+	}
 	if a.RecordsDuplicated > 0 {
 		violate("records: %d requests persisted more than once", a.RecordsDuplicated)
 	}

@@ -16,6 +16,7 @@ const (
 	latRelay
 	latCancel
 	latProviderLate
+	latSlotWait
 	numLat
 )
 

@@ -12,6 +12,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/streambench/streambench/impls"
+	"github.com/streambench/streambench/internal/upstream"
 	"github.com/streambench/streambench/scenarios"
 )
 
@@ -88,7 +89,17 @@ type stream struct {
 	intended int64 // intended start (open model; the start otherwise), ns since trial base
 
 	// Provider side.
-	produced   int64
+	produced int64
+	// generated is the completion tokens of the chunks produced, and
+	// genAfterGone those of the chunks produced after the client had
+	// gone (wasted for certain).
+	generated    int64
+	genAfterGone int64
+	// slotTaken is set once the stream took its upstream slot (see
+	// takeSlot), slotHeld while it holds it: releaseSlot clears it once,
+	// whichever of the provider's end and Close comes first.
+	slotTaken  bool
+	slotHeld   atomic.Bool
 	afterGone  atomic.Int64
 	closes     atomic.Int32
 	nextClosed atomic.Bool // Next was called after Close
@@ -145,6 +156,11 @@ func (s *stream) Next(ctx context.Context) (impls.Chunk, error) {
 	if k >= s.plan.Chunks {
 		return impls.Chunk{}, io.EOF
 	}
+	if k == 0 && s.tr.upSlots != nil && !s.slotTaken {
+		if err := s.takeSlot(ctx); err != nil {
+			return impls.Chunk{}, err
+		}
+	}
 	var c impls.Chunk
 	var usage *impls.Usage
 	if k == s.plan.Chunks-1 {
@@ -152,20 +168,104 @@ func (s *stream) Next(ctx context.Context) (impls.Chunk, error) {
 	}
 	gap, _, scripted := s.plan.EmitInto(&c, usage, k, 0, 0)
 	if err := s.pace(ctx, gap); err != nil {
+		s.releaseSlot() // the request was cancelled, or the trial is over
 		return impls.Chunk{}, err
 	}
 	if scripted != nil {
+		s.releaseSlot() // the response ended in a failure
 		return impls.Chunk{}, scripted
+	}
+	if s.tr.upBucket != nil {
+		if err := s.throttle(ctx, c.Tokens); err != nil {
+			s.releaseSlot()
+			return impls.Chunk{}, err
+		}
 	}
 	if s.measured && sampled(int64(k), s.phase, relaySample) {
 		slot, stamp := relayStamp(int64(k), s.phase)
 		s.prodAt[slot].Store(s.tr.now()<<16 | stamp)
 	}
 	s.produced++
+	s.generated += c.Tokens
 	if s.goneAt.Load() != 0 {
 		s.afterGone.Add(1)
+		s.genAfterGone += c.Tokens
+	}
+	if k == s.plan.Chunks-1 {
+		s.releaseSlot() // the response is complete
 	}
 	return c, nil
+}
+
+// takeSlot takes one of the provider's upstream slots before the first
+// chunk, waiting for one if every slot is taken, and returns ctx's error
+// or errTrialOver if the wait ends first.
+//
+// Note: the wait counts in the time to first chunk, which the client
+// measures from the stream's start, read before it. The provider starts
+// on the request when it has a slot, so the script's timeline (the TTFT,
+// then the gaps) starts then.
+func (s *stream) takeSlot(ctx context.Context) error {
+	t := s.tr
+	before := t.now()
+	if err := t.upSlots.Acquire(ctx, t.kill); err != nil {
+		if errors.Is(err, upstream.ErrStopped) {
+			return errTrialOver
+		}
+		return err
+	}
+	s.slotTaken = true
+	s.slotHeld.Store(true)
+	c := &s.slot.c
+	c[cSlotsTaken].Add(1)
+	if s.closes.Load() != 0 {
+		s.releaseSlot() // Close came while the stream waited: it released nothing
+	}
+	now := t.now()
+	if wait := now - before; wait > 0 {
+		c[cSlotWaits].Add(1)
+		c[cSlotWaitNS].Add(wait)
+	}
+	if s.measured {
+		if s.pbatch == nil {
+			s.pbatch = new(batch)
+		}
+		s.pbatch.add(t.lat, s.shard, latSlotWait, now-before)
+	}
+	s.due = max(s.due, now)
+	return nil
+}
+
+// releaseSlot gives the stream's upstream slot back, if it holds one: the
+// first of the provider's end (last chunk, scripted failure, cancelled
+// wait, trial over) and Close does; later calls do nothing.
+func (s *stream) releaseSlot() {
+	if !s.slotHeld.CompareAndSwap(true, false) {
+		return
+	}
+	if !s.tr.upSlots.Release() {
+		s.tr.violate("request %d: released an upstream slot but none was taken", s.id)
+	}
+	s.slot.c[cSlotsReleased].Add(1)
+}
+
+// throttle waits until the provider's token bucket lets it emit a chunk of
+// tokens; a cancelled wait gives the tokens back.
+//
+// Note: a chunk the bucket held back moves the stream's timeline: the
+// next chunk's scripted gap counts from its emission, as a model that
+// generated slower would.
+func (s *stream) throttle(ctx context.Context, tokens int64) error {
+	wait, r := s.tr.upBucket.Take(tokens)
+	if wait <= 0 {
+		return nil
+	}
+	if err := s.wait(ctx, wait); err != nil {
+		s.tr.upBucket.Refund(r)
+		return err
+	}
+	s.due = max(s.due, s.tr.now())
+	return nil
 }
 
 // newUsage returns a fresh Usage for the final chunk, from a block of
@@ -246,6 +346,7 @@ func (s *stream) Close() error {
 		}
 		return nil
 	}
+	s.releaseSlot()
 	if s.pbatch != nil {
 		s.pbatch.flush(s.tr.lat, s.shard)
 	}
@@ -461,6 +562,12 @@ const (
 	cDelays
 	cDelayed
 	cDelayLate
-	cMetSLO   // measured streams that met the trial's SLO
-	numCounts // 17: three cache lines with the padding
+	cMetSLO          // measured streams that met the trial's SLO
+	cTokensGenerated // tokens of the chunks the provider produced
+	cTokensWasted    // ... that no client received
+	cSlotsTaken      // upstream slots taken (see stream.takeSlot)
+	cSlotsReleased   // ... and given back
+	cSlotWaits       // streams that waited for an upstream slot
+	cSlotWaitNS      // ... and how long, in all
+	numCounts        // 23: three cache lines with the padding
 )

@@ -18,6 +18,7 @@ import (
 	"github.com/streambench/streambench/accounting"
 	"github.com/streambench/streambench/impls"
 	"github.com/streambench/streambench/impls/variant"
+	"github.com/streambench/streambench/internal/upstream"
 	"github.com/streambench/streambench/result"
 	"github.com/streambench/streambench/scenarios"
 )
@@ -50,6 +51,11 @@ type trial struct {
 	led         *accounting.Ledger
 	lat         *latencies
 	limits      impls.Limits
+	// upSlots and upBucket are the provider's capacity, shared by every
+	// stream of the trial (see scenarios.Provider's MaxConcurrent and
+	// TokensPerS); nil when the scenario sets none.
+	upSlots  *upstream.Slots
+	upBucket *upstream.Bucket
 
 	base time.Time
 	kill chan struct{}
@@ -167,6 +173,8 @@ func runTrial(ctx context.Context, spec TrialSpec, v variant.Variant, newPipe fu
 		limits:  sc.RequestLimits(),
 		kill:    make(chan struct{}),
 	}
+	tr.upSlots = upstream.NewSlots(sc.Provider.MaxConcurrent)
+	tr.upBucket = upstream.NewBucket(sc.ScaledTokensPerS())
 	tr.joins = tr.traits.Joins()
 	if spec.DesignTimeScale > 0 {
 		// The design's finalizer timeout runs on the design's clock.
@@ -1224,6 +1232,18 @@ func (t *trial) account(s *stream) {
 	if out.Err == nil && out.Dropped+out.Rejected == 0 && delivered != int64(s.plan.Chunks) {
 		t.violate("request %d: stream ended without error after %d of %d chunks", s.id, delivered, s.plan.Chunks)
 	}
+	// The tokens the provider generated and no client received: the
+	// client's count and the provider's are kept apart, so each check
+	// below can fail.
+	wasted := s.generated - s.tokens
+	switch {
+	case wasted < 0:
+		t.violate("request %d: the client received %d tokens but the provider generated only %d", s.id, s.tokens, s.generated)
+	case wasted < s.genAfterGone:
+		t.violate("request %d: %d tokens wasted, fewer than the %d the provider generated after the client had gone", s.id, wasted, s.genAfterGone)
+	case wasted != 0 && produced == delivered:
+		t.violate("request %d: every chunk delivered, yet the provider generated %d tokens and the client received %d", s.id, s.generated, s.tokens)
+	}
 	// Note: a count that is zero is not added: a locked add costs more
 	// than the test, and most of a stream's counts are zero.
 	c := &s.slot.c
@@ -1242,6 +1262,8 @@ func (t *trial) account(s *stream) {
 	add(cDelayed, int64(out.Delayed))
 	add(cDelayLate, int64(out.DelayLate))
 	add(cTokens, s.tokens)
+	add(cTokensGenerated, s.generated)
+	add(cTokensWasted, wasted)
 	for {
 		p := t.queuePeak.Load()
 		if out.QueuePeak <= p || t.queuePeak.CompareAndSwap(p, out.QueuePeak) {
@@ -1347,6 +1369,9 @@ func (t *trial) record(m measurement) *result.Trial {
 	rec.ITLSampleEvery, rec.RelaySampleEvery = int(t.itlEvery), relaySample
 	rec.Cancel = result.Summarize(t.lat.merged(latCancel))
 	rec.ProviderLate = result.Summarize(t.lat.merged(latProviderLate))
+	rec.UpstreamSlotWait = result.Summarize(t.lat.merged(latSlotWait))
+	rec.UpstreamSlotWaits = t.sum(cSlotWaits)
+	rec.UpstreamSlotWaitNS = t.sum(cSlotWaitNS)
 	if pl := rec.ProviderLate; pl.Count > 0 && pl.P50 > int64(providerLateWarn) {
 		rec.Warnings = append(rec.Warnings, fmt.Sprintf("provider timers late: the synthetic provider woke over %s after chunks were due at the median (provider_late_ns), as sub-millisecond timers do in a mostly idle process; chunks keep their scripted timeline, but inter-chunk gaps are burstier than scripted, alike for every variant", providerLateWarn))
 	}
@@ -1367,6 +1392,10 @@ func (t *trial) record(m measurement) *result.Trial {
 	a.ChunksDiscarded = t.sum(cDiscarded)
 	a.ChunksAfterDisconnect = t.sum(cAfterGone)
 	a.TokensDelivered = t.sum(cTokens)
+	a.TokensGenerated = t.sum(cTokensGenerated)
+	a.TokensWasted = t.sum(cTokensWasted)
+	a.UpstreamSlotsTaken = t.sum(cSlotsTaken)
+	a.UpstreamSlotsReleased = t.sum(cSlotsReleased)
 	lt := t.ledgerTotals()
 	a.TokensBilled = lt.Charged
 	a.RecordsPersisted = lt.Records

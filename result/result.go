@@ -138,6 +138,20 @@ type Accounting struct {
 	ChunksAfterDisconnect int64 `json:"chunks_after_disconnect"`
 	TokensDelivered       int64 `json:"tokens_delivered"`
 	TokensBilled          int64 `json:"tokens_billed"`
+	// TokensGenerated is the completion tokens of every chunk the provider
+	// produced: what the upstream generated and would bill the gateway.
+	// TokensWasted is the part no client received (TokensGenerated =
+	// TokensDelivered + TokensWasted): the tokens of chunks dropped,
+	// rejected or discarded, above all those a design kept reading after
+	// its client had gone. Both are 0 in records from before they existed.
+	TokensGenerated int64 `json:"tokens_generated"`
+	TokensWasted    int64 `json:"tokens_wasted"`
+	// UpstreamSlotsTaken and UpstreamSlotsReleased count the provider's
+	// concurrent-stream slots (the scenario's provider.max_concurrent)
+	// taken and given back; every slot taken must be released by the end
+	// of the trial. Both are 0 when the scenario sets no limit.
+	UpstreamSlotsTaken    int64 `json:"upstream_slots_taken,omitempty"`
+	UpstreamSlotsReleased int64 `json:"upstream_slots_released,omitempty"`
 	RecordsExpected       int64 `json:"records_expected"`
 	RecordsPersisted      int64 `json:"records_persisted"`
 	RecordsPending        int64 `json:"records_pending"` // expected, not persisted when the trial ended
@@ -264,6 +278,16 @@ type Trial struct {
 	// ProviderLate is how far past its scripted delay the synthetic
 	// provider's timer woke: harness error, the same for every variant.
 	ProviderLate Percentiles `json:"provider_late_ns"`
+	// UpstreamSlotWait is how long each measured stream waited for one of
+	// the provider's concurrent-stream slots (provider.max_concurrent),
+	// part of its time to first chunk; empty (Count 0) when the scenario
+	// sets no limit. UpstreamSlotWaits counts the streams that waited at
+	// all and UpstreamSlotWaitNS their waits in all, over the whole trial
+	// (warm-up included). In HTTP mode the waits are the provider
+	// server's, over the trial.
+	UpstreamSlotWait   Percentiles `json:"upstream_slot_wait_ns"`
+	UpstreamSlotWaits  int64       `json:"upstream_slot_waits,omitempty"`
+	UpstreamSlotWaitNS int64       `json:"upstream_slot_wait_total_ns,omitempty"`
 	// Dist holds fuller percentile distributions ("ttft", "itl", "e2e")
 	// for percentile plots.
 	Dist map[string][]Quantile `json:"dist,omitempty"`
