@@ -166,6 +166,9 @@ type broken struct {
 }
 
 func (b *broken) Relay(ctx context.Context, req impls.Request, src impls.Source, dst impls.Sink) impls.Outcome {
+	if b.mode == "inflate" {
+		dst = inflater{dst}
+	}
 	out := b.Pipeline.Relay(ctx, req, src, dst)
 	switch b.mode {
 	case "persist-twice":
@@ -186,6 +189,15 @@ func (b *broken) Relay(ctx context.Context, req impls.Request, src impls.Source,
 	return out
 }
 
+// inflater is a client side that counts a token more in every chunk than
+// the provider generated.
+type inflater struct{ impls.Sink }
+
+func (s inflater) Write(ch impls.Chunk) error {
+	ch.Tokens++
+	return s.Sink.Write(ch)
+}
+
 // TestAccountingCatchesBrokenPipelines shows that each check can fail.
 func TestAccountingCatchesBrokenPipelines(t *testing.T) {
 	v, err := variant.Parse("lockfree")
@@ -199,6 +211,7 @@ func TestAccountingCatchesBrokenPipelines(t *testing.T) {
 		{"lose", "produced"},
 		{"overbill", "billed"},
 		{"close-twice", "Close called more than once"},
+		{"inflate", "but the provider generated only"},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
 			spec := quick("lockfree", "testdata/disconnect-short.yaml")
