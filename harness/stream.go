@@ -207,32 +207,34 @@ func (s *stream) Next(ctx context.Context) (impls.Chunk, error) {
 // then the gaps) starts then.
 func (s *stream) takeSlot(ctx context.Context) error {
 	t := s.tr
-	before := t.now()
-	if err := t.upSlots.Acquire(ctx, t.kill); err != nil {
-		if errors.Is(err, upstream.ErrStopped) {
-			return errTrialOver
+	c := &s.slot.c
+	var wait int64 // the clock is read only when the stream must wait
+	if !t.upSlots.TryAcquire() {
+		before := t.now()
+		if err := t.upSlots.Acquire(ctx, t.kill); err != nil {
+			if errors.Is(err, upstream.ErrStopped) {
+				return errTrialOver
+			}
+			return err
 		}
-		return err
+		now := t.now()
+		wait = now - before
+		c[cSlotWaits].Add(1)
+		c[cSlotWaitNS].Add(wait)
+		s.due = max(s.due, now)
 	}
 	s.slotTaken = true
 	s.slotHeld.Store(true)
-	c := &s.slot.c
 	c[cSlotsTaken].Add(1)
 	if s.closes.Load() != 0 {
 		s.releaseSlot() // Close came while the stream waited: it released nothing
-	}
-	now := t.now()
-	if wait := now - before; wait > 0 {
-		c[cSlotWaits].Add(1)
-		c[cSlotWaitNS].Add(wait)
 	}
 	if s.measured {
 		if s.pbatch == nil {
 			s.pbatch = new(batch)
 		}
-		s.pbatch.add(t.lat, s.shard, latSlotWait, now-before)
+		s.pbatch.add(t.lat, s.shard, latSlotWait, wait)
 	}
-	s.due = max(s.due, now)
 	return nil
 }
 

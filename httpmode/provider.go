@@ -1,6 +1,7 @@
 package httpmode
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/streambench/streambench/httpmode/sse"
 	"github.com/streambench/streambench/impls"
+	"github.com/streambench/streambench/internal/upstream"
 )
 
 // StreamSource produces the synthetic response for one request. The
@@ -45,6 +47,17 @@ type ProviderOptions struct {
 	// OnStreamEnd, if set, is called once per stream as it ends, from the
 	// stream's handler goroutine.
 	OnStreamEnd func(StreamEnd)
+	// MaxConcurrent is how many streams the Provider serves at once; 0 is
+	// no limit. A stream takes a slot after its response headers, before
+	// its first chunk, and holds it until its handler returns (the
+	// response ended, failed or its client left), so the wait counts in
+	// the client's time to first chunk. One set of slots is shared by
+	// every stream the Provider serves (see scenarios.Provider).
+	MaxConcurrent int
+	// TokensPerS bounds the Provider's total output in completion tokens
+	// per second, over every stream (already scaled: see
+	// scenarios.Scenario.ScaledTokensPerS); 0 is no bound.
+	TokensPerS float64
 }
 
 // StreamEnd describes how one provider stream ended.
@@ -74,6 +87,16 @@ type ProviderStats struct {
 	Chunks    int64 `json:"chunks"`    // chunks produced
 	AfterGone int64 `json:"chunks_after_gone"`
 	Rejected  int64 `json:"rejected"` // requests refused with a 4xx
+	// Tokens is the completion tokens of the chunks produced: what the
+	// upstream generated and would bill.
+	Tokens int64 `json:"tokens"`
+	// SlotsTaken and SlotsReleased count the streams that took one of the
+	// MaxConcurrent slots and gave it back; SlotWaits the streams that
+	// waited for one, and SlotWaitNS their waits in all.
+	SlotsTaken    int64 `json:"slots_taken"`
+	SlotsReleased int64 `json:"slots_released"`
+	SlotWaits     int64 `json:"slot_waits"`
+	SlotWaitNS    int64 `json:"slot_wait_ns"`
 }
 
 // Provider is a synthetic OpenAI-compatible streaming provider serving
@@ -83,7 +106,12 @@ type Provider struct {
 	opts    ProviderOptions
 
 	streamsN, inFlight, completed, cancelled, failed atomic.Int64
-	chunks, afterGone, rejected                      atomic.Int64
+	chunks, afterGone, rejected, tokens              atomic.Int64
+	slotsTaken, slotsReleased, slotWaits, slotWaitNS atomic.Int64
+	// slots and bucket are the upstream capacity (MaxConcurrent,
+	// TokensPerS), nil without limits.
+	slots  *upstream.Slots
+	bucket *upstream.Bucket
 	// nextID numbers the requests that carry no identity, from 1<<63 up
 	// (the Gateway's convention), far from the indices a load generator
 	// sends.
@@ -94,7 +122,8 @@ var _ http.Handler = (*Provider)(nil)
 
 // NewProvider returns a Provider streaming the responses of streams.
 func NewProvider(streams StreamSource, opts ProviderOptions) *Provider {
-	p := &Provider{streams: streams, opts: opts}
+	p := &Provider{streams: streams, opts: opts,
+		slots: upstream.NewSlots(opts.MaxConcurrent), bucket: upstream.NewBucket(opts.TokensPerS)}
 	p.nextID.Store(1 << 63)
 	return p
 }
@@ -105,6 +134,8 @@ func (p *Provider) Stats() ProviderStats {
 		Streams: p.streamsN.Load(), InFlight: p.inFlight.Load(),
 		Completed: p.completed.Load(), Cancelled: p.cancelled.Load(), Failed: p.failed.Load(),
 		Chunks: p.chunks.Load(), AfterGone: p.afterGone.Load(), Rejected: p.rejected.Load(),
+		Tokens: p.tokens.Load(), SlotsTaken: p.slotsTaken.Load(), SlotsReleased: p.slotsReleased.Load(),
+		SlotWaits: p.slotWaits.Load(), SlotWaitNS: p.slotWaitNS.Load(),
 	}
 }
 
@@ -192,10 +223,18 @@ func (p *Provider) stream(w http.ResponseWriter, r *http.Request, req *ChatReque
 		end.Cancelled = true
 		return
 	}
+	if p.slots != nil {
+		if !p.takeSlot(ctx) {
+			end.Cancelled = true
+			return
+		}
+		defer p.releaseSlot()
+	}
 
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
+	var btimer *time.Timer // the token bucket's, made at its first wait
 	buf := make([]byte, 0, 512)
 	var usage *impls.Usage
 	// Note: the prompt's size follows the request's messages when it has
@@ -230,8 +269,15 @@ func (p *Provider) stream(w http.ResponseWriter, r *http.Request, req *ChatReque
 				return
 			}
 		}
+		if p.bucket != nil {
+			if err := p.bucket.Wait(ctx, nil, &btimer, c.Tokens); err != nil {
+				end.Cancelled = true
+				return
+			}
+		}
 		end.Produced++
 		p.chunks.Add(1)
+		p.tokens.Add(c.Tokens)
 		if ctx.Err() != nil {
 			end.AfterGone++
 			p.afterGone.Add(1)
@@ -257,5 +303,27 @@ func (p *Provider) stream(w http.ResponseWriter, r *http.Request, req *ChatReque
 			return
 		}
 		end.Written++
+	}
+}
+
+// takeSlot takes one of the Provider's upstream slots for a stream,
+// waiting for one while ctx lasts, and reports whether it did.
+func (p *Provider) takeSlot(ctx context.Context) bool {
+	if !p.slots.TryAcquire() {
+		start := time.Now()
+		if err := p.slots.Acquire(ctx, nil); err != nil {
+			return false
+		}
+		p.slotWaits.Add(1)
+		p.slotWaitNS.Add(int64(time.Since(start)))
+	}
+	p.slotsTaken.Add(1)
+	return true
+}
+
+// releaseSlot gives a stream's slot back as its handler returns.
+func (p *Provider) releaseSlot() {
+	if p.slots.Release() {
+		p.slotsReleased.Add(1)
 	}
 }

@@ -165,7 +165,7 @@ func NewStack(baseURL string, sc *scenarios.Scenario, variants []variant.Variant
 	}
 	s := &Stack{
 		Scenario: sc,
-		Provider: NewProvider(NewScenarioSource(sc), opts.Provider),
+		Provider: NewProvider(NewScenarioSource(sc), providerOptions(sc, opts.Provider)),
 		Variants: variants,
 		gateways: make(map[string]*stackGateway, len(variants)),
 		client:   &http.Client{Transport: tr},
@@ -202,6 +202,19 @@ func NewStack(baseURL string, sc *scenarios.Scenario, variants []variant.Variant
 		s.mux.Handle("/"+v.Name+"/", http.StripPrefix("/"+v.Name, g))
 	}
 	return s, nil
+}
+
+// providerOptions fills in the upstream capacity the scenario gives where
+// opts gives none: one set of slots and one bucket for the Provider that
+// every gateway calls, as one upstream serves a whole gateway fleet.
+func providerOptions(sc *scenarios.Scenario, opts ProviderOptions) ProviderOptions {
+	if opts.MaxConcurrent == 0 {
+		opts.MaxConcurrent = sc.Provider.MaxConcurrent
+	}
+	if opts.TokensPerS == 0 {
+		opts.TokensPerS = sc.ScaledTokensPerS()
+	}
+	return opts
 }
 
 func isCancel(err error) bool {

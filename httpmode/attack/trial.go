@@ -401,6 +401,15 @@ func buildRecord(cfg Config, v variant.Variant, rate float64, trial, order int, 
 	// trial's pending ones.
 	acct := g.Ledger.Accounts[account]
 	a.TokensDelivered = col.tokens.Load()
+	// Note: over HTTP the tokens the provider generated and the clients
+	// did not receive are known only as the difference; the shared check
+	// still fails a trial whose clients received more than was generated.
+	a.TokensGenerated = after.Provider.Tokens - before.Provider.Tokens
+	a.TokensWasted = a.TokensGenerated - a.TokensDelivered
+	a.UpstreamSlotsTaken = after.Provider.SlotsTaken - before.Provider.SlotsTaken
+	a.UpstreamSlotsReleased = after.Provider.SlotsReleased - before.Provider.SlotsReleased
+	rec.UpstreamSlotWaits = after.Provider.SlotWaits - before.Provider.SlotWaits
+	rec.UpstreamSlotWaitNS = after.Provider.SlotWaitNS - before.Provider.SlotWaitNS
 	a.TokensBilled = acct.Charged
 	a.RecordsPersisted = acct.Records
 	a.RecordsDuplicated = g.Ledger.Duplicated - g0.Ledger.Duplicated

@@ -37,6 +37,21 @@ func NewSlots(n int) *Slots {
 	return &Slots{ch: make(chan struct{}, n)}
 }
 
+// TryAcquire takes a slot if one is free at once and reports whether it
+// did, so that a caller can read its clock only when it must wait. A nil
+// Slots takes nothing and returns true.
+func (s *Slots) TryAcquire() bool {
+	if s == nil {
+		return true
+	}
+	select {
+	case s.ch <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
 // Acquire takes a slot, waiting for one if all are taken, and returns
 // nil; or ctx's error if ctx ends first, or ErrStopped if stop closes
 // first, having taken nothing. A nil Slots takes nothing and returns nil.

@@ -96,8 +96,14 @@ func TestSlotsGiveUp(t *testing.T) {
 		if s.InUse() != 1 {
 			t.Errorf("%d slots taken, want 1: a wait given up took one", s.InUse())
 		}
+		if s.TryAcquire() {
+			t.Errorf("TryAcquire took a slot though every one was taken")
+		}
 		if !s.Release() || s.Release() {
 			t.Errorf("Release: want true for the slot taken, then false")
+		}
+		if !s.TryAcquire() || s.InUse() != 1 {
+			t.Errorf("TryAcquire did not take the free slot")
 		}
 	})
 }
@@ -109,7 +115,7 @@ func TestNilLimitsAreFree(t *testing.T) {
 	if s != nil || b != nil {
 		t.Fatalf("NewSlots(0), NewBucket(0) = %v, %v; want nil", s, b)
 	}
-	if err := s.Acquire(context.Background(), nil); err != nil || !s.Release() || s.InUse() != 0 || s.Cap() != 0 {
+	if err := s.Acquire(context.Background(), nil); err != nil || !s.TryAcquire() || !s.Release() || s.InUse() != 0 || s.Cap() != 0 {
 		t.Errorf("nil Slots is not a no-op")
 	}
 	var timer *time.Timer
