@@ -241,8 +241,11 @@ func (s *stream) takeSlot(ctx context.Context) error {
 // releaseSlot gives the stream's upstream slot back, if it holds one: the
 // first of the provider's end (last chunk, scripted failure, cancelled
 // wait, trial over) and Close does; later calls do nothing.
+//
+// Note: without slots it returns before the compare-and-swap, which is a
+// locked instruction even when it fails.
 func (s *stream) releaseSlot() {
-	if !s.slotHeld.CompareAndSwap(true, false) {
+	if s.tr.upSlots == nil || !s.slotHeld.CompareAndSwap(true, false) {
 		return
 	}
 	if !s.tr.upSlots.Release() {

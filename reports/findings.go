@@ -20,7 +20,8 @@ import (
 // a group where they could not be compared (and why), variants that
 // collapsed (partial records: trials stopped before their end) or whose
 // timeline overran, what each ablation ladder attributes the difference
-// to, goroutine leaks, billing that differs from delivery, failed trials,
+// to, goroutine leaks, billing that differs from delivery, upstream tokens
+// generated for clients that never received them, failed trials,
 // and open-model requests that never started.
 func Findings(trials []*result.Trial, opts Options) []string {
 	opts = opts.orDefault()
@@ -45,6 +46,7 @@ func Findings(trials []*result.Trial, opts Options) []string {
 	out = append(out, attributionFindings(Attribute(groups, opts.Ladders, MChunksPerS, opts), where)...)
 	out = append(out, leakFindings(groups, where)...)
 	out = append(out, billingFindings(groups, where)...)
+	out = append(out, upstreamFindings(groups, where)...)
 	out = append(out, failureFindings(groups, where)...)
 	out = append(out, droppedFindings(groups, droppedByRow(trials), where)...)
 	out = append(out, oomFindings(trials, where)...)
@@ -447,6 +449,36 @@ func billingFindings(groups []*Group, where func(Key) string) []string {
 	}
 	if len(out) == 0 {
 		return []string{"Every variant billed exactly the tokens it delivered."}
+	}
+	return out
+}
+
+// upstreamWasteLimit is how many upstream tokens per delivered token a
+// variant may use before the findings name it: 1% wasted.
+const upstreamWasteLimit = 1.01
+
+// upstreamFindings reports each variant's largest number of upstream
+// tokens generated per token delivered, where it wasted over 1% of what
+// the provider generated (the tokens a real upstream bills for clients
+// that had left). It says nothing when no variant did, or the records do
+// not count generated tokens.
+func upstreamFindings(groups []*Group, where func(Key) string) []string {
+	var out []string
+	for _, name := range variantNames(groups) {
+		var worst Estimate
+		var key Key
+		for _, g := range groups {
+			if v := g.Variant(name); v != nil {
+				if e := v.Estimate(MUpstreamPerDelivered); e.Center > worst.Center {
+					worst, key = e, g.Key
+				}
+			}
+		}
+		if !(worst.Center > upstreamWasteLimit) {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s had the provider generate %.2f tokens per token its clients received %s (median of %d trials): %.0f%% of the upstream's output, which a real provider bills, reached no client.",
+			name, worst.Center, where(key), worst.N, 100*(1-1/worst.Center)))
 	}
 	return out
 }

@@ -23,8 +23,9 @@ func TestFindings(t *testing.T) {
 				"mutex leaked 312 goroutines per trial (median, on disconnect at 64 streams); lockfree 0.",
 				"mutex billed 4.2% more tokens than it delivered on disconnect at 64 streams (median of 8 trials).",
 				"On chat at 1 stream, lockfree and mutex showed no significant chunks/s difference",
+				"mutex had the provider generate 1.31 tokens per token its clients received on disconnect at 64 streams (median of 8 trials): 24% of the upstream's output, which a real provider bills, reached no client.",
 			},
-			notWant: []string{"too few", "failed"},
+			notWant: []string{"too few", "failed", "lockfree had the provider generate"},
 		},
 		{
 			name: "too few trials",
@@ -37,7 +38,7 @@ func TestFindings(t *testing.T) {
 				"No variant leaked goroutines.",
 				"Every variant billed exactly the tokens it delivered.",
 			},
-			notWant: []string{"faster"},
+			notWant: []string{"faster", "had the provider generate"},
 		},
 		{
 			name: "no significant difference",

@@ -16,6 +16,7 @@ type spec struct {
 	chunks   float64 // median chunks/s
 	leaked   int64
 	billed   float64 // tokens billed per token delivered
+	upstream float64 // tokens generated upstream per token delivered (default 1)
 	failed   int     // how many of the n trials failed
 	// partial is how many of the n trials (after the failed ones) were
 	// stopped at their child's deadline, in the measured window, and have
@@ -43,6 +44,11 @@ func makeTrials(specs ...spec) []*result.Trial {
 			if billed == 0 {
 				billed = 1
 			}
+			upstream := s.upstream
+			if upstream == 0 {
+				upstream = 1
+			}
+			generated := int64(float64(delivered) * upstream)
 			t := &result.Trial{
 				Kind: result.KindTrial, Mode: result.ModeChild,
 				Variant: s.variant, Scenario: s.scenario, Load: load,
@@ -71,6 +77,7 @@ func makeTrials(specs ...spec) []*result.Trial {
 				Accounting: result.Accounting{
 					ChunksProduced: 50000, ChunksDelivered: 50000,
 					TokensDelivered: delivered, TokensBilled: int64(float64(delivered) * billed),
+					TokensGenerated: generated, TokensWasted: generated - delivered,
 					RecordsExpected: 1000, RecordsPersisted: 1000,
 				},
 			}
@@ -109,7 +116,7 @@ func standardRun() []*result.Trial {
 		spec{scenario: "chat", variant: "lockfree", conc: 1, n: 8, chunks: 9050},
 		spec{scenario: "chat", variant: "mutex", conc: 64, n: 8, chunks: 10000},
 		spec{scenario: "chat", variant: "lockfree", conc: 64, n: 8, chunks: 31000},
-		spec{scenario: "disconnect", variant: "mutex", conc: 64, n: 8, chunks: 5000, leaked: 312, billed: 1.042},
+		spec{scenario: "disconnect", variant: "mutex", conc: 64, n: 8, chunks: 5000, leaked: 312, billed: 1.042, upstream: 1.31},
 		spec{scenario: "disconnect", variant: "lockfree", conc: 64, n: 8, chunks: 7000},
 	)
 }

@@ -12,7 +12,8 @@ import (
 // one header line describing the machine and build from hdr (which may be
 // nil), the findings, and a compact table of median chunks/s, p99 TTFT,
 // dropped open-model requests (when there were any), the p99 ledger wait
-// (when a scenario had a ledger section), leaks and the ratio
+// (when a scenario had a ledger section), leaks, upstream tokens generated
+// per token delivered and the ratio
 // over each group's baseline, then the attribution of each ladder in
 // opts.Ladders that ran.
 func WriteMarkdown(w io.Writer, hdr *result.Header, trials []*result.Trial, opts Options) error {
@@ -34,8 +35,8 @@ func WriteMarkdown(w io.Writer, hdr *result.Header, trials []*result.Trial, opts
 	if ledger != nil {
 		dropCol, dropAlign = dropCol+" p99 ledger wait (pool busy) |", dropAlign+"--:|"
 	}
-	b.WriteString("\n| scenario | load | variant | n | chunks/s | p99 TTFT |" + dropCol + " leaked | vs baseline |\n")
-	b.WriteString("|---|---|---|--:|--:|--:|" + dropAlign + "--:|---|\n")
+	b.WriteString("\n| scenario | load | variant | n | chunks/s | p99 TTFT |" + dropCol + " leaked | upstream/delivered | vs baseline |\n")
+	b.WriteString("|---|---|---|--:|--:|--:|" + dropAlign + "--:|--:|---|\n")
 	var notes footnotes
 	groups := Analyze(trials, opts)
 	for _, g := range groups {
@@ -48,11 +49,11 @@ func WriteMarkdown(w io.Writer, hdr *result.Header, trials []*result.Trial, opts
 			if ledger != nil {
 				dropCell += " " + ledger[dropKey{g.Key, v.Variant}].String() + " |"
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %d%s | %s%s | %s |%s %s | %s |\n",
+			fmt.Fprintf(&b, "| %s | %s | %s | %d%s | %s%s | %s |%s %s | %s | %s |\n",
 				g.Key.Scenario, g.Key.LoadName(), v.Variant, v.Trials, collapseNote(v),
 				fmtSI(cps.Center), notes.mark(append(cps.Warnings, v.Warnings...)),
 				fmtNS(v.Estimate(MTTFTP99).Center), dropCell, fmtSI(v.Estimate(MLeaked).Center),
-				ratioCell(g, i, &notes))
+				fmtUpstream(v), ratioCell(g, i, &notes))
 		}
 	}
 	if lines := notes.lines(); len(lines) > 0 {

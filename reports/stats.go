@@ -68,6 +68,9 @@ const (
 	MBillingDeltaPct = "billing_delta_pct"
 	MWastedChunks    = "chunks_after_disconnect"
 	MGoodputPerS     = "goodput_per_s"
+	// MUpstreamPerDelivered is the tokens the provider generated per token
+	// a client received: 1 when nothing generated was wasted.
+	MUpstreamPerDelivered = "upstream_tokens_per_delivered"
 )
 
 // Metrics lists the headline metrics, in table order.
@@ -111,6 +114,18 @@ var Metrics = []Metric{
 		}
 		return 100 * float64(a.TokensBilled-a.TokensDelivered) / float64(a.TokensDelivered)
 	}},
+	{MUpstreamPerDelivered, "tokens/token", false, upstreamPerDelivered},
+}
+
+// upstreamPerDelivered is the trial's tokens generated upstream per token
+// delivered; NaN for a record from before tokens_generated existed, or one
+// that delivered nothing.
+func upstreamPerDelivered(t *result.Trial) float64 {
+	a := t.Accounting
+	if a.TokensGenerated == 0 || a.TokensDelivered == 0 {
+		return math.NaN()
+	}
+	return float64(a.TokensGenerated) / float64(a.TokensDelivered)
 }
 
 // bills reports whether the trial's variant keeps records and bills at all

@@ -26,7 +26,8 @@ var DefaultTableOptions = TableOptions{Stats: DefaultOptions}
 // per scenario and load, with the median chunks/s and its confidence
 // interval, p99 TTFT, CPU ns/chunk, the harness's own ns/chunk (the
 // pass-through calibration included in every CPU figure), leaked
-// goroutines, tokens billed minus delivered, and each later variant's
+// goroutines, tokens billed minus delivered, upstream tokens generated per
+// token delivered, and each later variant's
 // chunks/s ratio over the group's baseline with its interval and p value
 // ("~" when not a finding: not significant after Holm's correction, or
 // within the practical-significance band). When any open-model arrival
@@ -62,7 +63,7 @@ func WriteTable(w io.Writer, trials []*result.Trial, opts TableOptions) error {
 	if goodput != nil {
 		dropCol += "\tgoodput (met SLO)"
 	}
-	fmt.Fprintf(tw, "scenario\tload\tprocs\tvariant\tn\tchunks/s [%s CI]\tp99 TTFT%s\tCPU ns/chunk\tharness ns/chunk\tleaked\tbilled-delivered\tvs baseline\n", pct, dropCol)
+	fmt.Fprintf(tw, "scenario\tload\tprocs\tvariant\tn\tchunks/s [%s CI]\tp99 TTFT%s\tCPU ns/chunk\tharness ns/chunk\tleaked\tbilled-delivered\tupstream/delivered\tvs baseline\n", pct, dropCol)
 	for _, g := range groups {
 		for i, v := range g.Variants {
 			cps := v.Estimate(MChunksPerS)
@@ -87,12 +88,12 @@ func WriteTable(w io.Writer, trials []*result.Trial, opts TableOptions) error {
 				}
 				dropCell += "\t" + cell
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s%s\t%s%s\t%s%s\t%s\t%s\t%s\t%s\t%s\n",
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s%s\t%s%s\t%s%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
 				g.Key.Scenario, g.Key.LoadName(), g.Key.GOMAXPROCS, v.Variant,
 				n, notes.mark(v.Warnings),
 				withCI(cps, "", fmtSI), notes.mark(cps.Warnings),
 				fmtNS(ttft.Center), dropCell, fmtSI(cpu.Center), fmtSI(v.Estimate(MHarnessNS).Center),
-				fmtSI(v.Estimate(MLeaked).Center), fmtBilling(v),
+				fmtSI(v.Estimate(MLeaked).Center), fmtBilling(v), fmtUpstream(v),
 				ratioCell(g, i, &notes))
 		}
 	}
@@ -188,6 +189,16 @@ func fmtBilling(v *VariantStats) string {
 		return fmtSI(d)
 	}
 	return fmt.Sprintf("%+g (%+.1f%%)", d, v.Estimate(MBillingDeltaPct).Center)
+}
+
+// fmtUpstream formats the median upstream tokens generated per token
+// delivered, "1.73", or "n/a" for records that do not count them.
+func fmtUpstream(v *VariantStats) string {
+	r := v.Estimate(MUpstreamPerDelivered).Center
+	if math.IsNaN(r) {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f", r)
 }
 
 // withCI formats an estimate as "12.3k [11.9k 12.8k]".
