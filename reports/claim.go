@@ -92,6 +92,7 @@ func ClaimVerdicts(trials []*result.Trial, opts Options) []ClaimRow {
 		c.oomRow(memory),
 		c.countRow(cancellation, MLeaked, "goroutines alive after the streams ended (median per trial)", "needs both designs on a scenario where clients disconnect"),
 		c.countRow(cancellation, MWastedChunks, "chunks produced after the client left (median per trial)", "needs both designs on a scenario where clients disconnect"),
+		c.ratioRow(cancellation, MUpstreamPerDelivered, "upstream tokens generated per token delivered, legacy over redesign", "", 0),
 		c.ratioRow(latency, MTTFTP99, "p99 TTFT at equal offered load, legacy over redesign", "open", 0),
 		c.ratioRow(latency, ME2EP99, "p99 end-to-end at equal offered load, legacy over redesign", "open", 0),
 	)
