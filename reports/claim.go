@@ -283,8 +283,28 @@ func (c *claimCtx) carried(g *Group, metric string) string {
 		c.attr[metric] = at
 	}
 	var parts []string
+	// Note: the ladders run at one condition of a scenario (bench claim's
+	// heaviest firehose one); a row judged at another condition of the
+	// same scenario names theirs, saying where they ran.
+	at2 := at.Ladders[:0:0]
 	for _, a := range at.Ladders {
-		if a.Key != g.Key || len(a.Steps) == 0 {
+		if a.Key == g.Key {
+			at2 = append(at2, a)
+		}
+	}
+	elsewhere := ""
+	if len(at2) == 0 {
+		for _, a := range at.Ladders {
+			if a.Key.Scenario == g.Key.Scenario && a.Key.Load.Model == g.Key.Load.Model {
+				at2 = append(at2, a)
+			}
+		}
+		if len(at2) > 0 {
+			elsewhere = fmt.Sprintf(" (at %s, GOMAXPROCS %d)", at2[0].Key.LoadName(), at2[0].Key.GOMAXPROCS)
+		}
+	}
+	for _, a := range at2 {
+		if len(a.Steps) == 0 {
 			continue
 		}
 		s, clear := a.Largest()
@@ -297,7 +317,7 @@ func (c *claimCtx) carried(g *Group, metric string) string {
 	if len(parts) == 0 {
 		return "ladders not run here (bench claim runs them on its firehose condition)"
 	}
-	return strings.Join(parts, "; ")
+	return strings.Join(parts, "; ") + elsewhere
 }
 
 // growthRow compares how fast each design's heap grew during the measured
@@ -309,6 +329,11 @@ func (c *claimCtx) growthRow(claim string) ClaimRow {
 	var best *Group
 	var bestOld, bestNew float64
 	for _, g := range c.both("") {
+		// Note: within a window under a second the collector's sawtooth
+		// is all a heap series shows.
+		if c.medianWindow(g) < growthWindow {
+			continue
+		}
 		o, n := c.medianGrowth(g, claimOld), c.medianGrowth(g, claimNew)
 		if math.IsNaN(o) || math.IsNaN(n) {
 			continue
@@ -318,7 +343,7 @@ func (c *claimCtx) growthRow(claim string) ClaimRow {
 		}
 	}
 	if best == nil {
-		row.Verdict, row.Value, row.Conditions = NotTestable, "—", "needs heap series of both designs"
+		row.Verdict, row.Value, row.Conditions = NotTestable, "—", fmt.Sprintf("needs heap series of both designs over windows of %gs or more", growthWindow)
 		return row
 	}
 	row.Value = fmt.Sprintf("%s %+.1f, %s %+.1f", claimOld, bestOld, claimNew, bestNew)
@@ -337,6 +362,25 @@ func (c *claimCtx) growthRow(claim string) ClaimRow {
 		row.Verdict = NotReproduced
 	}
 	return row
+}
+
+// growthWindow is the shortest measured window, in seconds, whose heap
+// growth the claim judges.
+const growthWindow = 1.0
+
+// medianWindow is the median measured window of g's trials, in seconds.
+func (c *claimCtx) medianWindow(g *Group) float64 {
+	var ds []float64
+	for _, v := range []string{claimOld, claimNew} {
+		for _, t := range trialsOf(c.trials, g, v) {
+			ds = append(ds, t.DurationS)
+		}
+	}
+	if len(ds) == 0 {
+		return 0
+	}
+	slices.Sort(ds)
+	return ds[len(ds)/2]
 }
 
 // medianGrowth is the median over v's trials in g of the heap series'

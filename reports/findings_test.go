@@ -262,3 +262,22 @@ func TestGrowthFindings(t *testing.T) {
 		t.Errorf("a 2 s window: %q", got)
 	}
 }
+
+// TestOOMOnHeapPlot: the heap plot's legend says when a trial ran out of
+// memory.
+func TestOOMOnHeapPlot(t *testing.T) {
+	trials := makeTrials(spec{scenario: "chat", variant: "mutex", conc: 64, n: 1, chunks: 1000})
+	trials[0].MemLimitBytes, trials[0].OutOfMemory, trials[0].OOMAtS = 256<<20, true, 1.5
+	p, err := seriesPlot(trials, Analyze(trials, DefaultOptions), seriesHeap, "heap")
+	if err != nil || p == nil {
+		t.Fatalf("plot %v, err %v", p, err)
+	}
+	leg := p.Legend
+	svg, err := render(p, leg, "svg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(svg), "out of memory at 1.5 s") {
+		t.Error("the legend does not say when the trial ran out of memory")
+	}
+}

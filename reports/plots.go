@@ -700,7 +700,7 @@ func seriesPlot(trials []*result.Trial, groups []*Group, kind seriesKind, title 
 	ylabel := map[seriesKind]string{seriesHeap: "heap in use (MiB)", seriesGoroutines: "live goroutines", seriesGC: "GC share of CPU (%)"}[kind]
 	p := newPlot(title+" ("+g.Key.LoadName()+")",
 		"seconds since the measured window began (grey: warm-up; dashed: window end)", ylabel)
-	var lines []plot.Plotter
+	var lines, oomMarks []plot.Plotter
 	var xs, ys []float64
 	window := 0.0
 	for _, name := range variantNames([]*Group{g}) {
@@ -730,7 +730,25 @@ func seriesPlot(trials []*result.Trial, groups []*Group, kind seriesKind, title 
 		st := VariantStyle(name)
 		l.Color, l.Width = st.Color, vg.Points(2)
 		lines = append(lines, l)
-		p.Legend.Add(fmt.Sprintf("%s (trial %d)", name, ts[0].Trial), l)
+		label := fmt.Sprintf("%s (trial %d)", name, ts[0].Trial)
+		if t := ts[0]; t.OutOfMemory {
+			// Running out is the design's outcome: the legend says when,
+			// and a cross marks it on the line.
+			label += fmt.Sprintf(", out of memory at %.1f s", t.OOMAtS)
+			at := pts[0]
+			for _, q := range pts {
+				if q.X <= t.OOMAtS {
+					at = q
+				}
+			}
+			mark, err := plotter.NewScatter(plotter.XYs{at})
+			if err != nil {
+				return nil, err
+			}
+			mark.GlyphStyle.Shape, mark.GlyphStyle.Color, mark.GlyphStyle.Radius = draw.CrossGlyph{}, st.Color, vg.Points(6)
+			oomMarks = append(oomMarks, mark)
+		}
+		p.Legend.Add(label, l)
 	}
 	if len(lines) == 0 {
 		return nil, nil
@@ -759,6 +777,7 @@ func seriesPlot(trials []*result.Trial, groups []*Group, kind seriesKind, title 
 		p.Add(end)
 	}
 	p.Add(lines...)
+	p.Add(oomMarks...)
 	p.Y.Min, p.Y.Max = ylo, yhi
 	return p, nil
 }
