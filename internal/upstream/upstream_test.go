@@ -69,18 +69,6 @@ func TestSlotsBound(t *testing.T) {
 	})
 }
 
-func equal(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // TestSlotsGiveUp: a wait for a slot ends with the context or the stop
 // channel, and takes nothing.
 func TestSlotsGiveUp(t *testing.T) {
