@@ -67,9 +67,12 @@ func TestScriptedDuration(t *testing.T) {
 		} else {
 			whole++
 		}
-		content, chunks, _ := accumulated(&p)
+		content, chunks, _ := accumulated(&p, false)
 		if chunks != int64(end) || (end > 0) != (len(content) > 0) {
 			t.Fatalf("request %d: accumulated %d chunks, %d bytes; want %d chunks", i, chunks, len(content), end)
+		}
+		if content, chunks, _ := accumulated(&p, true); chunks != int64(p.Chunks) || int64(len(content)) != p.Bytes {
+			t.Fatalf("request %d read to its end: accumulated %d chunks, %d bytes; want %d, %d", i, chunks, len(content), p.Chunks, p.Bytes)
 		}
 	}
 	if left == 0 || whole == 0 {

@@ -33,7 +33,8 @@ type claimGroup struct {
 
 // claimPlan is the designed experiment of `bench claim` on a machine of
 // the given cores: each claim's conditions, sized so that the full plan
-// runs in about ten minutes on two cores and -quick in about two.
+// runs in about four minutes on two cores (ten at most) and -quick in
+// about two.
 //
 // Note: throughput is tested where the pipeline's own cost is all there
 // is (firehose: no pacing, so the ratio is the designs' CPU per chunk),
