@@ -10,7 +10,6 @@ import (
 
 	"github.com/streambench/streambench/impls"
 	"github.com/streambench/streambench/impls/variant"
-	"github.com/streambench/streambench/result"
 )
 
 // ledgerHold is what testdata/ledger-slow.yaml's ledger holds its one
@@ -73,23 +72,6 @@ func TestSlowLedgerWaitsWhereTheCodeWaits(t *testing.T) {
 	if la.RecordsPersisted != 0 || la.RecordsPending != ledgerRequests || la.LedgerInFlight != ledgerRequests || ll.Calls != 0 || ll.Queued != ledgerRequests-1 {
 		t.Errorf("mutex: accounting %+v, ledger %+v; want all %d records queued for the ledger when the trial ended", la, *ll, ledgerRequests)
 	}
-}
-
-// runFakeThenWait is runFake for a design that leaves work running after
-// its trial (the legacy's detached finalizers): the bubble's fake clock
-// then runs on for wait, so that the work ends inside the bubble.
-func runFakeThenWait(t *testing.T, spec TrialSpec, wait time.Duration) *result.Trial {
-	t.Helper()
-	var rec *result.Trial
-	synctest.Test(t, func(t *testing.T) {
-		var err error
-		rec, err = RunTrial(context.Background(), spec)
-		if err != nil {
-			t.Fatalf("RunTrial(%s): %v", spec, err)
-		}
-		time.Sleep(wait)
-	})
-	return rec
 }
 
 // TestNoLedgerSectionNoLedgerRecord: a scenario without a ledger section

@@ -32,6 +32,14 @@ const stallOpenArrivals = 400
 // numbers below do not depend on the machine.
 func runFake(t *testing.T, spec TrialSpec) *result.Trial {
 	t.Helper()
+	return runFakeThenWait(t, spec, 0)
+}
+
+// runFakeThenWait is runFake for a design that leaves work running after
+// its trial (the legacy's detached finalizers): the bubble's fake clock
+// then runs on for wait, so that the work ends inside the bubble.
+func runFakeThenWait(t *testing.T, spec TrialSpec, wait time.Duration) *result.Trial {
+	t.Helper()
 	var rec *result.Trial
 	synctest.Test(t, func(t *testing.T) {
 		var err error
@@ -39,6 +47,7 @@ func runFake(t *testing.T, spec TrialSpec) *result.Trial {
 		if err != nil {
 			t.Fatalf("RunTrial(%s): %v", spec, err)
 		}
+		time.Sleep(wait)
 	})
 	return rec
 }

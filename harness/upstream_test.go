@@ -6,7 +6,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/streambench/streambench/impls"
@@ -86,24 +85,6 @@ func TestMaxConcurrent(t *testing.T) {
 	}
 }
 
-// runFakeLinger is runFake for a design whose detached finalizers outlive
-// the trial: it waits linger on the fake clock after the trial, in the
-// bubble, so that they end before it does (time stops once the bubble's
-// main goroutine returns).
-func runFakeLinger(t *testing.T, spec TrialSpec, linger time.Duration) *result.Trial {
-	t.Helper()
-	var rec *result.Trial
-	synctest.Test(t, func(t *testing.T) {
-		var err error
-		rec, err = RunTrial(context.Background(), spec)
-		if err != nil {
-			t.Fatalf("RunTrial(%s): %v", spec, err)
-		}
-		time.Sleep(linger)
-	})
-	return rec
-}
-
 // near reports whether got is within 2% of want (the histograms keep
 // three significant digits; the fake clock is exact).
 func near(got, want time.Duration) bool {
@@ -142,7 +123,7 @@ func TestTokensPerS(t *testing.T) {
 // next requests wait for slots held for nobody; the redesign cancels,
 // gives the slot back and wastes a chunk or so per client that left.
 func TestUpstreamBites(t *testing.T) {
-	legacy := runFakeLinger(t, quick("mutex", "testdata/upstream-bite.yaml"), 2*time.Second)
+	legacy := runFakeThenWait(t, quick("mutex", "testdata/upstream-bite.yaml"), 2*time.Second)
 	redesign := runFake(t, quick("lockfree", "testdata/upstream-bite.yaml"))
 	for _, rec := range []*result.Trial{legacy, redesign} {
 		a := rec.Accounting
