@@ -230,10 +230,7 @@ func (s *stream) takeSlot(ctx context.Context) error {
 		s.releaseSlot() // Close came while the stream waited: it released nothing
 	}
 	if s.measured {
-		if s.pbatch == nil {
-			s.pbatch = new(batch)
-		}
-		s.pbatch.add(t.lat, s.shard, latSlotWait, wait)
+		s.providerSample(latSlotWait, wait)
 	}
 	return nil
 }
@@ -313,15 +310,22 @@ func (s *stream) pace(ctx context.Context, gap time.Duration) error {
 			// How far past the chunk's due time the timer woke: the
 			// harness's error, the same for every variant.
 			if s.measured {
-				if s.pbatch == nil {
-					s.pbatch = new(batch)
-				}
-				s.pbatch.add(s.tr.lat, s.shard, latProviderLate, s.tr.now()-s.due)
+				s.providerSample(latProviderLate, s.tr.now()-s.due)
 			}
 			return nil
 		}
 	}
 	return ctx.Err()
+}
+
+// providerSample records one provider-side latency sample in the stream's
+// provider batch, made at the first (a provider that never waits has none)
+// and flushed at Close.
+func (s *stream) providerSample(kind int, v int64) {
+	if s.pbatch == nil {
+		s.pbatch = new(batch)
+	}
+	s.pbatch.add(s.tr.lat, s.shard, kind, v)
 }
 
 // wait sleeps d, or less if ctx ends or the trial is killed.

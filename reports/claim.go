@@ -83,18 +83,18 @@ func ClaimVerdicts(trials []*result.Trial, opts Options) []ClaimRow {
 		latency      = "latency decreased significantly"
 	)
 	rows := []ClaimRow{
-		c.ratioRow(throughput, MChunksPerS, "chunks/s, redesign over legacy, where the pipeline's cost is all there is", "calibrated", claimTarget),
-		c.ratioRow(throughput, MGoodputPerS, "goodput (requests meeting the SLO per second) at equal offered load, redesign over legacy", "open", claimTarget),
+		c.ratioRow(throughput, MChunksPerS, "chunks/s, redesign over legacy, where the pipeline's cost is all there is", calibrated, claimTarget),
+		c.ratioRow(throughput, MGoodputPerS, "goodput (requests meeting the SLO per second) at equal offered load, redesign over legacy", equalLoad, claimTarget),
 	}
 	rows = append(rows,
-		c.ratioRow(memory, MHeapPeak, "peak heap, legacy over redesign", "", 0),
+		c.ratioRow(memory, MHeapPeak, "peak heap, legacy over redesign", anyCondition, 0),
 		c.growthRow(memory),
 		c.oomRow(memory),
 		c.countRow(cancellation, MLeaked, "goroutines alive after the streams ended (median per trial)", "needs both designs on a scenario where clients disconnect"),
 		c.countRow(cancellation, MWastedChunks, "chunks produced after the client left (median per trial)", "needs both designs on a scenario where clients disconnect"),
-		c.ratioRow(cancellation, MUpstreamPerDelivered, "upstream tokens generated per token delivered, legacy over redesign", "", 0),
-		c.ratioRow(latency, MTTFTP99, "p99 TTFT at equal offered load, legacy over redesign", "open", 0),
-		c.ratioRow(latency, ME2EP99, "p99 end-to-end at equal offered load, legacy over redesign", "open", 0),
+		c.ratioRow(cancellation, MUpstreamPerDelivered, "upstream tokens generated per token delivered, legacy over redesign", anyCondition, 0),
+		c.ratioRow(latency, MTTFTP99, "p99 TTFT at equal offered load, legacy over redesign", equalLoad, 0),
+		c.ratioRow(latency, ME2EP99, "p99 end-to-end at equal offered load, legacy over redesign", equalLoad, 0),
 	)
 	return rows
 }
@@ -109,26 +109,55 @@ type claimCtx struct {
 	attr    map[string]*Attributions // by metric, computed once
 }
 
-// both returns the groups where both designs ran, of the given load model
-// (any when empty); "calibrated" selects the groups where the pass-through
-// calibration ran too: those where the harness measured its own ceiling,
-// the conditions a throughput claim is tested in (in a paced scenario the
-// provider's script, not the pipeline, sets the throughput).
-func (c *claimCtx) both(model string) []*Group {
+// both returns the groups where both designs ran.
+func (c *claimCtx) both() []*Group {
 	var out []*Group
 	for _, g := range c.groups {
-		if g.Variant(claimNew) == nil || g.Variant(claimOld) == nil {
-			continue
+		if g.Variant(claimNew) != nil && g.Variant(claimOld) != nil {
+			out = append(out, g)
 		}
-		switch {
-		case model == "calibrated" && g.Variant(variant.PassThrough) == nil:
-			continue
-		case model != "" && model != "calibrated" && g.Key.Load.Model != model:
-			continue
-		}
-		out = append(out, g)
 	}
 	return out
+}
+
+// A claimScope is which of the groups where both designs ran a ratio row
+// is judged over.
+type claimScope int
+
+const (
+	// anyCondition: every group.
+	anyCondition claimScope = iota
+	// calibrated: the groups where the pass-through calibration ran too,
+	// where the harness measured its own ceiling: the conditions a
+	// throughput claim is tested in (in a paced scenario the provider's
+	// script, not the pipeline, sets the throughput).
+	calibrated
+	// equalLoad: the open model's groups, whose arrivals are the same for
+	// both designs; every group, with a note, when none ran.
+	equalLoad
+)
+
+// scoped returns the groups of scope, and a note when it had to fall back.
+func (c *claimCtx) scoped(scope claimScope) (gs []*Group, note string) {
+	for _, g := range c.both() {
+		switch {
+		case scope == calibrated && g.Variant(variant.PassThrough) == nil:
+		case scope == equalLoad && g.Key.Load.Model != "open":
+		default:
+			gs = append(gs, g)
+		}
+	}
+	if len(gs) == 0 && scope == equalLoad {
+		if gs = c.both(); len(gs) > 0 {
+			note = "no open-model condition ran: measured under the closed model, where the designs' loads differ with their speed"
+		}
+	}
+	return gs, note
+}
+
+// newClaimRow is a row of claim and metric with no factor yet.
+func newClaimRow(claim, metric string) ClaimRow {
+	return ClaimRow{Claim: claim, Metric: metric, Factor: math.NaN(), Lo: math.NaN(), Hi: math.NaN()}
 }
 
 // factor returns the redesign's improvement on metric in g: the ratio
@@ -151,20 +180,17 @@ func (c *claimCtx) where(g *Group) string {
 }
 
 // ratioRow is the row of a metric compared as a ratio over the groups of
-// the given model (any when empty). The best condition is the one where
+// scope. The best condition is the one where
 // the redesign's improvement is largest among the findings (or, with
 // none, largest at all). With target > 0 the claim is a size ("up to
 // 20x"): reproduced when the best finding reaches it, partly when a
 // finding falls short; without, reproduced when the redesign is better in
 // some condition and worse in none.
-func (c *claimCtx) ratioRow(claim, metric, label, model string, target float64) ClaimRow {
-	row := ClaimRow{Claim: claim, Metric: label, Factor: math.NaN(), Lo: math.NaN(), Hi: math.NaN()}
-	gs := c.both(model)
-	if len(gs) == 0 && model == "open" {
-		gs = c.both("") // at equal offered load when it ran, else the closed model's
-		if len(gs) > 0 {
-			row.Notes = append(row.Notes, "no open-model condition ran: measured under the closed model, where the designs' loads differ with their speed")
-		}
+func (c *claimCtx) ratioRow(claim, metric, label string, scope claimScope, target float64) ClaimRow {
+	row := newClaimRow(claim, label)
+	gs, note := c.scoped(scope)
+	if note != "" {
+		row.Notes = append(row.Notes, note)
 	}
 	var best *Group
 	bestF, bestFinding := math.Inf(-1), false
@@ -325,10 +351,10 @@ func (c *claimCtx) carried(g *Group, metric string) string {
 // legacy's grew fastest: memory that keeps growing is memory not under
 // control, whatever its peak.
 func (c *claimCtx) growthRow(claim string) ClaimRow {
-	row := ClaimRow{Claim: claim, Metric: "heap growth during the window (MiB/s), legacy and redesign", Factor: math.NaN(), Lo: math.NaN(), Hi: math.NaN()}
+	row := newClaimRow(claim, "heap growth during the window (MiB/s), legacy and redesign")
 	var best *Group
 	var bestOld, bestNew float64
-	for _, g := range c.both("") {
+	for _, g := range c.both() {
 		// Note: within a window under a second the collector's sawtooth
 		// is all a heap series shows.
 		if c.medianWindow(g) < growthWindow {
@@ -368,13 +394,18 @@ func (c *claimCtx) growthRow(claim string) ClaimRow {
 // growth the claim judges.
 const growthWindow = 1.0
 
-// medianWindow is the median measured window of g's trials, in seconds.
+// medianWindow is the median measured window of both designs' trials in
+// g, in seconds.
 func (c *claimCtx) medianWindow(g *Group) float64 {
+	return medianWindowS(append(trialsOf(c.trials, g, claimOld), trialsOf(c.trials, g, claimNew)...))
+}
+
+// medianWindowS is the median measured window of trials, in seconds; 0
+// for none.
+func medianWindowS(trials []*result.Trial) float64 {
 	var ds []float64
-	for _, v := range []string{claimOld, claimNew} {
-		for _, t := range trialsOf(c.trials, g, v) {
-			ds = append(ds, t.DurationS)
-		}
+	for _, t := range trials {
+		ds = append(ds, t.DurationS)
 	}
 	if len(ds) == 0 {
 		return 0
@@ -440,11 +471,11 @@ func slope(xs, ys []float64) float64 {
 // oomRow counts, where trials ran under a memory limit, how many of each
 // design's ran out.
 func (c *claimCtx) oomRow(claim string) ClaimRow {
-	row := ClaimRow{Claim: claim, Metric: "trials that ran out of memory under -memlimit", Factor: math.NaN(), Lo: math.NaN(), Hi: math.NaN()}
+	row := newClaimRow(claim, "trials that ran out of memory under -memlimit")
 	type count struct{ oom, all int }
 	var old, new count
 	var where []string
-	for _, g := range c.both("") {
+	for _, g := range c.both() {
 		limited := false
 		for _, t := range trialsOf(c.trials, g, claimOld) {
 			if t.MemLimitBytes > 0 {
@@ -495,11 +526,11 @@ func (c *claimCtx) oomRow(claim string) ClaimRow {
 // Reproduced when the redesign's is lower there (zero, or a finding) and
 // not higher anywhere.
 func (c *claimCtx) countRow(claim, metric, label, needs string) ClaimRow {
-	row := ClaimRow{Claim: claim, Metric: label, Factor: math.NaN(), Lo: math.NaN(), Hi: math.NaN()}
+	row := newClaimRow(claim, label)
 	var best *Group
 	var bestOld, bestNew float64
 	higher := 0
-	for _, g := range c.both("") {
+	for _, g := range c.both() {
 		o, n := g.Variant(claimOld).Estimate(metric).Center, g.Variant(claimNew).Estimate(metric).Center
 		if math.IsNaN(o) || math.IsNaN(n) {
 			continue

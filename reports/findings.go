@@ -588,15 +588,7 @@ func growthFindings(groups []*Group, trials []*result.Trial, where func(Key) str
 		var parts []string
 		for _, v := range g.Variants {
 			ts := trialsOf(trials, g, v.Variant)
-			if len(ts) == 0 {
-				continue
-			}
-			var ds []float64
-			for _, t := range ts {
-				ds = append(ds, t.DurationS)
-			}
-			slices.Sort(ds)
-			if ds[len(ds)/2] < soakWindow {
+			if len(ts) == 0 || medianWindowS(ts) < soakWindow {
 				continue
 			}
 			h, n := seriesGrowth(ts, false), seriesGrowth(ts, true)
