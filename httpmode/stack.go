@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/metrics"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -118,6 +119,12 @@ type StackOptions struct {
 	// connections (and the goroutines serving them) go away and are not
 	// counted as leaked.
 	IdleConnTimeout time.Duration
+	// ProfileLabels labels the goroutines serving the provider and each
+	// gateway (pprof label "role": "provider" or "gateway", and
+	// "variant"), so that a CPU profile of the server splits its time
+	// between the harness's provider and the gateways under test. Off,
+	// requests pay nothing for it.
+	ProfileLabels bool
 }
 
 // DefaultStackIdleConnTimeout is StackOptions.IdleConnTimeout's default.
@@ -171,7 +178,7 @@ func NewStack(baseURL string, sc *scenarios.Scenario, variants []variant.Variant
 		client:   &http.Client{Transport: tr},
 		mux:      http.NewServeMux(),
 	}
-	s.mux.Handle(ProviderPath, s.Provider)
+	s.mux.Handle(ProviderPath, labelled(opts.ProfileLabels, s.Provider, "role", "provider"))
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		names := make([]string, len(variants))
 		for i, v := range variants {
@@ -199,9 +206,25 @@ func NewStack(baseURL string, sc *scenarios.Scenario, variants []variant.Variant
 		}
 		g := NewGateway(p, baseURL+ProviderPath, s.client, gopts)
 		s.gateways[v.Name] = &stackGateway{gw: g, ledger: l, pipe: p}
-		s.mux.Handle("/"+v.Name+"/", http.StripPrefix("/"+v.Name, g))
+		s.mux.Handle("/"+v.Name+"/", labelled(opts.ProfileLabels, http.StripPrefix("/"+v.Name, g), "role", "gateway", "variant", v.Name))
 	}
 	return s, nil
+}
+
+// labelled returns h, or, when on, h run under the pprof labels kv (its
+// request's context carries them). They also mark every goroutine h
+// starts, such as a relay's producer, so their CPU samples carry them too.
+// The transport's connections to the provider are shared by the gateways:
+// their goroutines carry the role of the gateway that dialled them, not
+// always its variant.
+func labelled(on bool, h http.Handler, kv ...string) http.Handler {
+	if !on {
+		return h
+	}
+	labels := pprof.Labels(kv...)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pprof.Do(r.Context(), labels, func(ctx context.Context) { h.ServeHTTP(w, r.WithContext(ctx)) })
+	})
 }
 
 // providerOptions fills in the upstream capacity the scenario gives where

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -382,5 +383,25 @@ func TestStackLedgerPool(t *testing.T) {
 	}
 	if p := plain.Ledger("mutex").Pool; p != nil || plain.Metrics(time.Now()).Gateways["mutex"].Ledger.Pool != nil {
 		t.Errorf("a scenario without a ledger section got a pool")
+	}
+}
+
+// TestLabelled: with profile labels on, a handler (and so every goroutine it
+// starts) runs under its role's labels; off, it runs as it is.
+func TestLabelled(t *testing.T) {
+	var role, name string
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		role, _ = pprof.Label(r.Context(), "role")
+		name, _ = pprof.Label(r.Context(), "variant")
+	})
+	for _, tc := range []struct {
+		on                 bool
+		wantRole, wantName string
+	}{{true, "gateway", "lockfree"}, {false, "", ""}} {
+		role, name = "", ""
+		labelled(tc.on, h, "role", "gateway", "variant", "lockfree").ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "/x", nil))
+		if role != tc.wantRole || name != tc.wantName {
+			t.Errorf("on=%v: labels role=%q variant=%q, want %q and %q", tc.on, role, name, tc.wantRole, tc.wantName)
+		}
 	}
 }

@@ -38,12 +38,27 @@ func cmdAttack(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writ
 	cfg.Bin = func(name string) (io.WriteCloser, error) {
 		return os.Create(filepath.Join(out.dir, name+".bin"))
 	}
+	if f.cpuProfile {
+		stopProfile, err := startCPUProfile(filepath.Join(out.dir, "client.pprof"))
+		if err != nil {
+			return fmt.Errorf("bench attack: -cpuprofile: %w", err)
+		}
+		defer func() {
+			if err := stopProfile(); err != nil {
+				fmt.Fprintf(stderr, "bench attack: -cpuprofile: %v\n", err)
+			}
+		}()
+	}
 	if f.target == "" {
 		exe, err := os.Executable()
 		if err != nil {
 			return err
 		}
-		serve, err := attack.StartServe(ctx, exe, []string{"-scenario", f.scenario, "-variants", f.variants.String()}, stderr)
+		serveArgs := []string{"-scenario", f.scenario, "-variants", f.variants.String()}
+		if f.cpuProfile {
+			serveArgs = append(serveArgs, "-cpuprofile", filepath.Join(out.dir, "serve.pprof"))
+		}
+		serve, err := attack.StartServe(ctx, exe, serveArgs, stderr)
 		if err != nil {
 			return err
 		}
@@ -86,6 +101,7 @@ type attackFlagValues struct {
 	target, scenario, out string
 	variants              variantList
 	rates                 positiveFloats
+	cpuProfile            bool
 }
 
 // attackFlags parses bench attack's args into an attack.Config (its Target
@@ -101,6 +117,7 @@ func attackFlags(args []string, stderr io.Writer) (cfg attack.Config, f attackFl
 	fs.Var(&f.variants, "variants", "variants to attack, interleaved A B A B")
 	fs.Var(&f.rates, "rate", "arrival rates per second, comma-separated (a sweep)")
 	fs.StringVar(&f.out, "out", "", "output folder (default: a fresh folder under bench-results/)")
+	fs.BoolVar(&f.cpuProfile, "cpuprofile", false, "write CPU profiles into the output folder: client.pprof (this process, the load generator) and, when attack starts the serve process, serve.pprof (its samples labelled role=provider or role=gateway)")
 	var (
 		arrival   = fs.String("arrival", "", "constant or poisson (default: the scenario's, else constant)")
 		trials    = fs.Int("trials", 1, "repetitions of every variant and rate")

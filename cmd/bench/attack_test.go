@@ -22,9 +22,15 @@ func TestAttackServeEndToEnd(t *testing.T) {
 	t.Setenv("STREAMBENCH_TEST_MAIN", "1") // the spawned child runs main
 	out := filepath.Join(t.TempDir(), "http")
 	stdout, stderr, code := runCmd(t, "attack", "-scenario", "testdata/http-short.yaml", "-variants", "mutex,lockfree",
-		"-rate", "20", "-duration", "1s", "-trials", "1", "-grace", "1200ms", "-out", out)
+		"-rate", "20", "-duration", "1s", "-trials", "1", "-grace", "1200ms", "-out", out, "-cpuprofile")
 	if code != 0 {
 		t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	// Both processes' profiles, the serve child's written as it shuts down.
+	for _, name := range []string{"client.pprof", "serve.pprof"} {
+		if fi, err := os.Stat(filepath.Join(out, name)); err != nil || fi.Size() == 0 {
+			t.Errorf("-cpuprofile: %s: %v", name, err)
+		}
 	}
 	f, err := os.Open(filepath.Join(out, "results.jsonl"))
 	if err != nil {

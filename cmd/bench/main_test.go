@@ -96,6 +96,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", "-min-effect", "150%"}, `-min-effect: "150%" must be at least 0 and below 100%`},
 		{[]string{"report", "-min-effect", "lots", "testdata"}, `-min-effect: "lots" is not a number or percentage`},
 		{[]string{"scenarios", "extra"}, "bench scenarios: takes no arguments"},
+		{[]string{"serve", "-addr", "127.0.0.1:0", "-cpuprofile", "no-such-dir/cpu.pprof"}, "bench serve: -cpuprofile: open no-such-dir/cpu.pprof: no such file or directory"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			// Note: every case runs in an empty working folder, so one that

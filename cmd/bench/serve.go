@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/streambench/streambench/httpmode"
@@ -28,6 +30,7 @@ func cmdServe(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Write
 		variants = variantList(variant.Names())
 		remote   = fs.Bool("allow-remote", false, "allow a non-loopback -addr (the servers have no authentication)")
 		omitExt  = fs.Bool("plain", false, "leave the streambench seq/tokens extension out of the chunks (plain OpenAI)")
+		cpuProf  = fs.String("cpuprofile", "", "write a CPU profile of the server to this file, its samples labelled role=provider or role=gateway (and variant)")
 	)
 	fs.Var(&variants, "variants", "variants to serve, one gateway each at /<variant>/v1/chat/completions")
 	if done, err := parseFlags(fs, args, false); done || err != nil {
@@ -42,6 +45,20 @@ func cmdServe(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Write
 		return usagef("bench serve: %v", err)
 	}
 
+	if *cpuProf != "" {
+		stopProfile, err := startCPUProfile(*cpuProf)
+		if err != nil {
+			return usagef("bench serve: -cpuprofile: %v", err)
+		}
+		defer func() {
+			if err := stopProfile(); err != nil {
+				fmt.Fprintf(stderr, "bench serve: -cpuprofile: %v\n", err)
+			} else {
+				fmt.Fprintf(stderr, "bench serve: CPU profile in %s (go tool pprof -tagfocus role=gateway … splits it)\n", *cpuProf)
+			}
+		}()
+	}
+
 	// The listener first: the gateways' provider URL is the server's own.
 	started := time.Now()
 	ln, err := httpmode.Listen(*addr, *remote)
@@ -49,8 +66,9 @@ func cmdServe(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Write
 		return usagef("bench serve: %v", err)
 	}
 	stack, err := httpmode.NewStack(httpmode.BaseURL(ln), sc, vs, httpmode.StackOptions{
-		Gateway:  httpmode.GatewayOptions{OmitExtensions: *omitExt},
-		Provider: httpmode.ProviderOptions{OmitExtensions: *omitExt},
+		Gateway:       httpmode.GatewayOptions{OmitExtensions: *omitExt},
+		Provider:      httpmode.ProviderOptions{OmitExtensions: *omitExt},
+		ProfileLabels: *cpuProf != "",
 	})
 	if err != nil {
 		ln.Close()
@@ -99,6 +117,25 @@ func cmdServe(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Write
 	}
 	<-errc
 	return nil
+}
+
+// startCPUProfile starts the process's CPU profile into path, which must
+// not exist yet (a profile is a measurement: never overwrite one). The
+// returned function stops it and closes the file.
+func startCPUProfile(path string) (stop func() error, err error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, err
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }
 
 // serveShutdownTimeout bounds a shutdown's wait for handlers to return

@@ -171,9 +171,10 @@ func TestAttackSignals(t *testing.T) {
 // TestServeShutdown: bench serve's first signal cancels the streams in
 // flight, including the legacy design's provider stream that runs on after
 // its client has gone, so shutdown does not wait out its bound; it says
-// what it does in serve's own words.
+// what it does in serve's own words, and still writes its CPU profile.
 func TestServeShutdown(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "serve", "-addr", "127.0.0.1:0", "-scenario", "testdata/slow.yaml", "-variants", "mutex,lockfree")
+	prof := filepath.Join(t.TempDir(), "cpu.pprof")
+	cmd := exec.Command(os.Args[0], "serve", "-addr", "127.0.0.1:0", "-scenario", "testdata/slow.yaml", "-variants", "mutex,lockfree", "-cpuprofile", prof)
 	cmd.Env = append(os.Environ(), "STREAMBENCH_TEST_MAIN=1")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -221,6 +222,9 @@ func TestServeShutdown(t *testing.T) {
 	}
 	if strings.Contains(got, "were cut") {
 		t.Errorf("shutdown waited out its bound instead of cancelling the provider stream:\n%s", got)
+	}
+	if fi, err := os.Stat(prof); err != nil || fi.Size() == 0 || !strings.Contains(got, "CPU profile in "+prof) {
+		t.Errorf("no CPU profile after a signal (%v):\n%s", err, got)
 	}
 }
 
