@@ -92,11 +92,13 @@ type ProviderStats struct {
 	Tokens int64 `json:"tokens"`
 	// SlotsTaken and SlotsReleased count the streams that took one of the
 	// MaxConcurrent slots and gave it back; SlotWaits the streams that
-	// waited for one, and SlotWaitNS their waits in all.
+	// waited for one, and SlotWaitNS their waits in all. SlotWaiting is a
+	// gauge: the streams waiting for a slot now.
 	SlotsTaken    int64 `json:"slots_taken"`
 	SlotsReleased int64 `json:"slots_released"`
 	SlotWaits     int64 `json:"slot_waits"`
 	SlotWaitNS    int64 `json:"slot_wait_ns"`
+	SlotWaiting   int64 `json:"slot_waiting"`
 }
 
 // Provider is a synthetic OpenAI-compatible streaming provider serving
@@ -108,6 +110,7 @@ type Provider struct {
 	streamsN, inFlight, completed, cancelled, failed atomic.Int64
 	chunks, afterGone, rejected, tokens              atomic.Int64
 	slotsTaken, slotsReleased, slotWaits, slotWaitNS atomic.Int64
+	slotWaiting                                      atomic.Int64
 	// slots and bucket are the upstream capacity (MaxConcurrent,
 	// TokensPerS), nil without limits.
 	slots  *upstream.Slots
@@ -135,7 +138,7 @@ func (p *Provider) Stats() ProviderStats {
 		Completed: p.completed.Load(), Cancelled: p.cancelled.Load(), Failed: p.failed.Load(),
 		Chunks: p.chunks.Load(), AfterGone: p.afterGone.Load(), Rejected: p.rejected.Load(),
 		Tokens: p.tokens.Load(), SlotsTaken: p.slotsTaken.Load(), SlotsReleased: p.slotsReleased.Load(),
-		SlotWaits: p.slotWaits.Load(), SlotWaitNS: p.slotWaitNS.Load(),
+		SlotWaits: p.slotWaits.Load(), SlotWaitNS: p.slotWaitNS.Load(), SlotWaiting: p.slotWaiting.Load(),
 	}
 }
 
@@ -311,7 +314,10 @@ func (p *Provider) stream(w http.ResponseWriter, r *http.Request, req *ChatReque
 func (p *Provider) takeSlot(ctx context.Context) bool {
 	if !p.slots.TryAcquire() {
 		start := time.Now()
-		if err := p.slots.Acquire(ctx, nil); err != nil {
+		p.slotWaiting.Add(1)
+		err := p.slots.Acquire(ctx, nil)
+		p.slotWaiting.Add(-1)
+		if err != nil {
 			return false
 		}
 		p.slotWaits.Add(1)

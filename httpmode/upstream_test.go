@@ -37,10 +37,12 @@ func TestProviderSlots(t *testing.T) {
 		_, err := sse.NewDecoder(b.Body, 0).Next()
 		events <- err
 	}()
-	// B's handler is in flight, its headers sent, and it holds no slot.
+	// B's handler is in flight, its headers sent, and it waits for the
+	// slot (not merely on its way to asking for one: A must leave only
+	// once B waits, or B would take the free slot without a wait).
 	waitFor(t, "stream B waiting for the slot", func() bool {
 		s := prov.Stats()
-		return s.InFlight == 2 && s.SlotsTaken == 1
+		return s.InFlight == 2 && s.SlotsTaken == 1 && s.SlotWaiting == 1
 	})
 	select {
 	case err := <-events:
@@ -57,7 +59,7 @@ func TestProviderSlots(t *testing.T) {
 	b.Body.Close()
 	waitFor(t, "both streams to end", func() bool { return prov.Stats().InFlight == 0 })
 	s := prov.Stats()
-	if s.SlotsTaken != 2 || s.SlotsReleased != 2 || s.SlotWaits != 1 || s.SlotWaitNS <= 0 {
+	if s.SlotsTaken != 2 || s.SlotsReleased != 2 || s.SlotWaits != 1 || s.SlotWaitNS <= 0 || s.SlotWaiting != 0 {
 		t.Errorf("stats %+v: want 2 slots taken and released, one wait", s)
 	}
 	if s.Tokens < s.Chunks || s.Chunks < 3 {
