@@ -132,3 +132,24 @@ func TestNormalizeByCalibration(t *testing.T) {
 		t.Error("a base without calibration_ns was normalized")
 	}
 }
+
+// TestGateWorkflowKeepsExitCodes: the CI recipe runs a built binary, since
+// `go run` reports every nonzero exit as 1 and would turn an inconclusive
+// gate (3) into a regression; and it lets 3 through as a warning.
+func TestGateWorkflowKeepsExitCodes(t *testing.T) {
+	b, err := os.ReadFile("../../.github/workflows/bench-gate.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wf := string(b)
+	for _, line := range strings.Split(wf, "\n") {
+		if l := strings.TrimSpace(line); strings.Contains(l, " gate ") && !strings.HasPrefix(l, "#") && strings.Contains(l, "go run") {
+			t.Errorf("the workflow runs the gate under go run, which turns exit 3 into 1: %s", l)
+		}
+	}
+	for _, want := range []string{"go build -o \"$RUNNER_TEMP/bench\" ./cmd/bench", "\"$RUNNER_TEMP/bench\" gate -base", "3) echo \"::warning::"} {
+		if !strings.Contains(wf, want) {
+			t.Errorf("the workflow lacks %q", want)
+		}
+	}
+}
