@@ -110,7 +110,6 @@ type Provider struct {
 	streamsN, inFlight, completed, cancelled, failed atomic.Int64
 	chunks, afterGone, rejected, tokens              atomic.Int64
 	slotsTaken, slotsReleased, slotWaits, slotWaitNS atomic.Int64
-	slotWaiting                                      atomic.Int64
 	// slots and bucket are the upstream capacity (MaxConcurrent,
 	// TokensPerS), nil without limits.
 	slots  *upstream.Slots
@@ -138,7 +137,7 @@ func (p *Provider) Stats() ProviderStats {
 		Completed: p.completed.Load(), Cancelled: p.cancelled.Load(), Failed: p.failed.Load(),
 		Chunks: p.chunks.Load(), AfterGone: p.afterGone.Load(), Rejected: p.rejected.Load(),
 		Tokens: p.tokens.Load(), SlotsTaken: p.slotsTaken.Load(), SlotsReleased: p.slotsReleased.Load(),
-		SlotWaits: p.slotWaits.Load(), SlotWaitNS: p.slotWaitNS.Load(), SlotWaiting: p.slotWaiting.Load(),
+		SlotWaits: p.slotWaits.Load(), SlotWaitNS: p.slotWaitNS.Load(), SlotWaiting: p.slots.Waiting(),
 	}
 }
 
@@ -314,10 +313,7 @@ func (p *Provider) stream(w http.ResponseWriter, r *http.Request, req *ChatReque
 func (p *Provider) takeSlot(ctx context.Context) bool {
 	if !p.slots.TryAcquire() {
 		start := time.Now()
-		p.slotWaiting.Add(1)
-		err := p.slots.Acquire(ctx, nil)
-		p.slotWaiting.Add(-1)
-		if err != nil {
+		if err := p.slots.Acquire(ctx, nil); err != nil {
 			return false
 		}
 		p.slotWaits.Add(1)

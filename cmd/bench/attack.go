@@ -39,15 +39,11 @@ func cmdAttack(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Writ
 		return os.Create(filepath.Join(out.dir, name+".bin"))
 	}
 	if f.cpuProfile {
-		stopProfile, err := startCPUProfile(filepath.Join(out.dir, "client.pprof"))
+		stopProfile, err := startCPUProfile(filepath.Join(out.dir, "client.pprof"), "bench attack", stderr)
 		if err != nil {
 			return fmt.Errorf("bench attack: -cpuprofile: %w", err)
 		}
-		defer func() {
-			if err := stopProfile(); err != nil {
-				fmt.Fprintf(stderr, "bench attack: -cpuprofile: %v\n", err)
-			}
-		}()
+		defer stopProfile()
 	}
 	if f.target == "" {
 		exe, err := os.Executable()

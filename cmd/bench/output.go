@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -98,4 +99,28 @@ func (o *output) ended(stderr io.Writer, cmd string, trials []*result.Trial, pla
 		return errFailed
 	}
 	return nil
+}
+
+// startCPUProfile starts the process's CPU profile into path, which must
+// not exist yet (a profile is a measurement: never overwrite one). The
+// returned stop ends it, closes the file and says on stderr, as cmd, where
+// the profile is or what went wrong.
+func startCPUProfile(path, cmd string, stderr io.Writer) (stop func(), err error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			fmt.Fprintf(stderr, "%s: -cpuprofile: %v\n", cmd, err)
+			return
+		}
+		fmt.Fprintf(stderr, "%s: CPU profile in %s\n", cmd, path)
+	}, nil
 }

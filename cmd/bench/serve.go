@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"runtime/pprof"
 	"time"
 
 	"github.com/streambench/streambench/httpmode"
@@ -46,17 +44,11 @@ func cmdServe(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Write
 	}
 
 	if *cpuProf != "" {
-		stopProfile, err := startCPUProfile(*cpuProf)
+		stopProfile, err := startCPUProfile(*cpuProf, "bench serve", stderr)
 		if err != nil {
 			return usagef("bench serve: -cpuprofile: %v", err)
 		}
-		defer func() {
-			if err := stopProfile(); err != nil {
-				fmt.Fprintf(stderr, "bench serve: -cpuprofile: %v\n", err)
-			} else {
-				fmt.Fprintf(stderr, "bench serve: CPU profile in %s (go tool pprof -tagfocus role=gateway … splits it)\n", *cpuProf)
-			}
-		}()
+		defer stopProfile()
 	}
 
 	// The listener first: the gateways' provider URL is the server's own.
@@ -117,25 +109,6 @@ func cmdServe(ctx context.Context, stop <-chan struct{}, stdout, stderr io.Write
 	}
 	<-errc
 	return nil
-}
-
-// startCPUProfile starts the process's CPU profile into path, which must
-// not exist yet (a profile is a measurement: never overwrite one). The
-// returned function stops it and closes the file.
-func startCPUProfile(path string) (stop func() error, err error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		os.Remove(path)
-		return nil, err
-	}
-	return func() error {
-		pprof.StopCPUProfile()
-		return f.Close()
-	}, nil
 }
 
 // serveShutdownTimeout bounds a shutdown's wait for handlers to return

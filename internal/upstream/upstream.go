@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,7 +27,8 @@ var ErrStopped = errors.New("upstream: stopped while waiting for a slot")
 // or is cancelled (Release). Waiters are served in the order they came
 // (a channel's senders queue in order).
 type Slots struct {
-	ch chan struct{} // a send takes a slot
+	ch      chan struct{} // a send takes a slot
+	waiting atomic.Int64  // callers of Acquire blocked now
 }
 
 // NewSlots returns n slots, or nil (no limit) when n <= 0.
@@ -64,6 +66,8 @@ func (s *Slots) Acquire(ctx context.Context, stop <-chan struct{}) error {
 		return nil
 	default:
 	}
+	s.waiting.Add(1)
+	defer s.waiting.Add(-1)
 	select {
 	case s.ch <- struct{}{}:
 		return nil
@@ -95,6 +99,14 @@ func (s *Slots) InUse() int {
 		return 0
 	}
 	return len(s.ch)
+}
+
+// Waiting returns how many callers of Acquire are waiting for a slot now.
+func (s *Slots) Waiting() int64 {
+	if s == nil {
+		return 0
+	}
+	return s.waiting.Load()
 }
 
 // Cap returns the number of slots, 0 for no limit.

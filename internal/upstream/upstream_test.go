@@ -46,6 +46,9 @@ func TestSlotsBound(t *testing.T) {
 			})
 			synctest.Wait() // stream i is running or queued before i+1 comes
 		}
+		if s.InUse() != 2 || s.Waiting() != 4 {
+			t.Errorf("six streams on two slots: %d in use, %d waiting; want 2 and 4", s.InUse(), s.Waiting())
+		}
 		start := time.Now()
 		wg.Wait()
 		if peak != 2 {
@@ -63,8 +66,8 @@ func TestSlotsBound(t *testing.T) {
 				t.Errorf("stream %d got its slot at %v, want %v (arrival order, two at a time)", i, d, want)
 			}
 		}
-		if s.InUse() != 0 || s.Cap() != 2 {
-			t.Errorf("InUse %d, Cap %d after every stream ended, want 0 and 2", s.InUse(), s.Cap())
+		if s.InUse() != 0 || s.Cap() != 2 || s.Waiting() != 0 {
+			t.Errorf("InUse %d, Cap %d, Waiting %d after every stream ended, want 0, 2 and 0", s.InUse(), s.Cap(), s.Waiting())
 		}
 	})
 }
@@ -87,8 +90,8 @@ func TestSlotsGiveUp(t *testing.T) {
 		if err := s.Acquire(context.Background(), stop); err != ErrStopped {
 			t.Errorf("Acquire stopped: %v, want ErrStopped", err)
 		}
-		if s.InUse() != 1 {
-			t.Errorf("%d slots taken, want 1: a wait given up took one", s.InUse())
+		if s.InUse() != 1 || s.Waiting() != 0 {
+			t.Errorf("%d slots taken and %d waiting, want 1 and 0: a wait given up took one or still counts", s.InUse(), s.Waiting())
 		}
 		if s.TryAcquire() {
 			t.Errorf("TryAcquire took a slot though every one was taken")
@@ -109,7 +112,7 @@ func TestNilLimitsAreFree(t *testing.T) {
 	if s != nil || b != nil {
 		t.Fatalf("NewSlots(0), NewBucket(0) = %v, %v; want nil", s, b)
 	}
-	if err := s.Acquire(context.Background(), nil); err != nil || !s.TryAcquire() || !s.Release() || s.InUse() != 0 || s.Cap() != 0 {
+	if err := s.Acquire(context.Background(), nil); err != nil || !s.TryAcquire() || !s.Release() || s.InUse() != 0 || s.Cap() != 0 || s.Waiting() != 0 {
 		t.Errorf("nil Slots is not a no-op")
 	}
 	var timer *time.Timer
